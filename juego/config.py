@@ -1,0 +1,135 @@
+"""
+Settings: command-line flags beat environment variables, which beat defaults (SPEC.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+#: service name -> (host variable, port variable, default host, default port)
+SERVICES: dict[str, tuple[str, str, str, int]] = {
+    "web": ("MAIN_SERVER_HOST", "MAIN_SERVER_PORT", "127.0.0.1", 5000),
+    "tcp": ("TCP_PERSIST_HOST", "TCP_PERSIST_PORT", "127.0.0.1", 6000),
+    "dist": ("DISTRIBUTED_HOST", "DISTRIBUTED_PORT", "127.0.0.1", 7000),
+}
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class ConfigError(ValueError):
+    """
+    A setting has a value that cannot be used.
+    """
+
+
+@attrs.frozen
+class Address:
+    host: str
+    port: int
+
+    def serverEndpoint(self) -> str:
+        """
+        A Twisted server endpoint string listening on this address.
+        """
+        host = self.host.strip("[]")
+        interface = host.replace(":", r"\:")
+        return f"tcp:{self.port}:interface={interface}"
+
+    def clientEndpoint(self) -> str:
+        host = self.host.strip("[]").replace(":", r"\:")
+        return f"tcp:host={host}:port={self.port}"
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def serviceAddress(service: str, environ: Mapping[str, str] | None = None) -> Address:
+    """
+    Where C{service} (C{"web"}, C{"tcp"} or C{"dist"}) listens, from the environment.
+    """
+    env = _environ(environ)
+    hostVar, portVar, host, port = SERVICES[service]
+    host = env.get(hostVar) or host
+    rawPort = env.get(portVar)
+    if rawPort:
+        try:
+            port = int(rawPort)
+        except ValueError:
+            raise ConfigError(f"{portVar} must be a port number, not {rawPort!r}") from None
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{portVar} out of range: {port}")
+    return Address(host, port)
+
+
+def listenEndpoint(
+    service: str, flag: str | None, environ: Mapping[str, str] | None = None
+) -> str:
+    """
+    The server endpoint string for C{service}: the flag if given, else the environment.
+    """
+    if flag:
+        return flag
+    return serviceAddress(service, environ).serverEndpoint()
+
+
+def isLoopbackEndpoint(description: str) -> bool:
+    """
+    Whether a server endpoint string only listens on this machine.
+
+    UNIX sockets count as local; a TCP or SSL endpoint is local only with an explicit
+    loopback C{interface}.
+    """
+    kind, _, rest = description.partition(":")
+    kind = kind.strip().lower()
+    if kind == "unix":
+        return True
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return False
+    interface = None
+    for part in rest.replace(r"\:", "\0").split(":"):
+        key, sep, value = part.partition("=")
+        if sep and key == "interface":
+            interface = value.replace("\0", ":")
+    return interface is not None and (
+        interface in LOOPBACK_HOSTS or interface.startswith("127.")
+    )
+
+
+def serviceSecret(environ: Mapping[str, str] | None = None) -> bytes | None:
+    secret = _environ(environ).get("JUEGO_SERVICE_SECRET")
+    return secret.encode("utf-8") if secret else None
+
+
+def databaseURL(
+    flag: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> str:
+    """
+    The SQLAlchemy URL of the database.
+
+    The flag, else C{JUEGO_DATABASE_URL}, else C{instance/usuarios.db} under the working
+    directory if it exists, else C{usuarios.db} there if that exists, else a new
+    C{instance/usuarios.db} (its folder is made).
+    """
+    if flag:
+        return flag
+    env = _environ(environ)
+    if env.get("JUEGO_DATABASE_URL"):
+        return env["JUEGO_DATABASE_URL"]
+    base = Path.cwd() if cwd is None else cwd
+    preferred = base / "instance" / "usuarios.db"
+    legacy = base / "usuarios.db"
+    if preferred.exists():
+        path = preferred
+    elif legacy.exists():
+        path = legacy
+    else:
+        preferred.parent.mkdir(parents=True, exist_ok=True)
+        path = preferred
+    return f"sqlite:///{path.resolve()}"

@@ -1,0 +1,49 @@
+"""
+The data layer: one L{Store} per process, its components each owning a part of the
+schema, every method returning a Deferred and running on the database thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from juego.store.migrate import ensureSchema
+from juego.store.pool import DBThreadPool, makeEngine
+from juego.store.scores import ScoresStore
+from juego.store.stats import StatsStore
+from juego.store.users import UsersStore
+
+
+class Store:
+    """
+    The database, as the services see it.
+
+    @ivar pool: the L{DBThreadPool} every component runs on.
+    """
+
+    def __init__(self, pool: DBThreadPool) -> None:
+        self.pool = pool
+        self.users = UsersStore(pool)
+        self.scores = ScoresStore(pool)
+        self.stats = StatsStore(pool)
+
+    @classmethod
+    def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:
+        """
+        Connect to C{url}, bring (SQLite) or check (other engines) its schema.
+        """
+        engine = makeEngine(url, threads)
+        ensureSchema(engine)
+        return cls(DBThreadPool(engine, reactor, **kw))
+
+    @property
+    def engine(self) -> Engine:
+        return self.pool.engine
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        self.pool.stop()

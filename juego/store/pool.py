@@ -1,0 +1,187 @@
+"""
+Database engines and the thread pool that runs every unit of database work.
+
+Buildbot's C{DBThreadPool} is the model: one SQLAlchemy L{Engine}, a dedicated
+L{ThreadPool} started and stopped with the service, and one C{deferToThreadPool} per unit
+of work, which runs inside C{engine.begin()}. Only plain values cross back to the reactor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Database threads for each engine; the engine's connection pool is sized to match.
+DEFAULT_THREADS = {"sqlite": 4, "postgresql": 8}
+
+
+def normaliseURL(url: str) -> str:
+    """
+    Let C{postgresql://} URLs use psycopg 3, the driver juego installs.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def makeEngine(url: str, threads: int | None = None, **kwargs: Any) -> Engine:
+    """
+    Make the engine for C{url}: SQLite in WAL mode with real transactions (C{BEGIN
+    IMMEDIATE} for writes), PostgreSQL through psycopg 3 with a pool the size of the
+    thread pool.
+    """
+    url = normaliseURL(url)
+    backend = make_url(url).get_backend_name()
+    size = threads or DEFAULT_THREADS.get(backend, 4)
+    if backend == "sqlite":
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=size,
+            max_overflow=0,
+            **kwargs,
+        )
+        _sqliteTransactions(engine)
+        return engine
+    return create_engine(
+        url, pool_size=size, max_overflow=2, pool_pre_ping=True, **kwargs
+    )
+
+
+def _sqliteTransactions(engine: Engine) -> None:
+    """
+    Take transaction control away from the pysqlite driver (which would otherwise begin
+    lazily and never for DDL) and begin explicitly: C{BEGIN IMMEDIATE} when the connection
+    asks for it, so that writers queue on the lock instead of failing to upgrade it.
+    """
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapiConnection: Any, record: Any) -> None:
+        dbapiConnection.isolation_level = None
+        cursor = dbapiConnection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed score survives a power cut, not just a crash.
+            cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("juego_begin", "BEGIN")
+        connection.exec_driver_sql(mode)
+
+
+class DBThreadPool:
+    """
+    Runs functions of a L{Connection} in a transaction, on a dedicated thread pool.
+
+    @ivar engine: the engine.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        reactor: IReactorFromThreads,
+        threadpool: Any = None,
+    ) -> None:
+        self.engine = engine
+        self._writeEngine = engine.execution_options(juego_begin="BEGIN IMMEDIATE")
+        self._reactor = reactor
+        if threadpool is None:
+            threadpool = ThreadPool(
+                minthreads=1, maxthreads=engine.pool.size(), name="juego-db"  # type: ignore[attr-defined]
+            )
+        self.threadpool = threadpool
+        self.dialect = engine.dialect.name
+
+    def start(self) -> None:
+        if not self.threadpool.started:
+            self.threadpool.start()
+
+    def stop(self) -> None:
+        if self.threadpool.started:
+            self.threadpool.stop()
+        self.engine.dispose()
+
+    def _call(self, engine: Engine, fn: Callable[..., T], *a: Any, **kw: Any) -> Deferred[T]:
+        def inThread() -> T:
+            with engine.begin() as connection:
+                return fn(connection, *a, **kw)
+
+        return deferToThreadPool(self._reactor, self.threadpool, inThread)  # type: ignore[arg-type]
+
+    def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *a: P.args, **kw: P.kwargs
+    ) -> Deferred[T]:
+        """
+        Run C{fn(connection, *a, **kw)} in a transaction that only reads.
+        """
+        return self._call(self.engine, fn, *a, **kw)
+
+    def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *a: P.args, **kw: P.kwargs
+    ) -> Deferred[T]:
+        """
+        Run C{fn(connection, *a, **kw)} in a transaction that writes (on SQLite it takes
+        the write lock when it begins).
+        """
+        return self._call(self._writeEngine, fn, *a, **kw)
+
+
+class SynchronousThreadPool:
+    """
+    A stand-in for L{ThreadPool} that runs work at once, in the calling thread: with
+    L{SynchronousReactorThreads} it makes a L{DBThreadPool} synchronous, for tests.
+    """
+
+    started = True
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def callInThreadWithCallback(
+        self, onResult: Callable[[bool, Any], None], func: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        try:
+            result = func(*a, **kw)
+        except BaseException:
+            onResult(False, Failure())
+        else:
+            onResult(True, result)
+
+
+class SynchronousReactorThreads:
+    """
+    An L{IReactorFromThreads} that calls at once.
+    """
+
+    def callFromThread(self, f: Callable[..., Any], *a: Any, **kw: Any) -> None:
+        f(*a, **kw)
+
+
+__all__ = [
+    "DBThreadPool",
+    "SynchronousThreadPool",
+    "SynchronousReactorThreads",
+    "makeEngine",
+    "normaliseURL",
+    "succeed",
+    "fail",
+]

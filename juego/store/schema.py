@@ -1,0 +1,209 @@
+"""
+The database schema (SQLAlchemy Core). Migrations in C{migrations/} create it; nothing in a
+production path calls C{create_all}.
+
+Aggregates are kept at write time so that no request scans the scores:
+
+  - C{user_aggregates}: a player's best (and when it was first reached, for ties), games
+    played, total points and last game;
+  - C{best_counts}: how many players hold each best (the rank is a sum over distinct bests
+    above one's own, plus the ties reached earlier);
+  - C{activity_days}: how many players had their last game on each UTC day (active players
+    are a sum over the last days);
+  - C{totals}: one row of global counters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """
+    Aware UTC datetimes in, aware UTC datetimes out, whatever the engine keeps.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _userFK() -> ForeignKey:
+    return ForeignKey("users.id", ondelete="CASCADE")
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("nombre", String(40), nullable=False),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("es_admin", Boolean, nullable=False, default=False),
+    Column("bio", Text, nullable=False, default=""),
+    Column("fecha_registro", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, _userFK(), nullable=False, index=True),
+    Column("creada", UTCDateTime, nullable=False),
+    Column("expira", UTCDateTime, nullable=False, index=True),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("clave", String(300), nullable=False),
+    Column("fecha", UTCDateTime, nullable=False),
+    Index("ix_login_failures_clave_fecha", "clave", "fecha"),
+)
+
+partidas = Table(
+    "partidas",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", Integer, _userFK(), nullable=False),
+    Column("idioma", String(8), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("emitida", UTCDateTime, nullable=False),
+    Column("cerrada", UTCDateTime, nullable=True),
+    # abierta, guardada, invalida
+    Column("estado", String(16), nullable=False, default="abierta"),
+    Column("puntaje", Integer, nullable=True),
+    Column("wpm", Float, nullable=True),
+    Column("precision", Float, nullable=True),
+    Column("motivo", Text, nullable=True),
+    Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, _userFK(), nullable=False, index=True),
+    Column("puntaje", Integer, nullable=False),
+    Column("fecha", UTCDateTime, nullable=False),
+    # The idempotency key of the save (the partida id for played games), unique when set.
+    Column("clave", String(64), nullable=True, unique=True),
+    # What the save answered, so that a retried save answers the same.
+    Column("nuevo_record", Boolean, nullable=False),
+    Column("puntaje_maximo", Integer, nullable=False),
+)
+
+user_aggregates = Table(
+    "user_aggregates",
+    metadata,
+    Column("user_id", Integer, _userFK(), primary_key=True),
+    Column("puntaje_maximo", Integer, nullable=False, default=0),
+    # When the current best was first reached: earlier wins ties.
+    Column("fecha_maximo", UTCDateTime, nullable=True),
+    Column("partidas_jugadas", Integer, nullable=False, default=0),
+    Column("puntaje_total", BigInteger, nullable=False, default=0),
+    Column("fecha_ultimo_juego", UTCDateTime, nullable=True),
+    # UTC day number (days since 1970-01-01) of the last game, for activity_days.
+    Column("dia_ultimo_juego", Integer, nullable=True),
+)
+
+# Ranking order: best first, then who reached it first, then id (distinct positions).
+Index(
+    "ix_user_aggregates_ranking",
+    user_aggregates.c.puntaje_maximo.desc(),
+    user_aggregates.c.fecha_maximo,
+    user_aggregates.c.user_id,
+)
+
+best_counts = Table(
+    "best_counts",
+    metadata,
+    Column("puntaje", Integer, primary_key=True, autoincrement=False),
+    Column("jugadores", Integer, nullable=False),
+)
+
+activity_days = Table(
+    "activity_days",
+    metadata,
+    Column("dia", Integer, primary_key=True, autoincrement=False),
+    Column("jugadores", Integer, nullable=False),
+)
+
+totals = Table(
+    "totals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("usuarios", BigInteger, nullable=False, default=0),
+    Column("jugadores", BigInteger, nullable=False, default=0),
+    Column("suma_mejores", BigInteger, nullable=False, default=0),
+    Column("partidas", BigInteger, nullable=False, default=0),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, _userFK(), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("leida", Boolean, nullable=False, default=False),
+    Index("ix_notifications_user_id_id", "user_id", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # save_score or add_notification
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("creado", UTCDateTime, nullable=False),
+    Column("intentos", Integer, nullable=False, default=0),
+    Column("proximo", UTCDateTime, nullable=False, index=True),
+)

@@ -1,0 +1,92 @@
+"""
+Helpers shared by the tests: fresh, isolated databases on every backend.
+
+SQLite: a new file per test. PostgreSQL: a new schema per test in the local server's
+C{test} database (which outlives sessions), dropped afterwards. PostgreSQL tests are
+skipped when no server answers, except when C{JUEGO_REQUIRE_POSTGRES} is set (CI), where
+they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from juego.store import Store
+from juego.store.migrate import upgrade
+from juego.store.pool import (
+    DBThreadPool,
+    SynchronousReactorThreads,
+    SynchronousThreadPool,
+    makeEngine,
+)
+
+POSTGRES_URL = os.environ.get(
+    "JUEGO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgresRequired() -> bool:
+    return bool(os.environ.get("JUEGO_REQUIRE_POSTGRES"))
+
+
+def sqliteURL(case: SynchronousTestCase) -> str:
+    path = os.path.abspath(case.mktemp())
+    os.makedirs(path)
+    return f"sqlite:///{path}/juego.db"
+
+
+def postgresURL(case: SynchronousTestCase) -> str:
+    """
+    A fresh schema in the local PostgreSQL, dropped when the test ends; the URL selects
+    it through C{search_path}.
+    """
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    schema = "juego_t_" + secrets.token_hex(6)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as e:
+        admin.dispose()
+        if postgresRequired():
+            raise AssertionError(f"PostgreSQL is required (CI) but failed: {e}") from e
+        raise SkipTest(f"no PostgreSQL server: {e}") from e
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    case.addCleanup(drop)
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def synchronousStore(case: SynchronousTestCase, url: str) -> Store:
+    """
+    A migrated L{Store} on C{url} whose Deferreds fire at once (no reactor, no threads).
+    """
+    engine = makeEngine(url)
+    upgrade(engine)
+    pool = DBThreadPool(engine, SynchronousReactorThreads(), SynchronousThreadPool())
+    store = Store(pool)
+    case.addCleanup(engine.dispose)
+    return store
+
+
+class SQLiteMixin:
+    backend = "sqlite"
+
+    def databaseURL(self: Any) -> str:
+        return sqliteURL(self)
+
+
+class PostgresMixin:
+    backend = "postgresql"
+
+    def databaseURL(self: Any) -> str:
+        return postgresURL(self)
