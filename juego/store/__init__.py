@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from juego.store.accounts import AccountsStore
 from juego.store.migrate import ensureSchema
+from juego.store.notifications import NotificationsStore
+from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
 from juego.store.scores import ScoresStore
 from juego.store.stats import StatsStore
@@ -28,6 +31,9 @@ class Store:
         self.users = UsersStore(pool)
         self.scores = ScoresStore(pool)
         self.stats = StatsStore(pool)
+        self.notifications = NotificationsStore(pool)
+        self.accounts = AccountsStore(pool)
+        self.partidas = PartidasStore(pool)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

@@ -120,6 +120,8 @@ partidas = Table(
     Column("puntaje", Integer, nullable=True),
     Column("wpm", Float, nullable=True),
     Column("precision", Float, nullable=True),
+    # The verified game's length in ms (the last event's t).
+    Column("duracion_ms", Integer, nullable=True),
     Column("motivo", Text, nullable=True),
     Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
 )

@@ -4,9 +4,12 @@ Players' accounts.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
+import attrs
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from twisted.internet.defer import Deferred
@@ -26,6 +29,83 @@ def normaliseEmail(email: str) -> str:
     return email.strip().lower()
 
 
+#: The rules for an account's fields, shared by the web API and C{juego-admin}.
+NOMBRE_MAX = 40
+BIO_MAX = 500
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+EMAIL_MAX = 254
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class InvalidField(ValueError):
+    """
+    An account field breaks its rule; the message is Spanish, fit for the player.
+    """
+
+
+def _hasControl(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
+
+
+def checkNombre(value: object) -> str:
+    """
+    A player's name: free text (markup included), trimmed, NFC, 1-40 characters.
+    """
+    if not isinstance(value, str):
+        raise InvalidField("El nombre debe ser un texto.")
+    nombre = unicodedata.normalize("NFC", value.strip())
+    if not 1 <= len(nombre) <= NOMBRE_MAX:
+        raise InvalidField(f"El nombre debe tener entre 1 y {NOMBRE_MAX} caracteres.")
+    if _hasControl(nombre):
+        raise InvalidField("El nombre no puede contener caracteres de control.")
+    return nombre
+
+
+def checkEmail(value: object) -> str:
+    """
+    An email address, normalised (trimmed, lowercase).
+    """
+    if not isinstance(value, str):
+        raise InvalidField("El correo electrónico debe ser un texto.")
+    email = normaliseEmail(value)
+    if len(email) > EMAIL_MAX or not _EMAIL.match(email):
+        raise InvalidField("El correo electrónico no es válido.")
+    return email
+
+
+def checkPassword(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidField("La contraseña debe ser un texto.")
+    if len(value) < PASSWORD_MIN:
+        raise InvalidField(f"La contraseña debe tener al menos {PASSWORD_MIN} caracteres.")
+    if len(value) > PASSWORD_MAX:
+        raise InvalidField(f"La contraseña no puede tener más de {PASSWORD_MAX} caracteres.")
+    return value
+
+
+def checkBio(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidField("La biografía debe ser un texto.")
+    bio = unicodedata.normalize("NFC", value.strip())
+    if len(bio) > BIO_MAX:
+        raise InvalidField(f"La biografía no puede tener más de {BIO_MAX} caracteres.")
+    if _hasControl(bio, allowed="\n\t"):
+        raise InvalidField("La biografía no puede contener caracteres de control.")
+    return bio
+
+
+@attrs.frozen
+class UserSummary:
+    """
+    An account with its aggregates, as the admin page lists it.
+    """
+
+    user: User
+    puntaje_maximo: int
+    partidas_jugadas: int
+
+
 def _user(row: Row) -> User:
     return User(
         id=row.id,
@@ -37,6 +117,8 @@ def _user(row: Row) -> User:
     )
 
 
+userFromRow = _user
+
 _USER_COLUMNS = (
     s.users.c.id,
     s.users.c.nombre,
@@ -45,6 +127,7 @@ _USER_COLUMNS = (
     s.users.c.fecha_registro,
     s.users.c.bio,
 )
+USER_COLUMNS = _USER_COLUMNS
 
 
 class UsersStore:
@@ -118,5 +201,76 @@ class UsersStore:
                 select(*_USER_COLUMNS).order_by(s.users.c.id).limit(limit).offset(offset)
             )
             return [_user(row) for row in rows]
+
+        return self._pool.read(work)
+
+    def updateProfile(
+        self, userID: int, nombre: str | None = None, bio: str | None = None
+    ) -> Deferred[User | None]:
+        """
+        Change a player's name and/or bio (values already checked); the updated account,
+        or C{None} if there is no such user.
+        """
+        values: dict[str, str] = {}
+        if nombre is not None:
+            values["nombre"] = nombre
+        if bio is not None:
+            values["bio"] = bio
+
+        def work(conn: Connection) -> User | None:
+            if values:
+                conn.execute(update(s.users).where(s.users.c.id == userID).values(values))
+            row = conn.execute(select(*_USER_COLUMNS).where(s.users.c.id == userID)).first()
+            return None if row is None else _user(row)
+
+        return self._pool.write(work)
+
+    def setAdmin(self, userID: int, esAdmin: bool = True) -> Deferred[bool]:
+        """
+        Grant (or take away) admin rights; C{False} if there is no such user.
+        """
+
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
+                update(s.users).where(s.users.c.id == userID).values(es_admin=esAdmin)
+            )
+            return bool(result.rowcount)
+
+        return self._pool.write(work)
+
+    def setPasswordHash(self, userID: int, passwordHash: str) -> Deferred[None]:
+        def work(conn: Connection) -> None:
+            conn.execute(
+                update(s.users).where(s.users.c.id == userID).values(password_hash=passwordHash)
+            )
+
+        return self._pool.write(work)
+
+    def passwordHash(self, userID: int) -> Deferred[str | None]:
+        def work(conn: Connection) -> str | None:
+            return conn.execute(
+                select(s.users.c.password_hash).where(s.users.c.id == userID)
+            ).scalar_one_or_none()
+
+        return self._pool.read(work)
+
+    def summaries(self, limit: int = 500, offset: int = 0) -> Deferred[list[UserSummary]]:
+        """
+        Accounts in id order, each with its best and games played.
+        """
+
+        def work(conn: Connection) -> list[UserSummary]:
+            agg = s.user_aggregates
+            rows = conn.execute(
+                select(*_USER_COLUMNS, agg.c.puntaje_maximo, agg.c.partidas_jugadas)
+                .select_from(s.users.outerjoin(agg, agg.c.user_id == s.users.c.id))
+                .order_by(s.users.c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [
+                UserSummary(_user(r), r.puntaje_maximo or 0, r.partidas_jugadas or 0)
+                for r in rows
+            ]
 
         return self._pool.read(work)

@@ -1,0 +1,129 @@
+"""
+twistd plugins. Each plugin's module here (C{tcp}, C{dist}, C{web}, C{all}) holds its
+C{Options} and C{makeService}; this module holds what they share. Flags beat environment
+variables, which beat defaults (L{juego.config}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet import defer, endpoints
+from twisted.python import usage
+
+from juego import config
+from juego.store import Store
+
+
+class SequentialMultiService(MultiService):
+    """
+    Starts its children in order and stops them in reverse order, each after the one
+    before it has finished stopping: the listener closes, then queued work drains, then
+    the database goes.
+    """
+
+    @defer.inlineCallbacks
+    def stopService(self):  # type: ignore[no-untyped-def,override]
+        Service.stopService(self)
+        for child in reversed(list(self)):
+            yield defer.maybeDeferred(child.stopService)
+
+
+class StoreService(Service):
+    """
+    Runs the store's thread pool for as long as the service runs.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self.store.start()
+
+    def stopService(self) -> None:
+        Service.stopService(self)
+        self.store.stop()
+
+
+class CallbackService(Service):
+    """
+    A service whose stop waits on C{onStop()} (draining a queue, say).
+    """
+
+    def __init__(self, onStop: Callable[[], Any], onStart: Callable[[], Any] | None = None) -> None:
+        self._onStop = onStop
+        self._onStart = onStart
+
+    def startService(self) -> None:
+        Service.startService(self)
+        if self._onStart is not None:
+            self._onStart()
+
+    def stopService(self) -> defer.Deferred[Any]:
+        Service.stopService(self)
+        return defer.maybeDeferred(self._onStop)
+
+
+def listeningService(reactor: Any, description: str, factory: Any) -> IService:
+    service = StreamServerEndpointService(
+        endpoints.serverFromString(reactor, description), factory
+    )
+    # A port that cannot be bound stops start-up with the error.
+    service._raiseSynchronously = True
+    return service
+
+
+def checkExposure(description: str, secret: bytes | None, insecure: bool) -> None:
+    """
+    Without a shared secret a service may listen only on loopback (or a UNIX socket),
+    unless the operator says C{--insecure}.
+    """
+    if secret is None and not insecure and not config.isLoopbackEndpoint(description):
+        raise usage.UsageError(
+            f"refusing to listen on {description!r} without JUEGO_SERVICE_SECRET: "
+            "set a secret, listen on loopback, or pass --insecure"
+        )
+
+
+class ServiceOptions(usage.Options):
+    optParameters = [
+        ["listen", "l", None, "Server endpoint string (tcp:, ssl:, unix:)."],
+        ["database", "d", None, "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db)."],
+    ]
+    optFlags = [
+        ["insecure", None, "Allow listening beyond loopback without a service secret."],
+    ]
+
+
+
+def reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def openStore(database: str | None, reactor: Any) -> Store:
+    return Store.open(config.databaseURL(database), reactor)
+
+
+#: Adds a service's own parts to a parent: (parent, store, endpoint, secret, reactor).
+AddService = Callable[[MultiService, Store, str, "bytes | None", Any], None]
+
+
+def singleService(options: ServiceOptions, name: str, add: AddService) -> IService:
+    """
+    One service in its own process: its store, then its parts, stopped in reverse.
+    """
+    theReactor = reactor()
+    secret = config.serviceSecret()
+    description = config.listenEndpoint(name, options["listen"])
+    checkExposure(description, secret, bool(options["insecure"]))
+    store = openStore(options["database"], theReactor)
+    top = SequentialMultiService()
+    StoreService(store).setServiceParent(top)
+    add(top, store, description, secret, theReactor)
+    return top

@@ -1,0 +1,311 @@
+"""
+The server side of the line protocol, shared by juego-tcp and juego-dist.
+
+The protocol knows framing, parsing, ordering, authentication and encoding; the work is
+done by handlers, plain callables from a L{Request} to a reply (a dict of Python values,
+model objects included) or a Deferred of one. Replies leave in request order, so clients
+may pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+
+from juego.model import to_json
+from juego.serialization import (
+    ForbiddenGlobal,
+    PickleRefused,
+    decode_wire_pickle,
+    encode_wire_pickle,
+)
+from juego.wire import auth
+from juego.wire.errors import (
+    INTERNAL,
+    INVALID_JSON,
+    LINE_TOO_LONG,
+    UNAUTHORIZED,
+    UNKNOWN_ACTION,
+    WireError,
+    errorReply,
+    invalid,
+)
+from juego.wire.request import Request
+
+Reply = dict[str, Any]
+Handler = Callable[[Request], "Reply | defer.Deferred[Reply]"]
+
+#: Bytes in one line, delimiter excluded.
+MAX_LINE = 64 * 1024
+#: Seconds a connection may stay silent (no request, no reply) before it is closed.
+IDLE_TIMEOUT = 300
+#: Requests in flight on one connection before it stops reading (back-pressure).
+MAX_IN_FLIGHT = 256
+#: Actions allowed before a peer has proven it knows the secret.
+OPEN_ACTIONS = frozenset({"ping", "auth_challenge", "auth"})
+FORMATS = ("json", "pickle_base64")
+
+
+def encodeLine(reply: Mapping[str, Any]) -> bytes:
+    return json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+class _Slot:
+    __slots__ = ("line", "close")
+
+    def __init__(self) -> None:
+        self.line: bytes | None = None
+        self.close = False
+
+
+class LineProtocol(LineReceiver, TimeoutMixin):
+    """
+    One peer's connection.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+    factory: WireFactory
+    log = Logger()
+
+    def connectionMade(self) -> None:
+        self._slots: deque[_Slot] = deque()
+        self._closing = False
+        self.authenticated = self.factory.secret is None
+        self._nonce: str | None = None
+        self.setTimeout(self.factory.idleTimeout)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.setTimeout(None)
+        self._closing = True
+
+    def callLater(self, *a: Any, **kw: Any) -> Any:  # TimeoutMixin's clock
+        return self.factory.clock.callLater(*a, **kw)
+
+    def timeoutConnection(self) -> None:
+        self.log.info("closing idle connection from {peer}", peer=self.transport.getPeer())
+        self.transport.loseConnection()
+
+    # framing
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        """
+        Answer C{line_too_long} after the replies already owed, then close.
+        """
+        if self._closing:
+            return None
+        slot = self._enqueue()
+        slot.line = encodeLine(
+            errorReply(LINE_TOO_LONG, f"Línea demasiado larga (máximo {MAX_LINE} bytes)")
+        )
+        slot.close = True
+        self._closing = True
+        self.pauseProducing()
+        self._flush()
+        return None
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._closing:
+            return
+        self.resetTimeout()
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip():
+            return
+        slot = self._enqueue()
+        requestID: Any = None
+        try:
+            fields = self._parse(line)
+            requestID = fields.get("id")
+            result = self._dispatch(fields)
+        except WireError as e:
+            self._fill(slot, e.reply(), requestID)
+            return
+        except Exception:
+            self.log.failure("handler failed before answering")
+            self._fill(slot, errorReply(INTERNAL, "Error interno del servicio"), requestID)
+            return
+        if isinstance(result, defer.Deferred):
+            result.addErrback(self._failed)
+            result.addCallback(self._fill_cb, slot, requestID, fields)
+        else:
+            self._fill(slot, self._encode(result, fields), requestID)
+
+    def _enqueue(self) -> _Slot:
+        slot = _Slot()
+        self._slots.append(slot)
+        if len(self._slots) >= MAX_IN_FLIGHT and not self.paused:
+            self.pauseProducing()
+        return slot
+
+    def _parse(self, line: bytes) -> dict[str, Any]:
+        try:
+            fields = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise WireError(INVALID_JSON, "JSON inválido") from None
+        if not isinstance(fields, dict):
+            raise invalid("La petición debe ser un objeto JSON")
+        action = fields.get("action")
+        if not isinstance(action, str):
+            raise invalid("Falta el campo 'action'")
+        fmt = fields.get("format", "json")
+        if fmt not in FORMATS:
+            raise invalid(f"Formato desconocido: debe ser uno de {', '.join(FORMATS)}")
+        if "pickle" in fields:
+            fields = self._unpickleRequest(fields)
+        return fields
+
+    def _unpickleRequest(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """
+        A request's pickled fields: accepted only signed with the shared secret, and
+        loaded only through the allow-list.
+        """
+        secret = self.factory.secret
+        if secret is None:
+            raise WireError(UNAUTHORIZED, "No se aceptan datos pickle sin un secreto compartido")
+        data, sig = fields.get("pickle"), fields.get("sig")
+        if not isinstance(data, str) or not (sig is None or isinstance(sig, str)):
+            raise invalid("Los campos 'pickle' y 'sig' deben ser textos")
+        try:
+            loaded = decode_wire_pickle(data, sig, secret, require_signature=True)
+        except ForbiddenGlobal as e:
+            raise invalid(f"Datos pickle no permitidos: {e}") from None
+        except PickleRefused as e:
+            raise WireError(UNAUTHORIZED, f"Datos pickle rechazados: {e}") from None
+        if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+            raise invalid("Los datos pickle deben ser un diccionario")
+        merged = {k: v for k, v in fields.items() if k not in ("pickle", "sig")}
+        merged.update(loaded)
+        merged["action"] = fields["action"]
+        return merged
+
+    def _dispatch(self, fields: dict[str, Any]) -> Reply | defer.Deferred[Reply]:
+        action = fields["action"]
+        if action == "auth_challenge":
+            return self._challenge()
+        if action == "auth":
+            return self._authenticate(Request(fields))
+        if not self.authenticated and action not in OPEN_ACTIONS:
+            raise WireError(UNAUTHORIZED, "Autenticación de servicio requerida")
+        handler = self.factory.handlers.get(action)
+        if handler is None:
+            raise WireError(UNKNOWN_ACTION, f"Acción desconocida: {action[:80]}")
+        return handler(Request(fields))
+
+    # authentication
+
+    def _challenge(self) -> Reply:
+        if self.factory.secret is None:
+            return {"success": True, "auth_required": False}
+        self._nonce = auth.newNonce()
+        return {"success": True, "auth_required": True, "nonce": self._nonce}
+
+    def _authenticate(self, request: Request) -> Reply:
+        secret = self.factory.secret
+        if secret is None:
+            return {"success": True, "auth_required": False}
+        nonce, self._nonce = self._nonce, None
+        clientNonce = request.str("client_nonce", maxLength=256, minLength=16)
+        proof = request.str("proof", maxLength=256)
+        if nonce is None or not auth.check(auth.clientProof(secret, nonce, clientNonce), proof):
+            self.log.warn("failed service authentication from {peer}", peer=self.transport.getPeer())
+            raise WireError(UNAUTHORIZED, "Autenticación de servicio fallida")
+        self.authenticated = True
+        return {"success": True, "proof": auth.serverProof(secret, nonce, clientNonce)}
+
+    # replies
+
+    def _failed(self, failure: Failure) -> Reply:
+        if failure.check(WireError):
+            return failure.value.reply()  # type: ignore[union-attr]
+        self.log.failure("handler failed", failure)
+        return errorReply(INTERNAL, "Error interno del servicio")
+
+    def _encode(self, reply: Reply, fields: Mapping[str, Any]) -> Reply:
+        """
+        Map a handler's reply to the wire: JSON values, or a base64 pickle of the Python
+        objects (signed when there is a secret) when the request asked for it.
+        """
+        if not reply.get("success", True) or fields.get("format") != "pickle_base64":
+            return to_json(reply)
+        payload = {k: v for k, v in reply.items() if k != "success"}
+        data, sig = encode_wire_pickle(payload, self.factory.secret)
+        encoded: Reply = {"success": True, "format": "pickle_base64", "data": data}
+        if sig is not None:
+            encoded["sig"] = sig
+        return encoded
+
+    def _fill_cb(self, reply: Reply, slot: _Slot, requestID: Any, fields: Mapping[str, Any]) -> None:
+        try:
+            encoded = self._encode(reply, fields)
+        except Exception:
+            self.log.failure("could not encode a reply")
+            encoded = errorReply(INTERNAL, "Error interno del servicio")
+        self._fill(slot, encoded, requestID)
+
+    def _fill(self, slot: _Slot, reply: Reply, requestID: Any) -> None:
+        if requestID is not None:
+            reply = {**reply, "id": requestID}
+        try:
+            slot.line = encodeLine(reply)
+        except (TypeError, ValueError):
+            self.log.failure("reply is not JSON-safe")
+            slot.line = encodeLine(errorReply(INTERNAL, "Error interno del servicio"))
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._slots and self._slots[0].line is not None:
+            slot = self._slots.popleft()
+            if self.transport is None:
+                return
+            self.transport.write(slot.line)  # type: ignore[arg-type]
+            if slot.close:
+                self._slots.clear()
+                self.transport.loseConnection()
+                return
+        self.resetTimeout()
+        if self.paused and not self._closing and len(self._slots) < MAX_IN_FLIGHT // 2:
+            self.resumeProducing()
+
+    def push(self, event: Mapping[str, Any]) -> None:
+        """
+        Send an unsolicited line (an event for a subscriber), between replies.
+        """
+        if not self._closing and self.transport is not None:
+            self.transport.write(encodeLine(to_json(dict(event))))
+
+
+class WireFactory(Factory):
+    """
+    Serves the line protocol with a table of handlers.
+
+    @ivar handlers: action name → handler.
+    @ivar secret: the shared service secret, or L{None} for an open service.
+    """
+
+    protocol = LineProtocol
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        secret: bytes | None = None,
+        clock: IReactorTime | None = None,
+        idleTimeout: float | None = IDLE_TIMEOUT,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.handlers = dict(handlers)
+        self.handlers.setdefault("ping", lambda request: {"success": True, "message": "pong"})
+        self.secret = secret
+        self.clock = clock
+        self.idleTimeout = idleTimeout

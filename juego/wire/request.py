@@ -1,0 +1,90 @@
+"""
+Reading the fields of a request, with a clear C{invalid_request} for each mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from juego.wire.errors import invalid
+
+_MISSING = object()
+
+
+class Request:
+    """
+    A parsed request line: a JSON object with a string C{action}.
+    """
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.fields = fields
+
+    @property
+    def action(self) -> str:
+        return self.fields["action"]
+
+    def _get(self, name: str, default: Any) -> Any:
+        value = self.fields.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if default is _MISSING:
+                raise invalid(f"Falta el campo '{name}'")
+            return default
+        return value
+
+    def int(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        # bool is an int subclass in Python, never in the protocol
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise invalid(f"El campo '{name}' debe ser un número entero")
+        if minimum is not None and value < minimum:
+            raise invalid(f"El campo '{name}' debe ser mayor o igual que {minimum}")
+        if maximum is not None and value > maximum:
+            raise invalid(f"El campo '{name}' debe ser menor o igual que {maximum}")
+        return value
+
+    def str(
+        self, name: str, default: Any = _MISSING, maxLength: int = 1000, minLength: int = 0
+    ) -> Any:
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, str):
+            raise invalid(f"El campo '{name}' debe ser un texto")
+        if len(value) > maxLength:
+            raise invalid(f"El campo '{name}' admite como mucho {maxLength} caracteres")
+        if len(value) < minLength:
+            raise invalid(f"El campo '{name}' no puede estar vacío")
+        return value
+
+    def bool(self, name: str, default: Any = _MISSING) -> Any:
+        value = self._get(name, default)
+        if not isinstance(value, bool):
+            raise invalid(f"El campo '{name}' debe ser true o false")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: Any = _MISSING) -> Any:
+        value = self.str(name, default)
+        if value not in choices:
+            raise invalid(f"El campo '{name}' debe ser uno de: {', '.join(choices)}")
+        return value
+
+    def intList(self, name: str, default: Any = _MISSING, maxItems: int = 1000) -> Any:
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if (
+            not isinstance(value, list)
+            or len(value) > maxItems
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            raise invalid(f"El campo '{name}' debe ser una lista de enteros")
+        return value

@@ -1,0 +1,173 @@
+"""
+juego-tcp: the group-commit writer and the save_score action.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from juego.model import SaveResult
+from juego.scores import GroupCommitWriter, ScoreService
+from juego.store.scores import SaveRequest, UserNotFound
+from juego.wire import WireFactory
+from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
+
+
+class ControlledScores:
+    """
+    A ScoresStore whose commits finish when the test says.
+    """
+
+    def __init__(self):
+        self.batches: list[tuple[list[SaveRequest], Deferred]] = []
+
+    def saveBatch(self, requests):
+        d = Deferred()
+        self.batches.append((list(requests), d))
+        return d
+
+    def commit(self, index=-1):
+        requests, d = self.batches[index]
+        d.callback([SaveResult(i, True, r.puntaje) for i, r in enumerate(requests)])
+
+
+class GroupCommitTests(SynchronousTestCase):
+    def test_savesWhileCommittingGoTogether(self):
+        scores = ControlledScores()
+        writer = GroupCommitWriter(scores)
+        first = writer.save(SaveRequest(1, 10))
+        self.assertEqual(len(scores.batches), 1)  # the first goes at once
+        later = [writer.save(SaveRequest(2, p)) for p in (1, 2, 3)]
+        self.assertEqual(len(scores.batches), 1)  # the rest wait for the commit
+        self.assertNoResult(first)
+        scores.commit(0)
+        self.assertEqual(self.successResultOf(first).puntaje_maximo, 10)
+        self.assertEqual(len(scores.batches), 2)
+        self.assertEqual([r.puntaje for r in scores.batches[1][0]], [1, 2, 3])
+        for d in later:
+            self.assertNoResult(d)  # no reply before its own commit
+        scores.commit(1)
+        self.assertEqual([self.successResultOf(d).puntaje_maximo for d in later], [1, 2, 3])
+        self.assertEqual(writer.batchSizes, [1, 3])
+
+    def test_failedBatchFailsItsSavesOnly(self):
+        scores = ControlledScores()
+        writer = GroupCommitWriter(scores)
+        a = writer.save(SaveRequest(1, 1))
+        b = writer.save(SaveRequest(1, 2))
+        scores.batches[0][1].errback(RuntimeError("disk"))
+        self.failureResultOf(a, RuntimeError)
+        scores.commit(1)
+        self.assertEqual(self.successResultOf(b).puntaje_maximo, 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_flushWaitsForQueue(self):
+        scores = ControlledScores()
+        writer = GroupCommitWriter(scores)
+        self.successResultOf(writer.flush())
+        writer.save(SaveRequest(1, 1))
+        writer.save(SaveRequest(1, 2))
+        flushed = writer.flush()
+        scores.commit(0)
+        self.assertNoResult(flushed)
+        scores.commit(1)
+        self.successResultOf(flushed)
+
+    def test_maxBatch(self):
+        scores = ControlledScores()
+        writer = GroupCommitWriter(scores, maxBatch=2)
+        writer.save(SaveRequest(1, 0))
+        for p in range(5):
+            writer.save(SaveRequest(1, p))
+        scores.commit(0)
+        self.assertEqual(len(scores.batches[1][0]), 2)
+
+
+class ScoreServiceMixin:
+    def setUp(self):
+        self.store = synchronousStore(self, self.databaseURL())
+        self.user = self.successResultOf(self.store.users.create("ana", "ana@example.com", "h"))
+        writer = GroupCommitWriter(self.store.scores)
+        factory = WireFactory(ScoreService(writer).handlers(), None, Clock())
+        self.protocol = factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def ask(self, line: bytes):
+        self.protocol.dataReceived(line + b"\n")
+        out = self.transport.value()
+        self.transport.clear()
+        return json.loads(out)
+
+    def test_seedLine(self):
+        line = json.dumps({"action": "save_score", "user_id": self.user.id, "puntaje": 100}).encode()
+        reply = self.ask(line)
+        self.assertEqual(
+            {k: reply[k] for k in ("success", "nuevo_record", "puntaje_maximo")},
+            {"success": True, "nuevo_record": True, "puntaje_maximo": 100},
+        )
+        self.assertIsInstance(reply["score_id"], int)
+        reply = self.ask(line)
+        self.assertEqual((reply["nuevo_record"], reply["puntaje_maximo"]), (False, 100))
+
+    def test_badInputs(self):
+        uid = self.user.id
+        cases = {
+            b'{"action": "save_score", "user_id": 999999, "puntaje": 1}': "not_found",
+            b'{"action": "save_score", "puntaje": 1}': "invalid_request",
+            b'{"action": "save_score", "user_id": "1", "puntaje": 1}': "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": -1}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": 1.5}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": 99999999999999999999}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": true}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": 1, "idempotency_key": 5}' % uid: "invalid_request",
+        }
+        for line, code in cases.items():
+            reply = self.ask(line)
+            self.assertEqual((reply["success"], reply["code"]), (False, code), line)
+        stats = self.successResultOf(self.store.stats.userStats(uid))
+        self.assertEqual(stats.partidas_jugadas, 0)
+
+    def test_idempotencyKey(self):
+        line = json.dumps(
+            {"action": "save_score", "user_id": self.user.id, "puntaje": 50, "idempotency_key": "p-1"}
+        ).encode()
+        first, again = self.ask(line), self.ask(line)
+        self.assertEqual(first, again)
+        self.assertEqual(self.successResultOf(self.store.stats.userStats(self.user.id)).partidas_jugadas, 1)
+
+
+class SQLiteScoreServiceTests(SQLiteMixin, ScoreServiceMixin, SynchronousTestCase):
+    def test_restartKeepsData(self):
+        """
+        A new store on the same file (a restarted service) sees every save.
+        """
+        for p in (5, 9):
+            self.ask(json.dumps({"action": "save_score", "user_id": self.user.id, "puntaje": p}).encode())
+        url = str(self.store.engine.url)
+        self.store.engine.dispose()
+        reopened = synchronousStore(self, url)
+        stats = self.successResultOf(reopened.stats.userStats(self.user.id))
+        self.assertEqual((stats.partidas_jugadas, stats.puntaje_maximo), (2, 9))
+
+
+class PostgresScoreServiceTests(PostgresMixin, ScoreServiceMixin, SynchronousTestCase):
+    pass
+
+
+class UnknownUserInBatch(SynchronousTestCase):
+    def test_notFoundDoesNotSpoilBatch(self):
+        scores = ControlledScores()
+        writer = GroupCommitWriter(scores)
+        writer.save(SaveRequest(1, 1))
+        a, b = writer.save(SaveRequest(404, 1)), writer.save(SaveRequest(1, 3))
+        scores.commit(0)
+        scores.batches[1][1].callback([UserNotFound(404), SaveResult(7, True, 3)])
+        self.assertIsInstance(self.successResultOf(a), UserNotFound)
+        self.assertEqual(self.successResultOf(b).score_id, 7)
