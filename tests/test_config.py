@@ -1,0 +1,85 @@
+"""
+Settings: flags beat environment variables, which beat defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from juego import config
+from juego.tap import checkExposure
+
+
+class AddressTests(SynchronousTestCase):
+    def test_defaults(self):
+        self.assertEqual(config.serviceAddress("web", {}), config.Address("127.0.0.1", 5000))
+        self.assertEqual(config.serviceAddress("tcp", {}), config.Address("127.0.0.1", 6000))
+        self.assertEqual(config.serviceAddress("dist", {}), config.Address("127.0.0.1", 7000))
+
+    def test_environment(self):
+        env = {"TCP_PERSIST_HOST": "10.0.0.5", "TCP_PERSIST_PORT": "6100"}
+        self.assertEqual(config.serviceAddress("tcp", env), config.Address("10.0.0.5", 6100))
+        self.assertEqual(config.listenEndpoint("tcp", None, env), "tcp:6100:interface=10.0.0.5")
+        self.assertEqual(
+            config.serviceAddress("tcp", env).clientEndpoint(), "tcp:host=10.0.0.5:port=6100"
+        )
+
+    def test_flagBeatsEnvironment(self):
+        env = {"DISTRIBUTED_PORT": "7100"}
+        self.assertEqual(config.listenEndpoint("dist", "unix:/tmp/d.sock", env), "unix:/tmp/d.sock")
+
+    def test_badPort(self):
+        self.assertRaises(config.ConfigError, config.serviceAddress, "web", {"MAIN_SERVER_PORT": "x"})
+        self.assertRaises(config.ConfigError, config.serviceAddress, "web", {"MAIN_SERVER_PORT": "70000"})
+
+    def test_ipv6Loopback(self):
+        description = config.listenEndpoint("tcp", None, {"TCP_PERSIST_HOST": "::1"})
+        self.assertTrue(config.isLoopbackEndpoint(description))
+
+
+class ExposureTests(SynchronousTestCase):
+    def test_loopbackOnlyWithoutSecret(self):
+        for local in ("tcp:6000:interface=127.0.0.1", "unix:/tmp/x.sock", r"tcp6:6000:interface=\:\:1"):
+            checkExposure(local, None, False)
+        for public in ("tcp:6000", "tcp:6000:interface=0.0.0.0", "ssl:6000:privateKey=k.pem"):
+            self.assertRaises(UsageError, checkExposure, public, None, False)
+            checkExposure(public, b"secret", False)
+            checkExposure(public, None, True)
+
+    def test_secret(self):
+        self.assertIsNone(config.serviceSecret({}))
+        self.assertIsNone(config.serviceSecret({"JUEGO_SERVICE_SECRET": ""}))
+        self.assertEqual(config.serviceSecret({"JUEGO_SERVICE_SECRET": "ñ"}), "ñ".encode())
+
+
+class DatabaseURLTests(SynchronousTestCase):
+    def setUp(self):
+        self.cwd = Path(self.mktemp()).resolve()
+        self.cwd.mkdir()
+
+    def test_flagAndEnvironment(self):
+        env = {"JUEGO_DATABASE_URL": "postgresql://x/y"}
+        self.assertEqual(config.databaseURL("sqlite:///a.db", env, self.cwd), "sqlite:///a.db")
+        self.assertEqual(config.databaseURL(None, env, self.cwd), "postgresql://x/y")
+
+    def test_newInstanceDatabase(self):
+        url = config.databaseURL(None, {}, self.cwd)
+        self.assertEqual(url, f"sqlite:///{self.cwd}/instance/usuarios.db")
+        self.assertTrue((self.cwd / "instance").is_dir())
+
+    def test_legacyRootDatabase(self):
+        (self.cwd / "usuarios.db").write_bytes(b"")
+        self.assertEqual(config.databaseURL(None, {}, self.cwd), f"sqlite:///{self.cwd}/usuarios.db")
+
+    def test_instancePreferred(self):
+        (self.cwd / "usuarios.db").write_bytes(b"")
+        (self.cwd / "instance").mkdir()
+        (self.cwd / "instance" / "usuarios.db").write_bytes(b"")
+        self.assertEqual(
+            config.databaseURL(None, {}, self.cwd), f"sqlite:///{self.cwd}/instance/usuarios.db"
+        )
+
+
