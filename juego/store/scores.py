@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import attrs
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from twisted.internet.defer import Deferred
@@ -59,10 +59,8 @@ class _Deltas:
     partidas: int = 0
 
     def apply(self, conn: Connection) -> None:
-        for key in sorted(self.bests):
-            _bump(conn, s.best_counts, "puntaje", key, self.bests[key])
-        for key in sorted(self.days):
-            _bump(conn, s.activity_days, "dia", key, self.days[key])
+        _bump(conn, s.best_counts, "puntaje", self.bests)
+        _bump(conn, s.activity_days, "dia", self.days)
         if self.jugadores or self.sumaMejores or self.partidas:
             conn.execute(
                 update(s.totals)
@@ -75,24 +73,36 @@ class _Deltas:
             )
 
 
-def _bump(conn: Connection, table: s.Table, keyName: str, key: int, delta: int) -> None:
-    if delta == 0:
-        return
-    key_col = table.c[keyName]
-    if delta > 0:
+def _bump(conn: Connection, table: s.Table, keyName: str, deltas: Counter[int]) -> None:
+    """
+    Add C{deltas} (key → change) to a histogram's C{jugadores}, in key order, with one
+    executemany for the increases and one for the decreases; empty buckets go.
+    """
+    keyColumn = table.c[keyName]
+    increases = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d > 0]
+    decreases = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d < 0]
+    if increases:
         dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        stmt = dialect.insert(table).values({keyName: key, "jugadores": delta})
+        stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[key_col],
-                set_={"jugadores": table.c.jugadores + delta},
+                index_elements=[keyColumn],
+                set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
+            ),
+            increases,
+        )
+    if decreases:
+        conn.execute(
+            update(table)
+            .where(keyColumn == bindparam("k"))
+            .values(jugadores=table.c.jugadores + bindparam("d")),
+            decreases,
+        )
+        conn.execute(
+            delete(table).where(
+                keyColumn.in_([row["k"] for row in decreases]), table.c.jugadores <= 0
             )
         )
-    else:
-        conn.execute(
-            update(table).where(key_col == key).values(jugadores=table.c.jugadores + delta)
-        )
-        conn.execute(delete(table).where(key_col == key, table.c.jugadores <= 0))
 
 
 def _lockAggregates(conn: Connection, userIDs: Sequence[int]) -> None:
@@ -126,69 +136,151 @@ def _ensureAggregates(conn: Connection, userID: int) -> bool:
     return True
 
 
-def _saveOne(
-    conn: Connection, request: SaveRequest, now: datetime, deltas: _Deltas
-) -> SaveResult | UserNotFound:
-    if request.clave is not None:
-        previous = conn.execute(
-            select(s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo).where(
-                s.scores.c.clave == request.clave
-            )
-        ).first()
-        if previous is not None:
-            return SaveResult(previous.id, bool(previous.nuevo_record), previous.puntaje_maximo)
+@attrs.define
+class _Player:
+    """
+    A player's aggregates as the batch changes them, in memory until written back.
+    """
 
+    best: int
+    games: int
+    day: int | None
+    bestChanged: bool = False
+    touched: bool = False
+    total: int = 0
+
+
+def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
+    """
+    The aggregates of every user the batch names who exists (rows are made for users
+    without one).
+    """
     agg = s.user_aggregates
-    row = conn.execute(select(agg).where(agg.c.user_id == request.user_id)).first()
-    if row is None:
-        if not _ensureAggregates(conn, request.user_id):
-            return UserNotFound(request.user_id)
-        row = conn.execute(select(agg).where(agg.c.user_id == request.user_id)).first()
-        assert row is not None
+    ids = sorted(userIDs)
+    rows = conn.execute(
+        select(agg.c.user_id, agg.c.puntaje_maximo, agg.c.partidas_jugadas, agg.c.dia_ultimo_juego)
+        .where(agg.c.user_id.in_(ids))
+    ).all()
+    players = {r.user_id: _Player(r.puntaje_maximo, r.partidas_jugadas, r.dia_ultimo_juego) for r in rows}
+    missing = [i for i in ids if i not in players]
+    if missing:
+        for userID in conn.execute(select(s.users.c.id).where(s.users.c.id.in_(missing))).scalars():
+            if _ensureAggregates(conn, userID):
+                players[userID] = _Player(0, 0, None)
+    return players
 
-    firstGame = row.partidas_jugadas == 0
-    nuevoRecord = request.puntaje > row.puntaje_maximo
-    best = max(request.puntaje, row.puntaje_maximo)
+
+def _saveBatch(
+    conn: Connection, requests: Sequence[SaveRequest], now: datetime
+) -> list[SaveResult | UserNotFound]:
+    """
+    Store a batch set-wise: one query for the earlier saves with the same keys, one for
+    the aggregates, one multi-row insert of the scores, one executemany of the aggregate
+    updates, then the shared counters.
+    """
+    keys = {r.clave for r in requests if r.clave is not None}
+    earlier: dict[str, SaveResult] = {}
+    if keys:
+        for row in conn.execute(
+            select(s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo)
+            .where(s.scores.c.clave.in_(sorted(keys)))
+        ):
+            earlier[row.clave] = SaveResult(row.id, bool(row.nuevo_record), row.puntaje_maximo)
+
+    _lockAggregates(conn, [r.user_id for r in requests])
+    players = _loadPlayers(conn, {r.user_id for r in requests if r.clave not in earlier})
     today = dayNumber(now)
+    deltas = _Deltas()
+    # Each request's answer: a result, a missing user, or the index of its new score row.
+    answers: list[SaveResult | UserNotFound | tuple[int, bool, int]] = []
+    rows: list[dict[str, object]] = []
+    pendingKeys: dict[str, int] = {}
 
-    values: dict[str, object] = {
-        "partidas_jugadas": agg.c.partidas_jugadas + 1,
-        "puntaje_total": agg.c.puntaje_total + request.puntaje,
-        "fecha_ultimo_juego": now,
-        "dia_ultimo_juego": today,
-    }
-    if firstGame or nuevoRecord:
-        values["puntaje_maximo"] = best
-        values["fecha_maximo"] = now
-    conn.execute(update(agg).where(agg.c.user_id == request.user_id).values(values))
-
-    if firstGame:
-        deltas.jugadores += 1
-        deltas.bests[best] += 1
-        deltas.sumaMejores += best
-    elif nuevoRecord:
-        deltas.bests[row.puntaje_maximo] -= 1
-        deltas.bests[best] += 1
-        deltas.sumaMejores += best - row.puntaje_maximo
-    if row.dia_ultimo_juego != today:
-        if row.dia_ultimo_juego is not None:
-            deltas.days[row.dia_ultimo_juego] -= 1
-        deltas.days[today] += 1
-    deltas.partidas += 1
-
-    scoreID = conn.execute(
-        insert(s.scores)
-        .values(
-            user_id=request.user_id,
-            puntaje=request.puntaje,
-            fecha=now,
-            clave=request.clave,
-            nuevo_record=nuevoRecord,
-            puntaje_maximo=best,
+    for request in requests:
+        if request.clave is not None and request.clave in earlier:
+            answers.append(earlier[request.clave])
+            continue
+        if request.clave is not None and request.clave in pendingKeys:
+            answers.append(answers[pendingKeys[request.clave]])
+            continue
+        player = players.get(request.user_id)
+        if player is None:
+            answers.append(UserNotFound(request.user_id))
+            continue
+        firstGame = player.games == 0
+        nuevoRecord = request.puntaje > player.best
+        best = max(request.puntaje, player.best)
+        if firstGame:
+            deltas.jugadores += 1
+            deltas.bests[best] += 1
+            deltas.sumaMejores += best
+        elif nuevoRecord:
+            deltas.bests[player.best] -= 1
+            deltas.bests[best] += 1
+            deltas.sumaMejores += best - player.best
+        if player.day != today:
+            if player.day is not None:
+                deltas.days[player.day] -= 1
+            deltas.days[today] += 1
+        deltas.partidas += 1
+        player.bestChanged |= firstGame or nuevoRecord
+        player.best, player.games, player.day = best, player.games + 1, today
+        player.total += request.puntaje
+        player.touched = True
+        if request.clave is not None:
+            pendingKeys[request.clave] = len(answers)
+        answers.append((len(rows), nuevoRecord, best))
+        rows.append(
+            {
+                "user_id": request.user_id,
+                "puntaje": request.puntaje,
+                "fecha": now,
+                "clave": request.clave,
+                "nuevo_record": nuevoRecord,
+                "puntaje_maximo": best,
+            }
         )
-        .returning(s.scores.c.id)
-    ).scalar_one()
-    return SaveResult(scoreID, nuevoRecord, best)
+
+    scoreIDs: list[int] = []
+    if rows:
+        scoreIDs = list(
+            conn.execute(
+                insert(s.scores).returning(s.scores.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
+        _writePlayers(conn, players, now, today)
+    deltas.apply(conn)
+
+    results: list[SaveResult | UserNotFound] = []
+    for answer in answers:
+        if isinstance(answer, tuple):
+            index, nuevoRecord, best = answer
+            results.append(SaveResult(scoreIDs[index], nuevoRecord, best))
+        else:
+            results.append(answer)
+    return results
+
+
+def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, today: int) -> None:
+    agg = s.user_aggregates
+    common = {
+        "partidas_jugadas": bindparam("p_games"),
+        "puntaje_total": agg.c.puntaje_total + bindparam("p_total"),
+        "fecha_ultimo_juego": bindparam("p_last"),
+        "dia_ultimo_juego": bindparam("p_day"),
+    }
+    for bestChanged in (False, True):
+        values = dict(common)
+        if bestChanged:
+            values["puntaje_maximo"] = bindparam("p_best")
+            values["fecha_maximo"] = bindparam("p_last")
+        params = [
+            {"p_id": userID, "p_games": p.games, "p_total": p.total, "p_last": now, "p_day": today, "p_best": p.best}
+            for userID, p in sorted(players.items())
+            if p.touched and p.bestChanged == bestChanged
+        ]
+        if params:
+            conn.execute(update(agg).where(agg.c.user_id == bindparam("p_id")).values(values), params)
 
 
 def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> None:
@@ -233,12 +325,7 @@ class ScoresStore:
         """
 
         def work(conn: Connection) -> list[SaveResult | UserNotFound]:
-            when = now or utcnow()
-            deltas = _Deltas()
-            _lockAggregates(conn, [r.user_id for r in requests])
-            results = [_saveOne(conn, r, when, deltas) for r in requests]
-            deltas.apply(conn)
-            return results
+            return _saveBatch(conn, requests, now or utcnow())
 
         return self._retrying(work)
 
