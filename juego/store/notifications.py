@@ -75,9 +75,7 @@ def _add(
     return Notification(notificationID, userID, message, kind, when, False)
 
 
-def _list(
-    conn: Connection, userID: int, limit: int, unreadOnly: bool
-) -> list[Notification] | None:
+def _list(conn: Connection, userID: int, limit: int, unreadOnly: bool) -> list[Notification] | None:
     if not _userExists(conn, userID):
         return None
     query = select(*_COLUMNS).where(_n.c.user_id == userID)
@@ -102,9 +100,7 @@ def _unread(conn: Connection, userID: int) -> int | None:
     if not _userExists(conn, userID):
         return None
     return conn.execute(
-        select(func.count())
-        .select_from(_n)
-        .where(_n.c.user_id == userID, _n.c.leida.is_(False))
+        select(func.count()).select_from(_n).where(_n.c.user_id == userID, _n.c.leida.is_(False))
     ).scalar_one()
 
 

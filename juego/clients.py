@@ -1,0 +1,960 @@
+"""
+Clients of juego-tcp (scores) and juego-dist (stats and notifications).
+
+Two families share the line protocol's code (L{juego.wire}: framing, the auth handshake,
+L{decodeReply} for signed, allow-listed pickles):
+
+  - Deferred clients for the web process: L{ScoreServiceClient} and
+    L{DistServiceClient}. Each keeps a small pool of persistent connections and
+    pipelines calls on them; a connection that fails or is lost is re-made after an
+    exponential backoff with jitter (at most L{MAX_BACKOFF} seconds), with the service
+    handshake first when there is a secret. A call fails with L{ServiceUnavailable}
+    within its timeout, never hangs: at once while every connection is down, otherwise
+    after L{DEFAULT_TIMEOUT} seconds without a reply. L{DistServiceClient.subscribe}
+    keeps one more connection that receives every new notification.
+  - Blocking clients for scripts, with the seed's API (SPEC "Python API"):
+    L{DistributedServiceClient} and L{ScoreClient}. Every call answers C{(ok, reply)} and
+    a down service is C{(False, {"success": False, "error": ..., "code": "unavailable"})}.
+
+Why not L{twisted.application.internet.ClientService}: a connection its
+C{prepareConnection} rejects (a failed handshake) is left open, and closing it there
+races the service's state machine; the pool's few states are simpler to own.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, Self
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import clientFromString
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from juego import config
+from juego.serialization import PickleRefused
+from juego.wire import auth
+from juego.wire.client import (
+    MAX_REPLY,
+    AuthenticationFailed,
+    LineClientProtocol,
+    decodeReply,
+)
+from juego.wire.errors import UNAUTHORIZED, UNAVAILABLE
+from juego.wire.protocol import encodeLine
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_BACKOFF",
+    "DistServiceClient",
+    "DistributedServiceClient",
+    "ReplyRefused",
+    "ScoreClient",
+    "ScoreServiceClient",
+    "ServiceClient",
+    "ServiceUnavailable",
+    "Subscription",
+    "backoffDelay",
+]
+
+#: Seconds a call waits for its reply (and a connection attempt for its connection).
+DEFAULT_TIMEOUT = 3.0
+#: The longest wait between two connection attempts (SPEC: capped at 5 s).
+MAX_BACKOFF = 5.0
+#: The wait before the first retry.
+INITIAL_BACKOFF = 0.1
+#: Client-side code for a reply we refused to load.
+INVALID_REPLY = "invalid_reply"
+
+_FROM_ENV: Any = object()
+
+
+class ServiceUnavailable(Exception):
+    """
+    The service could not be used: it is down, did not answer in time, or the service
+    handshake failed. C{message} is Spanish, fit to show.
+    """
+
+    code = UNAVAILABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ReplyRefused(ServiceUnavailable):
+    """
+    The service's reply carried a pickle we will not load (unsigned while we have the
+    secret, badly signed, or naming a forbidden global).
+    """
+
+    code = INVALID_REPLY
+
+
+def backoffDelay(failures: int, rand: Callable[[], float] = random.random) -> float:
+    """
+    Seconds to wait before the next connection attempt after C{failures} failed ones in
+    a row (0 after losing a good connection): exponential, capped at L{MAX_BACKOFF},
+    with "equal jitter" (between half the step and the step) so that clients that lost
+    the same service do not come back in step.
+    """
+    step = min(MAX_BACKOFF, INITIAL_BACKOFF * 2 ** min(failures, 32))
+    return step / 2 + rand() * step / 2
+
+
+def _secret(secret: Any, environ: Mapping[str, str] | None = None) -> bytes | None:
+    if secret is _FROM_ENV:
+        return config.serviceSecret(environ)
+    if isinstance(secret, str):
+        return secret.encode("utf-8") or None
+    return secret or None
+
+
+def _describe(failure: Failure) -> str:
+    value = failure.value
+    if isinstance(value, defer.TimeoutError | defer.CancelledError):
+        return "tiempo de espera agotado"
+    return str(value) or type(value).__name__
+
+
+# -- Deferred clients ----------------------------------------------------------
+
+_DONE = Failure(ConnectionDone())
+
+
+class _ClientProtocol(LineClientProtocol):
+    """
+    The line protocol's client, telling its link when the connection goes.
+    """
+
+    onLost: Callable[[_ClientProtocol, Failure], None] | None = None
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        reason = reason or _DONE
+        super().connectionLost(reason)
+        if self.onLost is not None:
+            self.onLost(self, reason)
+
+    @property
+    def tcp(self) -> Any:
+        """
+        The transport, as connected (it has C{abortConnection} and C{setTcpKeepAlive}).
+        """
+        return self.transport
+
+
+class _LinkOwner(Protocol):
+    reactor: Any
+    endpoint: IStreamClientEndpoint
+    secret: bytes | None
+    timeout: float
+
+    def prepare(self, protocol: _ClientProtocol) -> Deferred[Any]: ...
+
+    def linkReady(self, link: _Link) -> None: ...
+
+    def linkFailed(self, link: _Link, error: ServiceUnavailable) -> None: ...
+
+    def linkLost(self, link: _Link) -> None: ...
+
+
+class _Link:
+    """
+    One connection kept up: connect, handshake, prepare, then ready; after a failure
+    or a loss, try again after L{backoffDelay}.
+
+    @ivar state: C{idle}, C{connecting} (connecting or handshaking), C{ready},
+        C{waiting} (for the next attempt), C{stopping} or C{stopped}.
+    @ivar protocol: the connection's protocol once connected (ready or handshaking).
+    @ivar failures: failed attempts in a row.
+    """
+
+    log = Logger()
+
+    def __init__(self, owner: _LinkOwner) -> None:
+        self.owner = owner
+        self.state = "idle"
+        self.protocol: _ClientProtocol | None = None
+        self.failures = 0
+        self.lastError: ServiceUnavailable | None = None
+        self._pending: Deferred[Any] | None = None
+        self._retry: Any = None
+        self._stopWaiters: list[Deferred[None]] = []
+        self._handshakeFailedOn: _ClientProtocol | None = None
+        self._abort: Any = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def start(self) -> None:
+        if self.state in ("idle", "stopped"):
+            self._connect()
+
+    def _connect(self) -> None:
+        self._retry = None
+        self.state = "connecting"
+        attempt = self.owner.endpoint.connect(Factory.forProtocol(_ClientProtocol))
+        attempt.addTimeout(self.owner.timeout, self.owner.reactor)
+        self._pending = attempt
+        attempt.addCallbacks(self._connected, self._connectFailed)
+
+    def _connected(self, protocol: _ClientProtocol) -> None:
+        self._pending = None
+        self.protocol = protocol
+        self._handshakeFailedOn = None
+        protocol.onLost = self._lost
+        if self.state == "stopping":
+            protocol.tcp.loseConnection()
+            return
+        keepAlive = getattr(protocol.tcp, "setTcpKeepAlive", None)
+        if keepAlive is not None:
+            keepAlive(True)
+        secret = self.owner.secret
+        if secret is not None:
+            handshake = Deferred.fromCoroutine(protocol.authenticate(secret))
+        else:
+            handshake = defer.succeed(None)
+        handshake.addCallback(lambda _: self.owner.prepare(protocol))
+        handshake.addTimeout(self.owner.timeout, self.owner.reactor)
+        self._pending = handshake
+        handshake.addCallbacks(
+            lambda _: self._ready(protocol), self._handshakeFailed, errbackArgs=(protocol,)
+        )
+
+    def _ready(self, protocol: _ClientProtocol) -> None:
+        self._pending = None
+        if protocol is not self.protocol or protocol.closed:
+            return
+        self.state = "ready"
+        self.failures = 0
+        self.lastError = None
+        self.owner.linkReady(self)
+
+    def _handshakeFailed(self, failure: Failure, protocol: _ClientProtocol) -> None:
+        self._pending = None
+        self._handshakeFailedOn = protocol
+        if failure.check(AuthenticationFailed):
+            self.lastError = ServiceUnavailable(
+                f"Autenticación de servicio fallida: {failure.value}"
+            )
+        elif self.state != "stopping":
+            self.lastError = ServiceUnavailable(
+                f"El servicio no completó la conexión: {_describe(failure)}"
+            )
+        # The loss (now, or already) schedules the next attempt.
+        if not protocol.closed:
+            protocol.tcp.abortConnection()
+
+    def _connectFailed(self, failure: Failure) -> None:
+        self._pending = None
+        if self.state == "stopping":
+            self._stopped()
+            return
+        self.failures += 1
+        self.lastError = ServiceUnavailable(f"Servicio no disponible: {_describe(failure)}")
+        self._scheduleRetry()
+        self.owner.linkFailed(self, self.lastError)
+
+    def _lost(self, protocol: _ClientProtocol, reason: Failure) -> None:
+        if protocol is not self.protocol:
+            return
+        self.protocol = None
+        wasReady = self.state == "ready"
+        if self.state == "stopping":
+            self._stopped()
+            return
+        if wasReady:
+            self.owner.linkLost(self)
+        else:
+            self.failures += 1
+            if self._handshakeFailedOn is not protocol:
+                self.lastError = ServiceUnavailable(
+                    f"El servicio cerró la conexión: {_describe(reason)}"
+                )
+        self._scheduleRetry()
+        if not wasReady:
+            assert self.lastError is not None
+            self.owner.linkFailed(self, self.lastError)
+
+    def _scheduleRetry(self) -> None:
+        self.state = "waiting"
+        delay = backoffDelay(self.failures)
+        self._retry = self.owner.reactor.callLater(delay, self._connect)
+
+    def stop(self) -> Deferred[None]:
+        if self.state in ("idle", "stopped"):
+            self.state = "stopped"
+            return defer.succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._stopWaiters.append(waiter)
+        if self.state == "stopping":
+            return waiter
+        previous, self.state = self.state, "stopping"
+        if previous == "waiting":
+            self._retry.cancel()
+            self._stopped()
+        elif self.protocol is not None:
+            protocol = self.protocol
+            protocol.tcp.loseConnection()
+            # A peer that does not read would keep a polite close waiting forever.
+            self._abort = self.owner.reactor.callLater(
+                self.owner.timeout, protocol.tcp.abortConnection
+            )
+        elif self._pending is not None:
+            self._pending.cancel()
+        return waiter
+
+    def _stopped(self) -> None:
+        self.state = "stopped"
+        self._retry = None
+        if self._abort is not None and self._abort.active():
+            self._abort.cancel()
+        self._abort = None
+        waiters, self._stopWaiters = self._stopWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+
+class _Call:
+    __slots__ = ("action", "fields", "result", "timer", "protocol", "done")
+
+    def __init__(
+        self, action: str, fields: dict[str, Any], result: Deferred[dict[str, Any]]
+    ) -> None:
+        self.action = action
+        self.fields = fields
+        self.result = result
+        self.timer: Any = None
+        self.protocol: _ClientProtocol | None = None
+        self.done = False
+
+
+class ServiceClient:
+    """
+    A pool of connections to one line-protocol service.
+
+    @param endpoint: a Twisted client endpoint string (or endpoint).
+    @param secret: the shared service secret, or L{None} for an open service.
+    """
+
+    #: Which service (L{juego.config.SERVICES}) L{fromEnvironment} finds.
+    service = ""
+    log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        endpoint: str | IStreamClientEndpoint,
+        secret: bytes | None = None,
+        poolSize: int = 2,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if poolSize < 1:
+            raise ValueError("poolSize must be at least 1")
+        self.reactor = reactor
+        self.description = endpoint if isinstance(endpoint, str) else repr(endpoint)
+        self.endpoint = (
+            clientFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint
+        )
+        self.secret = secret
+        self.timeout = timeout
+        self.running = False
+        self._links = [_Link(self) for _ in range(poolSize)]
+        self._queue: deque[_Call] = deque()
+        self._subscriptions: set[Subscription] = set()
+
+    @classmethod
+    def fromEnvironment(
+        cls,
+        reactor: Any,
+        secret: Any = _FROM_ENV,
+        environ: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> Self:
+        """
+        A client of the service at C{TCP_PERSIST_*} / C{DISTRIBUTED_*}, with the secret
+        from C{JUEGO_SERVICE_SECRET} unless one is given (L{None}: no handshake).
+        """
+        address = config.serviceAddress(cls.service, environ)
+        return cls(reactor, address.clientEndpoint(), _secret(secret, environ), **kw)
+
+    # lifecycle
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        for link in self._links:
+            link.start()
+
+    def stop(self) -> Deferred[Any]:
+        """
+        Close every connection (subscriptions included); queued calls fail. Fires when
+        all are closed.
+        """
+        self.running = False
+        self._failQueued(ServiceUnavailable("El cliente del servicio se ha detenido"))
+        stops = [link.stop() for link in self._links]
+        stops += [subscription.stop() for subscription in list(self._subscriptions)]
+        return defer.DeferredList(stops)
+
+    @property
+    def available(self) -> bool:
+        """
+        Whether a connection is ready now.
+        """
+        return any(link.ready for link in self._links)
+
+    # calls
+
+    def call(self, action: str, **fields: Any) -> Deferred[dict[str, Any]]:
+        """
+        Send a request; fires with its reply (C{success} true, or a failure reply such as
+        C{not_found}), a C{pickle_base64} reply loaded for the caller; fails with
+        L{ServiceUnavailable} when the service cannot answer within the timeout.
+        """
+        if not self.running:
+            return defer.fail(ServiceUnavailable("El cliente del servicio no está en marcha"))
+        result: Deferred[dict[str, Any]] = Deferred(lambda d: self._cancel(call))
+        call = _Call(action, fields, result)
+        link = self._readyLink()
+        if link is not None:
+            self._send(link, call)
+        elif any(link.state == "connecting" for link in self._links):
+            self._queue.append(call)
+        else:
+            return defer.fail(self._downError())
+        if not call.done:
+            call.timer = self.reactor.callLater(self.timeout, self._timedOut, call)
+        return result
+
+    def _downError(self) -> ServiceUnavailable:
+        for link in self._links:
+            if link.lastError is not None:
+                return link.lastError
+        return ServiceUnavailable("Servicio no disponible")
+
+    def _readyLink(self) -> _Link | None:
+        ready = [link for link in self._links if link.ready]
+        if not ready:
+            return None
+        return min(ready, key=lambda link: link.protocol.inFlight)  # type: ignore[union-attr]
+
+    def _send(self, link: _Link, call: _Call) -> None:
+        protocol = link.protocol
+        assert protocol is not None
+        call.protocol = protocol
+        sent = protocol.request(call.action, **call.fields)
+        sent.addCallbacks(self._replied, self._lostCall, callbackArgs=(call,), errbackArgs=(call,))
+
+    def _finish(self, call: _Call) -> bool:
+        """
+        Mark a call answered; L{False} if it already was (timed out, cancelled).
+        """
+        if call.done:
+            return False
+        call.done = True
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        return True
+
+    def _replied(self, reply: dict[str, Any], call: _Call) -> None:
+        if not self._finish(call):
+            return
+        try:
+            decoded = decodeReply(reply, self.secret)
+        except (PickleRefused, ValueError) as e:
+            self.log.warn("refused a reply to {action}: {error}", action=call.action, error=e)
+            call.result.errback(ReplyRefused(f"Respuesta del servicio rechazada: {e}"))
+            return
+        call.result.callback(decoded)
+
+    def _lostCall(self, failure: Failure, call: _Call) -> None:
+        if self._finish(call):
+            call.result.errback(
+                ServiceUnavailable(f"Se perdió la conexión con el servicio: {_describe(failure)}")
+            )
+
+    def _timedOut(self, call: _Call) -> None:
+        call.timer = None
+        if not self._finish(call):
+            return
+        if call in self._queue:
+            self._queue.remove(call)
+            error = self._downError() if not self.available else None
+            call.result.errback(
+                ServiceUnavailable(
+                    f"Servicio no disponible tras {self.timeout:g} s"
+                    + (f": {error.message}" if error is not None else "")
+                )
+            )
+            return
+        # No reply in time: the connection is stuck (or the peer gone); drop it, which
+        # fails the calls behind this one at once rather than each after its timeout.
+        if call.protocol is not None and not call.protocol.closed:
+            call.protocol.tcp.abortConnection()
+        call.result.errback(ServiceUnavailable(f"El servicio no respondió en {self.timeout:g} s"))
+
+    def _cancel(self, call: _Call) -> None:
+        if call in self._queue:
+            self._queue.remove(call)
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        call.done = True
+
+    def _failQueued(self, error: ServiceUnavailable) -> None:
+        queued, self._queue = self._queue, deque()
+        for call in queued:
+            if self._finish(call):
+                call.result.errback(error)
+
+    # _LinkOwner
+
+    def prepare(self, protocol: _ClientProtocol) -> Deferred[Any]:
+        return defer.succeed(None)
+
+    def linkReady(self, link: _Link) -> None:
+        while self._queue:
+            ready = self._readyLink()
+            if ready is None:
+                return
+            self._send(ready, self._queue.popleft())
+
+    def linkFailed(self, link: _Link, error: ServiceUnavailable) -> None:
+        if not any(other.state in ("connecting", "ready") for other in self._links):
+            self._failQueued(error)
+
+    def linkLost(self, link: _Link) -> None:
+        pass
+
+
+class ScoreServiceClient(ServiceClient):
+    """
+    juego-tcp, for the web process.
+    """
+
+    service = "tcp"
+
+    def save_score(
+        self, user_id: int, puntaje: int, idempotency_key: str | None = None
+    ) -> Deferred[dict[str, Any]]:
+        fields: dict[str, Any] = {"user_id": user_id, "puntaje": puntaje}
+        if idempotency_key is not None:
+            fields["idempotency_key"] = idempotency_key
+        return self.call("save_score", **fields)
+
+    def ping(self) -> Deferred[dict[str, Any]]:
+        return self.call("ping")
+
+
+def _notificationFields(limit: int | None, unread_only: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if limit is not None:
+        fields["limit"] = limit
+    if unread_only:
+        fields["unread_only"] = True
+    return fields
+
+
+class DistServiceClient(ServiceClient):
+    """
+    juego-dist, for the web process.
+    """
+
+    service = "dist"
+
+    def ping(self) -> Deferred[dict[str, Any]]:
+        return self.call("ping")
+
+    def get_user_stats(self, user_id: int, **extra: Any) -> Deferred[dict[str, Any]]:
+        return self.call("get_user_stats", user_id=user_id, **extra)
+
+    def get_global_stats(self, **extra: Any) -> Deferred[dict[str, Any]]:
+        return self.call("get_global_stats", **extra)
+
+    def add_notification(
+        self, user_id: int, message: str, notif_type: str = "info", **extra: Any
+    ) -> Deferred[dict[str, Any]]:
+        return self.call(
+            "add_notification", user_id=user_id, message=message, type=notif_type, **extra
+        )
+
+    def get_notifications(
+        self, user_id: int, limit: int | None = None, unread_only: bool = False, **extra: Any
+    ) -> Deferred[dict[str, Any]]:
+        return self.call(
+            "get_notifications", user_id=user_id, **_notificationFields(limit, unread_only), **extra
+        )
+
+    def mark_notifications_read(
+        self, user_id: int, ids: Iterable[int] | None = None, **extra: Any
+    ) -> Deferred[dict[str, Any]]:
+        if ids is not None:
+            extra["ids"] = list(ids)
+        return self.call("mark_notifications_read", user_id=user_id, **extra)
+
+    def subscribe(
+        self,
+        onNotification: Callable[[dict[str, Any]], None],
+        user_id: int | None = None,
+        onSubscribed: Callable[[], None] | None = None,
+    ) -> Subscription:
+        """
+        Receive every new notification (of one player with C{user_id}) as it is stored:
+        C{onNotification(notification)} with the wire's JSON dict. The subscription
+        keeps its own connection and subscribes again by itself after the service
+        comes back (C{onSubscribed} is called each time it is subscribed, so the caller
+        may catch up on what it missed by polling). Stop it with C{.stop()}.
+        """
+        subscription = Subscription(self, onNotification, user_id, onSubscribed)
+        self._subscriptions.add(subscription)
+        subscription.start()
+        return subscription
+
+
+class Subscription:
+    """
+    A live feed of new notifications from juego-dist over one dedicated connection.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        client: DistServiceClient,
+        onNotification: Callable[[dict[str, Any]], None],
+        userID: int | None = None,
+        onSubscribed: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.reactor = client.reactor
+        self.endpoint = client.endpoint
+        self.secret = client.secret
+        self.timeout = client.timeout
+        self.onNotification = onNotification
+        self.onSubscribed = onSubscribed
+        self.userID = userID
+        self._link = _Link(self)
+
+    @property
+    def subscribed(self) -> bool:
+        return self._link.ready
+
+    def start(self) -> None:
+        self._link.start()
+
+    def stop(self) -> Deferred[None]:
+        self.client._subscriptions.discard(self)
+        return self._link.stop()
+
+    # _LinkOwner
+
+    def prepare(self, protocol: _ClientProtocol) -> Deferred[Any]:
+        protocol.onEvent = self._event
+        fields = {} if self.userID is None else {"user_id": self.userID}
+
+        def check(reply: dict[str, Any]) -> None:
+            if not reply.get("success"):
+                raise ServiceUnavailable(f"Suscripción rechazada: {reply.get('error')}")
+
+        return protocol.request("subscribe", **fields).addCallback(check)
+
+    def linkReady(self, link: _Link) -> None:
+        if self.onSubscribed is not None:
+            try:
+                self.onSubscribed()
+            except Exception:
+                self.log.failure("onSubscribed failed")
+
+    def linkFailed(self, link: _Link, error: ServiceUnavailable) -> None:
+        pass
+
+    def linkLost(self, link: _Link) -> None:
+        self.log.info("notification feed lost; subscribing again")
+
+    def _event(self, message: dict[str, Any]) -> None:
+        notification = message.get("notification")
+        if message.get("event") != "notification" or not isinstance(notification, dict):
+            return
+        try:
+            self.onNotification(notification)
+        except Exception:
+            self.log.failure("onNotification failed")
+
+
+# -- blocking clients for scripts ----------------------------------------------
+
+
+class _Unavailable(Exception):
+    pass
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _BlockingClient:
+    """
+    One connection, opened on first use, kept open, opened again after a failure;
+    the service handshake on each new connection when there is a secret. Safe to share
+    between threads (one call at a time).
+    """
+
+    service = ""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        secret: Any = _FROM_ENV,
+    ) -> None:
+        if host is None or port is None:
+            address = config.serviceAddress(self.service)
+            host = address.host if host is None else host
+            port = address.port if port is None else port
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.timeout = timeout
+        self.secret = _secret(secret)
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _BlockingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        sock, self._sock = getattr(self, "_sock", None), None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        if hasattr(self, "_buffer"):
+            self._buffer.clear()
+
+    def request(self, action: str, **fields: Any) -> tuple[bool, dict[str, Any]]:
+        """
+        Send one request: C{(True, reply)} on success, C{(False, reply)} for a failure
+        reply or when the service cannot be reached (code C{unavailable}).
+        """
+        with self._lock:
+            deadline = time.monotonic() + self.timeout
+            try:
+                self._ensureConnected(deadline)
+                reply = self._exchange({"action": action, **fields}, deadline)
+                if reply.get("format") == "pickle_base64":
+                    try:
+                        reply = decodeReply(reply, self.secret)
+                    except (PickleRefused, ValueError) as e:
+                        raise _Refused(
+                            INVALID_REPLY, f"Respuesta del servicio rechazada: {e}"
+                        ) from None
+            except _Refused as e:
+                self.close()
+                return False, {"success": False, "error": e.message, "code": e.code}
+            except (OSError, _Unavailable) as e:
+                self.close()
+                return False, {
+                    "success": False,
+                    "error": f"Servicio no disponible en {self.host}:{self.port}: {_socketError(e)}",
+                    "code": UNAVAILABLE,
+                }
+        return reply.get("success") is True, reply
+
+    # the connection
+
+    def _ensureConnected(self, deadline: float) -> None:
+        if self._sock is not None and self._stale(self._sock):
+            self.close()
+        if self._sock is not None:
+            return
+        sock = socket.create_connection((self.host, self.port), timeout=self._left(deadline))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._buffer.clear()
+        if self.secret is not None:
+            self._handshake(self.secret, deadline)
+
+    @staticmethod
+    def _stale(sock: socket.socket) -> bool:
+        """
+        Whether our kept connection is unfit for a new request: the service closed it
+        while we were not using it (idle timeout, restart), so it reads as end-of-file,
+        or it holds bytes nobody asked for.
+        """
+        try:
+            sock.setblocking(False)
+            sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return True
+
+    def _handshake(self, secret: bytes, deadline: float) -> None:
+        challenge = self._exchange({"action": "auth_challenge"}, deadline)
+        nonce = challenge.get("nonce")
+        if not challenge.get("success") or not isinstance(nonce, str):
+            raise _Refused(
+                UNAUTHORIZED,
+                "Autenticación de servicio fallida: el servicio no tiene secreto compartido",
+            )
+        clientNonce = auth.newNonce()
+        answer = self._exchange(
+            {
+                "action": "auth",
+                "client_nonce": clientNonce,
+                "proof": auth.clientProof(secret, nonce, clientNonce),
+            },
+            deadline,
+        )
+        if not answer.get("success"):
+            raise _Refused(
+                UNAUTHORIZED, f"Autenticación de servicio fallida: {answer.get('error')}"
+            )
+        if not auth.check(auth.serverProof(secret, nonce, clientNonce), answer.get("proof")):
+            raise _Refused(
+                UNAUTHORIZED,
+                "Autenticación de servicio fallida: el servicio no demostró conocer el secreto",
+            )
+
+    def _left(self, deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Unavailable("tiempo de espera agotado")
+        return left
+
+    def _exchange(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
+        sock = self._sock
+        assert sock is not None
+        sock.settimeout(self._left(deadline))
+        sock.sendall(encodeLine(request))
+        while True:
+            message = self._readMessage(sock, deadline)
+            if "event" in message and "success" not in message:
+                continue  # a pushed event; not for us
+            return message
+
+    def _readMessage(self, sock: socket.socket, deadline: float) -> dict[str, Any]:
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                try:
+                    message = json.loads(line.decode("utf-8"))
+                except ValueError:
+                    raise _Unavailable("respuesta ilegible del servicio") from None
+                if not isinstance(message, dict):
+                    raise _Unavailable("respuesta ilegible del servicio")
+                return message
+            if len(self._buffer) > MAX_REPLY:
+                raise _Unavailable("respuesta demasiado larga")
+            sock.settimeout(self._left(deadline))
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise _Unavailable("el servicio cerró la conexión")
+            self._buffer += chunk
+
+    def ping(self) -> tuple[bool, dict[str, Any]]:
+        return self.request("ping")
+
+
+def _socketError(error: BaseException) -> str:
+    if isinstance(error, TimeoutError | socket.timeout):
+        return "tiempo de espera agotado"
+    if isinstance(error, ConnectionRefusedError):
+        return "conexión rechazada"
+    if isinstance(error, socket.gaierror):
+        return "no se encuentra el servidor"
+    return str(error) or type(error).__name__
+
+
+def _format(fields: dict[str, Any], format: str | None) -> dict[str, Any]:
+    if format is not None and format != "json":
+        fields["format"] = format
+    return fields
+
+
+class DistributedServiceClient(_BlockingClient):
+    """
+    juego-dist for scripts (the seed's API): C{DISTRIBUTED_HOST}/C{DISTRIBUTED_PORT} or
+    C{host=}/C{port=}; C{secret=} defaults to C{JUEGO_SERVICE_SECRET}.
+    """
+
+    service = "dist"
+
+    def get_user_stats(
+        self, user_id: int, format: str | None = None
+    ) -> tuple[bool, dict[str, Any]]:
+        return self.request("get_user_stats", **_format({"user_id": user_id}, format))
+
+    def get_global_stats(self, format: str | None = None) -> tuple[bool, dict[str, Any]]:
+        return self.request("get_global_stats", **_format({}, format))
+
+    def add_notification(
+        self, user_id: int, message: str, notif_type: str = "info", format: str | None = None
+    ) -> tuple[bool, dict[str, Any]]:
+        fields = {"user_id": user_id, "message": message, "type": notif_type}
+        return self.request("add_notification", **_format(fields, format))
+
+    def get_notifications(
+        self,
+        user_id: int,
+        limit: int | None = None,
+        unread_only: bool = False,
+        format: str | None = None,
+    ) -> tuple[bool, dict[str, Any]]:
+        fields = {"user_id": user_id, **_notificationFields(limit, unread_only)}
+        return self.request("get_notifications", **_format(fields, format))
+
+    def mark_notifications_read(
+        self, user_id: int, ids: Iterable[int] | None = None, format: str | None = None
+    ) -> tuple[bool, dict[str, Any]]:
+        fields: dict[str, Any] = {"user_id": user_id}
+        if ids is not None:
+            fields["ids"] = list(ids)
+        return self.request("mark_notifications_read", **_format(fields, format))
+
+
+class ScoreClient(_BlockingClient):
+    """
+    juego-tcp for scripts: C{TCP_PERSIST_HOST}/C{TCP_PERSIST_PORT} or C{host=}/C{port=};
+    C{secret=} defaults to C{JUEGO_SERVICE_SECRET}.
+    """
+
+    service = "tcp"
+
+    def save_score(
+        self,
+        user_id: int,
+        puntaje: int,
+        idempotency_key: str | None = None,
+        format: str | None = None,
+    ) -> tuple[bool, dict[str, Any]]:
+        fields: dict[str, Any] = {"user_id": user_id, "puntaje": puntaje}
+        if idempotency_key is not None:
+            fields["idempotency_key"] = idempotency_key
+        return self.request("save_score", **_format(fields, format))

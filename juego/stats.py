@@ -1,0 +1,371 @@
+"""
+juego-dist: player and global statistics, and players' notifications, over the line
+protocol (L{juego.wire}); connections that C{subscribe} are pushed every new
+notification as it is stored.
+
+Stats are read from the aggregates on every request (no cache), so they reflect a
+confirmed save at once. A subscriber that does not read its events is dropped once
+L{MAX_QUEUED_EVENTS} events or L{MAX_QUEUED_BYTES} bytes wait for it, so memory stays
+bounded whatever a peer does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from juego.model import NOTIFICATION_TYPES, GlobalStats, Notification, UserStats, to_json
+from juego.store import Store
+from juego.wire import Request, WireError
+from juego.wire.errors import NOT_FOUND, invalid
+from juego.wire.protocol import Handler, LineProtocol, Reply, WireFactory, encodeLine
+
+#: The largest value an integer column holds on every engine.
+MAX_INT = 2**31 - 1
+#: Longest notification text, in characters.
+MAX_MESSAGE = 500
+#: Most notifications one C{get_notifications} returns (and what it returns by default).
+MAX_LIMIT = 100
+#: Most ids one C{mark_notifications_read} names.
+MAX_IDS = 1000
+#: Events waiting for a subscriber that does not read, beyond which it is dropped.
+MAX_QUEUED_EVENTS = 1000
+MAX_QUEUED_BYTES = 1024 * 1024
+#: Seconds subscribers get to close when the service stops, before they are cut off.
+CLOSE_GRACE = 2.0
+
+SUBSCRIBE = "subscribe"
+UNSUBSCRIBE = "unsubscribe"
+NOTIFICATION_EVENT = "notification"
+
+
+def _transport(protocol: LineProtocol) -> Any:
+    """
+    A connected protocol's transport (a TCP, TLS or UNIX one: it has C{abortConnection}
+    and takes a producer).
+    """
+    return protocol.transport
+
+
+def notFound(userID: int) -> WireError:
+    return WireError(NOT_FOUND, f"Usuario {userID} no encontrado")
+
+
+@implementer(IPushProducer)
+class EventOutlet:
+    """
+    The events bound for one subscribed connection.
+
+    Registered as the transport's streaming producer, it hears when the transport's
+    buffer is full (C{pauseProducing}) and when it has drained (C{resumeProducing}).
+    While paused, events wait here; past the bounds the subscriber is dropped: its
+    connection is aborted, which loses what it has not read.
+
+    @ivar userID: only this player's events, or every event when L{None}.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        protocol: DistProtocol,
+        userID: int | None = None,
+        maxEvents: int = MAX_QUEUED_EVENTS,
+        maxBytes: int = MAX_QUEUED_BYTES,
+    ) -> None:
+        self.protocol = protocol
+        self.userID = userID
+        self.maxEvents = maxEvents
+        self.maxBytes = maxBytes
+        self.paused = False
+        self.dropped = False
+        self._queue: deque[bytes] = deque()
+        self._queuedBytes = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, line: bytes) -> None:
+        if self.dropped:
+            return
+        if not self.paused and not self._queue:
+            _transport(self.protocol).write(line)
+            return
+        self._queue.append(line)
+        self._queuedBytes += len(line)
+        if len(self._queue) > self.maxEvents or self._queuedBytes > self.maxBytes:
+            self.drop()
+
+    def drop(self) -> None:
+        """
+        Give up on a subscriber that does not keep up.
+        """
+        self.dropped = True
+        self._queue.clear()
+        self._queuedBytes = 0
+        transport = _transport(self.protocol)
+        self.log.warn(
+            "dropping a slow subscriber ({peer}): its unread events passed the bound",
+            peer=transport.getPeer(),
+        )
+        self.protocol.factory.service.subscribers.discard(self.protocol)
+        transport.abortConnection()
+
+    # IPushProducer
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        while self._queue and not self.paused and not self.dropped:
+            line = self._queue.popleft()
+            self._queuedBytes -= len(line)
+            _transport(self.protocol).write(line)
+
+    def stopProducing(self) -> None:
+        self.dropped = True
+        self._queue.clear()
+        self._queuedBytes = 0
+
+
+class Subscribers:
+    """
+    The connections that asked for events.
+    """
+
+    def __init__(self) -> None:
+        self._outlets: dict[DistProtocol, EventOutlet] = {}
+
+    def __len__(self) -> int:
+        return len(self._outlets)
+
+    def __contains__(self, protocol: object) -> bool:
+        return protocol in self._outlets
+
+    def add(self, protocol: DistProtocol, outlet: EventOutlet) -> None:
+        self.discard(protocol)
+        self._outlets[protocol] = outlet
+        _transport(protocol).registerProducer(outlet, True)
+
+    def discard(self, protocol: DistProtocol) -> bool:
+        outlet = self._outlets.pop(protocol, None)
+        if outlet is None:
+            return False
+        transport: Any = protocol.transport
+        if transport is not None and getattr(transport, "producer", outlet) is outlet:
+            transport.unregisterProducer()
+        return True
+
+    def publish(self, event: Mapping[str, Any], userID: int | None = None) -> int:
+        """
+        Send C{event} (encoded once) to every subscriber that wants it; how many did.
+        """
+        line = encodeLine(to_json(dict(event)))
+        sent = 0
+        for outlet in list(self._outlets.values()):
+            if outlet.userID is None or outlet.userID == userID:
+                outlet.send(line)
+                sent += 1
+        return sent
+
+    def closeAll(self, clock: IReactorTime, grace: float = CLOSE_GRACE) -> Deferred[Any]:
+        """
+        Disconnect every subscriber (they reconnect elsewhere, or when we are back):
+        politely, then, after C{grace} seconds, abruptly for those whose unread
+        output keeps their connection open.
+        """
+        protocols = list(self._outlets)
+        for protocol in protocols:
+            self.discard(protocol)
+            _transport(protocol).loseConnection()
+        closed = DeferredList([protocol.whenClosed() for protocol in protocols])
+        if not protocols:
+            return closed
+
+        def abortRemaining() -> None:
+            for protocol in protocols:
+                if not protocol.lost:
+                    _transport(protocol).abortConnection()
+
+        laggards = clock.callLater(grace, abortRemaining)
+
+        def done(result: object) -> None:
+            if laggards.active():
+                laggards.cancel()
+
+        return closed.addBoth(done)
+
+
+class StatsService:
+    """
+    The actions of juego-dist.
+    """
+
+    log = Logger()
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.subscribers = Subscribers()
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "get_user_stats": self.getUserStats,
+            "get_global_stats": self.getGlobalStats,
+            "add_notification": self.addNotification,
+            "get_notifications": self.getNotifications,
+            "mark_notifications_read": self.markNotificationsRead,
+        }
+
+    def _userID(self, request: Request) -> int:
+        return request.int("user_id", minimum=0, maximum=MAX_INT)
+
+    def getUserStats(self, request: Request) -> Deferred[Reply]:
+        userID = self._userID(request)
+
+        def answer(stats: UserStats | None) -> Reply:
+            if stats is None:
+                raise notFound(userID)
+            return {"success": True, "stats": stats}
+
+        return self.store.stats.userStats(userID).addCallback(answer)
+
+    def getGlobalStats(self, request: Request) -> Deferred[Reply]:
+        def answer(stats: GlobalStats) -> Reply:
+            return {"success": True, "stats": stats}
+
+        return self.store.stats.globalStats().addCallback(answer)
+
+    def addNotification(self, request: Request) -> Deferred[Reply]:
+        userID = self._userID(request)
+        message = request.str("message", maxLength=MAX_MESSAGE, minLength=1)
+        if not message.strip():
+            raise invalid("El campo 'message' no puede estar vacío")
+        kind = request.choice("type", NOTIFICATION_TYPES, default="info")
+
+        def answer(notification: Notification | None) -> Reply:
+            if notification is None:
+                raise notFound(userID)
+            self.publish(notification)
+            return {"success": True, "notification": notification}
+
+        return self.store.notifications.add(userID, message, kind).addCallback(answer)
+
+    def publish(self, notification: Notification) -> None:
+        try:
+            self.subscribers.publish(
+                {"event": NOTIFICATION_EVENT, "notification": notification},
+                notification.user_id,
+            )
+        except Exception:
+            # A push that fails must not fail the stored notification's reply.
+            self.log.failure("could not push a notification to subscribers")
+
+    def getNotifications(self, request: Request) -> Deferred[Reply]:
+        userID = self._userID(request)
+        limit = request.int("limit", default=None, minimum=1, maximum=MAX_LIMIT)
+        unreadOnly = request.bool("unread_only", default=False)
+
+        def answer(notifications: list[Notification] | None) -> Reply:
+            if notifications is None:
+                raise notFound(userID)
+            return {"success": True, "notifications": notifications}
+
+        return self.store.notifications.list(userID, limit, unreadOnly).addCallback(answer)
+
+    def markNotificationsRead(self, request: Request) -> Deferred[Reply]:
+        userID = self._userID(request)
+        ids = request.intList("ids", default=None, maxItems=MAX_IDS)
+
+        def answer(count: int | None) -> Reply:
+            if count is None:
+                raise notFound(userID)
+            return {"success": True, "marcadas": count}
+
+        return self.store.notifications.markRead(userID, ids).addCallback(answer)
+
+    def subscribe(self, protocol: DistProtocol, request: Request) -> Reply:
+        """
+        From now on, push this connection every new notification (of one player with
+        C{user_id}). The connection no longer times out for being idle.
+        """
+        userID = request.int("user_id", default=None, minimum=0, maximum=MAX_INT)
+        self.subscribers.add(protocol, EventOutlet(protocol, userID))
+        protocol.setTimeout(None)
+        keepAlive = getattr(protocol.transport, "setTcpKeepAlive", None)
+        if keepAlive is not None:
+            keepAlive(True)
+        return {"success": True, "suscrito": True}
+
+    def unsubscribe(self, protocol: DistProtocol, request: Request) -> Reply:
+        was = self.subscribers.discard(protocol)
+        if was:
+            protocol.setTimeout(protocol.factory.idleTimeout)
+        return {"success": True, "suscrito": False}
+
+    def stop(self, clock: IReactorTime) -> Deferred[Any]:
+        return self.subscribers.closeAll(clock)
+
+
+class DistProtocol(LineProtocol):
+    """
+    A juego-dist connection: the shared line protocol, plus C{subscribe} and
+    C{unsubscribe}, which act on the connection itself (past the same auth check as
+    every other action).
+    """
+
+    factory: DistFactory
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.lost = False
+        self._closedWaiters: list[Deferred[None]] = []
+
+    def _dispatch(self, fields: dict[str, Any]) -> Reply | Deferred[Reply]:
+        action = fields["action"]
+        if self.authenticated and action == SUBSCRIBE:
+            return self.factory.service.subscribe(self, Request(fields))
+        if self.authenticated and action == UNSUBSCRIBE:
+            return self.factory.service.unsubscribe(self, Request(fields))
+        return super()._dispatch(fields)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.lost = True
+        self.factory.service.subscribers.discard(self)
+        super().connectionLost(reason)
+        waiters, self._closedWaiters = self._closedWaiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def whenClosed(self) -> Deferred[None]:
+        if self.lost:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._closedWaiters.append(d)
+        return d
+
+
+class DistFactory(WireFactory):
+    """
+    Serves juego-dist: a L{StatsService}'s handlers over L{DistProtocol}.
+    """
+
+    protocol = DistProtocol
+
+    def __init__(
+        self,
+        service: StatsService,
+        secret: bytes | None = None,
+        clock: IReactorTime | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(service.handlers(), secret, clock, **kw)
+        self.service = service
