@@ -250,14 +250,17 @@ class StatsService:
         if not message.strip():
             raise invalid("El campo 'message' no puede estar vacío")
         kind = request.choice("type", NOTIFICATION_TYPES, default="info")
+        clave = request.str("idempotency_key", default=None, maxLength=64, minLength=1)
 
-        def answer(notification: Notification | None) -> Reply:
-            if notification is None:
+        def answer(added: tuple[Notification, bool] | None) -> Reply:
+            if added is None:
                 raise notFound(userID)
-            self.publish(notification)
+            notification, new = added
+            if new:
+                self.publish(notification)
             return {"success": True, "notification": notification}
 
-        return self.store.notifications.add(userID, message, kind).addCallback(answer)
+        return self.store.notifications.addOnce(userID, message, kind, clave).addCallback(answer)
 
     def publish(self, notification: Notification) -> None:
         try:

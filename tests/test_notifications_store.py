@@ -51,6 +51,19 @@ class NotificationsStoreTestsMixin:
         self.assertEqual(listed, [second, first])  # newest first, exactly as stored
         self.assertEqual(listed[0].timestamp.tzinfo, UTC)
 
+    def test_idempotencyKey(self):
+        u = self.user()
+        first, new = self.successResultOf(self.notifications.addOnce(u.id, "uno", "success", "k-1", T0))
+        self.assertTrue(new)
+        again, newAgain = self.successResultOf(
+            self.notifications.addOnce(u.id, "uno", "success", "k-1", T0 + timedelta(seconds=5))
+        )
+        self.assertEqual((again, newAgain), (first, False))
+        other, otherNew = self.successResultOf(self.notifications.addOnce(u.id, "dos", "info", "k-2", T0))
+        self.assertTrue(otherNew)
+        self.assertNotEqual(other.id, first.id)
+        self.assertEqual(self.stored(u.id), 2)
+
     def test_unknownUser(self):
         self.assertIsNone(self.add(999))
         self.assertIsNone(self.successResultOf(self.notifications.list(999)))

@@ -14,7 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy import delete as sqlDelete
+from sqlalchemy.exc import IntegrityError
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from juego.model import NOTIFICATION_TYPES, Notification, utcnow
 from juego.store import schema as s
@@ -51,14 +53,33 @@ def _userExists(conn: Connection, userID: int, lock: bool = False) -> bool:
     return conn.execute(query).first() is not None
 
 
+def _byKey(conn: Connection, clave: str) -> Notification | None:
+    row = conn.execute(select(*_COLUMNS).where(_n.c.clave == clave)).first()
+    return None if row is None else _notification(row)
+
+
 def _add(
-    conn: Connection, userID: int, message: str, kind: str, when: datetime, keep: int
-) -> Notification | None:
+    conn: Connection,
+    userID: int,
+    message: str,
+    kind: str,
+    when: datetime,
+    keep: int,
+    clave: str | None = None,
+) -> tuple[Notification, bool] | None:
+    """
+    The stored notification and whether it is new (C{False}: one with the same key was
+    stored before, and is returned as it is).
+    """
     if not _userExists(conn, userID, lock=True):
         return None
+    if clave is not None:
+        earlier = _byKey(conn, clave)
+        if earlier is not None:
+            return earlier, False
     notificationID = conn.execute(
         insert(_n)
-        .values(user_id=userID, message=message, type=kind, timestamp=when, leida=False)
+        .values(user_id=userID, message=message, type=kind, timestamp=when, leida=False, clave=clave)
         .returning(_n.c.id)
     ).scalar_one()
     # The id of the oldest notification to keep; everything older goes. NULL (nothing
@@ -72,7 +93,7 @@ def _add(
         .scalar_subquery()
     )
     conn.execute(sqlDelete(_n).where(_n.c.user_id == userID, _n.c.id < oldestKept))
-    return Notification(notificationID, userID, message, kind, when, False)
+    return Notification(notificationID, userID, message, kind, when, False), True
 
 
 def _list(conn: Connection, userID: int, limit: int, unreadOnly: bool) -> list[Notification] | None:
@@ -116,9 +137,36 @@ class NotificationsStore:
         Store a notification for a player (unread, stamped now) and trim their oldest
         beyond the cap, in one transaction. L{None} if there is no such player.
         """
+        return self.addOnce(userID, message, kind, None, now).addCallback(
+            lambda added: None if added is None else added[0]
+        )
+
+    def addOnce(
+        self,
+        userID: int,
+        message: str,
+        kind: str = "info",
+        clave: str | None = None,
+        now: datetime | None = None,
+    ) -> Deferred[tuple[Notification, bool] | None]:
+        """
+        Like L{add}, idempotent by C{clave}: a second add with the same key stores
+        nothing and answers C{(the first notification, False)}; a new one answers
+        C{(notification, True)}.
+        """
         if kind not in NOTIFICATION_TYPES:
             raise ValueError(f"unknown notification type {kind!r}")
-        return self._pool.write(_add, userID, message, kind, now or utcnow(), self.maxPerUser)
+        when = now or utcnow()
+
+        def raced(failure: Failure) -> Deferred[tuple[Notification, bool] | None]:
+            # Another node stored the same key between our look and our insert.
+            failure.trap(IntegrityError)
+            return self._pool.write(_add, userID, message, kind, when, self.maxPerUser, clave)
+
+        d = self._pool.write(_add, userID, message, kind, when, self.maxPerUser, clave)
+        if clave is not None:
+            d.addErrback(raced)
+        return d
 
     def list(
         self, userID: int, limit: int | None = None, unreadOnly: bool = False

@@ -195,6 +195,8 @@ notifications = Table(
     Column("type", String(16), nullable=False),
     Column("timestamp", UTCDateTime, nullable=False),
     Column("leida", Boolean, nullable=False, default=False),
+    # Idempotency key: a notification added twice with the same key is stored once.
+    Column("clave", String(64), nullable=True, unique=True),
     Index("ix_notifications_user_id_id", "user_id", "id"),
 )
 
