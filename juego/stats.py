@@ -223,6 +223,8 @@ class StatsService:
             "add_notification": self.addNotification,
             "get_notifications": self.getNotifications,
             "mark_notifications_read": self.markNotificationsRead,
+            SUBSCRIBE: lambda request: self.subscribe(request.connection, request),
+            UNSUBSCRIBE: lambda request: self.unsubscribe(request.connection, request),
         }
 
     def _userID(self, request: Request) -> int:
@@ -331,14 +333,6 @@ class DistProtocol(LineProtocol):
         super().connectionMade()
         self.lost = False
         self._closedWaiters: list[Deferred[None]] = []
-
-    def _dispatch(self, fields: dict[str, Any]) -> Reply | Deferred[Reply]:
-        action = fields["action"]
-        if self.authenticated and action == SUBSCRIBE:
-            return self.factory.service.subscribe(self, Request(fields))
-        if self.authenticated and action == UNSUBSCRIBE:
-            return self.factory.service.unsubscribe(self, Request(fields))
-        return super()._dispatch(fields)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.lost = True

@@ -200,7 +200,7 @@ class LineProtocol(LineReceiver, TimeoutMixin):
         handler = self.factory.handlers.get(action)
         if handler is None:
             raise WireError(UNKNOWN_ACTION, f"Acción desconocida: {action[:80]}")
-        return handler(Request(fields))
+        return handler(Request(fields, self))
 
     # authentication
 

@@ -17,8 +17,11 @@ class Request:
     A parsed request line: a JSON object with a string C{action}.
     """
 
-    def __init__(self, fields: Mapping[str, Any]) -> None:
+    def __init__(self, fields: Mapping[str, Any], connection: Any = None) -> None:
         self.fields = fields
+        #: The L{juego.wire.protocol.LineProtocol} the request arrived on, for actions
+        #: that act on the connection itself (C{subscribe}).
+        self.connection = connection
 
     @property
     def action(self) -> str:
