@@ -210,7 +210,7 @@ class PartidasStore:
         self, now: datetime, leaseUntil: datetime, limit: int = 50
     ) -> Deferred[list[OutboxItem]]:
         """
-        Claim up to C{limit} rows due by C{now} (oldest first) until C{leaseUntil}.
+        Claim up to C{limit} rows due by C{now} (first queued first) until C{leaseUntil}.
         """
 
         def work(conn: Connection) -> list[OutboxItem]:
@@ -218,7 +218,7 @@ class PartidasStore:
             rows = conn.execute(
                 select(o.c.id, o.c.kind, o.c.payload, o.c.intentos, o.c.proximo)
                 .where(o.c.proximo <= now)
-                .order_by(o.c.proximo, o.c.id)
+                .order_by(o.c.id)
                 .limit(limit)
             ).all()
             claimed = []

@@ -254,7 +254,7 @@ class UsersStore:
 
         return self._pool.read(work)
 
-    def summaries(self, limit: int = 500, offset: int = 0) -> Deferred[list[UserSummary]]:
+    def summaries(self, limit: int = 500, offset: int = 0) -> Deferred[Sequence[UserSummary]]:
         """
         Accounts in id order, each with its best and games played.
         """

@@ -1,0 +1,94 @@
+"""
+C{twistd juego-web}: the web site and JSON API (default 127.0.0.1:5000,
+C{MAIN_SERVER_HOST/PORT}); it finds juego-tcp and juego-dist at C{TCP_PERSIST_*} and
+C{DISTRIBUTED_*}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.internet import TimerService
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import DeferredList
+from twisted.web.server import Site
+
+from juego import config
+from juego.store import Store
+from juego.tap import (
+    CallbackService,
+    SequentialMultiService,
+    ServiceOptions,
+    StoreService,
+    listeningService,
+    openStore,
+    reactor,
+)
+from juego.web.app import Application
+from juego.web.housekeeping import Housekeeping
+from juego.web.passwords import Passwords
+
+#: Seconds between two passes of the outbox drain loop.
+DRAIN_INTERVAL = 1.0
+#: Seconds between two clean-ups of sessions, failed logins and stale partidas.
+HOUSEKEEPING_INTERVAL = 3600.0
+
+
+class Options(ServiceOptions):
+    """
+    juego-web: pages, JSON API and the static game.
+    """
+
+
+def _timer(interval: float, work: Any, theReactor: Any) -> TimerService:
+    service = TimerService(interval, work)
+    service.clock = theReactor
+    return service
+
+
+def addTo(
+    parent: MultiService,
+    store: Store,
+    description: str,
+    secret: bytes | None,
+    reactor: Any,
+    tcpEndpoint: str | None = None,
+    distEndpoint: str | None = None,
+) -> Application:
+    """
+    The web service's parts. On stop the listener closes first, then the drain loop,
+    then the clients of juego-tcp and juego-dist.
+    """
+    from juego.clients import DistServiceClient, ScoreServiceClient
+
+    scores = ScoreServiceClient(
+        reactor, tcpEndpoint or config.serviceAddress("tcp").clientEndpoint(), secret
+    )
+    dist = DistServiceClient(
+        reactor, distEndpoint or config.serviceAddress("dist").clientEndpoint(), secret
+    )
+    app = Application.build(store, scores, dist, reactor, Passwords.inThreads(reactor))
+    CallbackService(app.close).setServiceParent(parent)
+    CallbackService(scores.stop, scores.start).setServiceParent(parent)
+    CallbackService(dist.stop, dist.start).setServiceParent(parent)
+    CallbackService(app.hub.stop, app.hub.start).setServiceParent(parent)
+    CallbackService(lambda: DeferredList(list(app.games.sending))).setServiceParent(parent)
+    _timer(DRAIN_INTERVAL, app.drainer.drain, reactor).setServiceParent(parent)
+    _timer(HOUSEKEEPING_INTERVAL, Housekeeping(store, reactor).run, reactor).setServiceParent(
+        parent
+    )
+    site = Site(app.resource(), reactor=reactor)
+    site.displayTracebacks = False
+    listeningService(reactor, description, site).setServiceParent(parent)
+    return app
+
+
+def makeService(options: Options) -> IService:
+    # The web process may listen anywhere: it is the public face (no --insecure check).
+    theReactor = reactor()
+    description = config.listenEndpoint("web", options["listen"])
+    store = openStore(options["database"], theReactor)
+    top = SequentialMultiService()
+    StoreService(store).setServiceParent(top)
+    addTo(top, store, description, config.serviceSecret(), theReactor)
+    return top

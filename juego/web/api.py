@@ -1,0 +1,165 @@
+"""
+The JSON API under C{/api} (SPEC.md "HTTP API", plus the profile and notification
+endpoints documented in docs/API.md). Admin endpoints live in L{juego.web.admin}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from juego.store import Store
+from juego.store.users import checkBio, checkNombre
+from juego.web.admin import AdminAPI
+from juego.web.auth import Authenticator
+from juego.web.body import queryInt, readJSON
+from juego.web.csrf import sameOrigin
+from juego.web.errors import CrossSite, InvalidRequest, NotFoundError, installJSONErrors, ok
+from juego.web.game import Games
+from juego.web.live import NotificationHub
+from juego.web.upstream import callDist
+from juego.web.views import gameJSON, rankingJSON, userJSON
+
+RANKING_DEFAULT, RANKING_MAX = 10, 100
+NOTIFICATIONS_DEFAULT, NOTIFICATIONS_MAX = 50, 100
+PROFILE_GAMES = 20
+
+
+def _ids(value: object) -> list[int] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > 1000
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+    ):
+        raise InvalidRequest("«ids» debe ser una lista de números enteros.")
+    return list(value)
+
+
+@attrs.define(slots=False)
+class API:
+    router = Klein()
+    installJSONErrors(router)
+
+    store: Store
+    auth: Authenticator
+    games: Games
+    dist: Any
+    hub: NotificationHub
+    admin: AdminAPI
+
+    @router.route("/admin/", branch=True)
+    def adminBranch(self, request: IRequest) -> Any:
+        return self.admin.router.resource()
+
+    # Accounts
+
+    @router.route("/registro", methods=["POST"])
+    async def registro(self, request: IRequest) -> bytes:
+        body = readJSON(request)
+        user = await self.auth.register(
+            request, body.get("nombre"), body.get("email"), body.get("password")
+        )
+        return ok(request, 201, user=userJSON(user))
+
+    @router.route("/login", methods=["POST"])
+    async def login(self, request: IRequest) -> bytes:
+        body = readJSON(request)
+        user = await self.auth.login(request, body.get("email"), body.get("password"))
+        return ok(request, user=userJSON(user))
+
+    @router.route("/logout", methods=["POST"])
+    async def logout(self, request: IRequest) -> bytes:
+        await self.auth.logout(request)
+        return ok(request, message="Sesión cerrada.")
+
+    @router.route("/yo", methods=["GET"])
+    async def yo(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        return ok(request, user=userJSON(user))
+
+    @router.route("/perfil", methods=["GET"])
+    async def perfil(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        games = await self.store.partidas.games(user.id, PROFILE_GAMES)
+        return ok(
+            request, user=userJSON(user), bio=user.bio, partidas=[gameJSON(g) for g in games]
+        )
+
+    @router.route("/perfil", methods=["POST"])
+    async def editarPerfil(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        body = readJSON(request)
+        nombre = checkNombre(body["nombre"]) if body.get("nombre") is not None else None
+        bio = checkBio(body["bio"]) if body.get("bio") is not None else None
+        updated = await self.store.users.updateProfile(user.id, nombre, bio)
+        if updated is None:
+            raise NotFoundError()
+        return ok(request, user=userJSON(updated), bio=updated.bio)
+
+    # The game
+
+    @router.route("/partidas", methods=["POST"])
+    async def partidas(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        body = readJSON(request)
+        partida = await self.games.issue(user, body.get("idioma"))
+        return ok(request, 201, partida=partida)
+
+    @router.route("/guardar_puntaje", methods=["POST"])
+    async def guardarPuntaje(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        body = readJSON(request)
+        # Any "puntaje" in the body is ignored: the server recomputes the score.
+        status, fields = await self.games.save(user, body.get("partida_id"), body.get("eventos"))
+        return ok(request, status, **fields)
+
+    @router.route("/ranking", methods=["GET"])
+    async def ranking(self, request: IRequest) -> bytes:
+        limit = queryInt(request, "limit", RANKING_DEFAULT, 1, RANKING_MAX)
+        entries = await self.store.stats.ranking(limit)
+        return ok(request, ranking=[rankingJSON(e) for e in entries])
+
+    # Through juego-dist
+
+    @router.route("/stats/usuario", methods=["GET"])
+    async def statsUsuario(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        reply = await callDist(self.dist.get_user_stats, user.id)
+        return ok(request, stats=reply.get("stats"))
+
+    @router.route("/stats/global", methods=["GET"])
+    async def statsGlobal(self, request: IRequest) -> bytes:
+        reply = await callDist(self.dist.get_global_stats)
+        return ok(request, stats=reply.get("stats"))
+
+    @router.route("/notificaciones", methods=["GET"])
+    async def notificaciones(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        limit = queryInt(request, "limit", NOTIFICATIONS_DEFAULT, 1, NOTIFICATIONS_MAX)
+        unread = queryInt(request, "no_leidas", 0, 0, 1) == 1
+        reply = await callDist(
+            self.dist.get_notifications, user.id, limit=limit, unread_only=unread
+        )
+        return ok(request, notifications=reply.get("notifications", []))
+
+    @router.route("/notificaciones/ws", methods=["GET"])
+    async def notificacionesEnVivo(self, request: IRequest) -> Any:
+        user = await self.auth.requireUser(request)
+        origin = request.getHeader(b"origin")
+        if origin is not None and not sameOrigin(request, origin.decode("latin-1")):
+            raise CrossSite()
+        if (request.getHeader(b"upgrade") or b"").lower() != b"websocket":
+            raise InvalidRequest("Esta dirección solo acepta conexiones WebSocket.")
+        return self.hub.resourceFor(user.id)
+
+    @router.route("/notificaciones/leer", methods=["POST"])
+    async def leerNotificaciones(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        ids = _ids(readJSON(request).get("ids"))
+        await callDist(self.dist.mark_notifications_read, user.id, ids=ids)
+        return ok(request)

@@ -1,0 +1,101 @@
+"""
+The web application: one Klein router per area, mounted here.
+
+  /api/...     the JSON API (L{juego.web.api}; /api/admin/... in L{juego.web.admin}),
+               behind the CSRF/content-type check of L{juego.web.csrf}
+  /static/...  the package's static files
+  /...         the HTML pages (L{juego.web.pages})
+
+Every response carries the security headers (L{juego.web.security}).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import attrs
+from klein import Klein
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+
+from juego.store import Store
+from juego.web.admin import AdminAPI
+from juego.web.api import API
+from juego.web.auth import Authenticator
+from juego.web.csrf import checkStateChange
+from juego.web.errors import installJSONErrors
+from juego.web.game import Games
+from juego.web.live import NotificationHub
+from juego.web.outbox import Deliveries, OutboxDrainer
+from juego.web.pages import Pages
+from juego.web.passwords import Passwords
+from juego.web.rendering import Renderer
+from juego.web.security import SecurityHeaders
+from juego.web.static import StaticFiles, staticDirectory, staticResource
+
+
+@attrs.define(slots=False)
+class Application:
+    router = Klein()
+    installJSONErrors(router)
+
+    api: API
+    pages: Pages
+    static: StaticFiles
+    drainer: OutboxDrainer
+    games: Games
+    hub: NotificationHub
+    _resources: ExitStack = attrs.field(factory=ExitStack)
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        scores: Any,
+        dist: Any,
+        clock: IReactorTime,
+        passwords: Passwords,
+    ) -> Application:
+        """
+        The application over C{store}, talking to juego-tcp through C{scores} and to
+        juego-dist through C{dist} (L{juego.clients} or fakes), on C{clock}.
+        """
+        auth = Authenticator(store, passwords, clock)
+        deliveries = Deliveries(scores, dist)
+        games = Games(store, deliveries, clock)
+        hub = NotificationHub(dist)
+        admin = AdminAPI(store, auth, clock, hub)
+        resources = ExitStack()
+        return cls(
+            api=API(store, auth, games, dist, hub, admin),
+            pages=Pages(auth, Renderer()),
+            static=staticResource(staticDirectory(resources)),
+            drainer=OutboxDrainer(store.partidas, deliveries, clock),
+            games=games,
+            hub=hub,
+            resources=resources,
+        )
+
+    def resource(self) -> IResource:
+        """
+        The site's root resource.
+        """
+        return SecurityHeaders(self.router.resource())
+
+    def close(self) -> None:
+        self._resources.close()
+
+    @router.route("/api/", branch=True)
+    def apiBranch(self, request: IRequest) -> IResource:
+        checkStateChange(request)
+        return self.api.router.resource()
+
+    @router.route("/static/", branch=True)
+    def staticBranch(self, request: IRequest) -> IResource:
+        return self.static
+
+    @router.route("/", branch=True)
+    def pagesBranch(self, request: IRequest) -> IResource:
+        return self.pages.router.resource()

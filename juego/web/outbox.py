@@ -1,0 +1,181 @@
+"""
+Handing the web outbox's work to the other services, and the loop that retries it.
+
+A row leaves the outbox only once its service confirmed it. A row whose service is down
+is tried again later, with exponential backoff (capped at 5 s) and jitter, per row.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from juego.clients import ServiceUnavailable
+from juego.store.partidas import OutboxItem, PartidasStore
+from juego.web.clock import utcnow
+
+log = Logger()
+
+SAVE_SCORE = "save_score"
+ADD_NOTIFICATION = "add_notification"
+
+#: Failure codes that no retry will change: the row is dropped.
+PERMANENT = frozenset({"not_found", "invalid_request"})
+
+#: How long a request or a drain pass owns a row it is sending.
+CLAIM = timedelta(seconds=5)
+#: Backoff: the first retry after about BASE, doubling up to CAP (then jittered).
+BASE = 0.5
+CAP = 5.0
+
+
+def recordMessage(puntaje: int) -> str:
+    return f"¡Nuevo récord personal: {puntaje} puntos!"
+
+
+def recordNotification(userID: int, puntaje: int) -> tuple[str, dict[str, Any]]:
+    """
+    The outbox work that tells a player about a new personal best.
+    """
+    return ADD_NOTIFICATION, {
+        "user_id": userID,
+        "message": recordMessage(puntaje),
+        "type": "success",
+    }
+
+
+def backoff(intentos: int, rand: Callable[[], float] = random.random) -> float:
+    """
+    Seconds before try number C{intentos + 1}: exponential, capped, with jitter.
+    """
+    ceiling = min(CAP, BASE * 2 ** max(0, intentos - 1))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+class Outcome(enum.Enum):
+    DONE = "done"  # confirmed: delete the row
+    RETRY = "retry"  # the service is down (or failed for now): keep the row
+    DROP = "drop"  # refused for good: delete the row, log it
+
+
+class Deliveries:
+    """
+    Sends one piece of outbox work to its service.
+    """
+
+    def __init__(self, scores: Any, dist: Any) -> None:
+        self._scores = scores
+        self._dist = dist
+
+    def _call(self, kind: str, payload: dict[str, Any]) -> Any:
+        if kind == SAVE_SCORE:
+            return self._scores.save_score(
+                payload["user_id"], payload["puntaje"], idempotency_key=payload["partida_id"]
+            )
+        if kind == ADD_NOTIFICATION:
+            return self._dist.add_notification(
+                payload["user_id"], payload["message"], payload.get("type", "info")
+            )
+        raise ValueError(f"unknown outbox kind {kind!r}")
+
+    async def send(self, kind: str, payload: dict[str, Any]) -> tuple[Outcome, dict[str, Any] | None]:
+        try:
+            reply = await self._call(kind, payload)
+        except ServiceUnavailable as e:
+            log.info("{kind} not delivered, service unavailable: {e}", kind=kind, e=e)
+            return Outcome.RETRY, None
+        except Exception:
+            log.failure("{kind} not delivered", kind=kind)
+            return Outcome.RETRY, None
+        if not isinstance(reply, dict):
+            log.error("{kind}: unexpected reply {reply!r}", kind=kind, reply=reply)
+            return Outcome.RETRY, None
+        if reply.get("success"):
+            return Outcome.DONE, reply
+        if reply.get("code") in PERMANENT:
+            log.warn("{kind} refused for good: {reply}", kind=kind, reply=reply)
+            return Outcome.DROP, reply
+        log.warn("{kind} refused, will retry: {reply}", kind=kind, reply=reply)
+        return Outcome.RETRY, reply
+
+
+def followUp(kind: str, payload: dict[str, Any], reply: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+    """
+    The work a confirmed row leads to: a saved score that is a new best gets its
+    notification.
+    """
+    if kind == SAVE_SCORE and reply is not None and reply.get("nuevo_record"):
+        return recordNotification(payload["user_id"], payload["puntaje"])
+    return None
+
+
+class OutboxDrainer:
+    """
+    One pass over the due rows at every tick (see L{juego.tap.web}); passes never overlap.
+    """
+
+    def __init__(
+        self,
+        partidas: PartidasStore,
+        deliveries: Deliveries,
+        clock: IReactorTime,
+        rand: Callable[[], float] = random.random,
+        batch: int = 50,
+    ) -> None:
+        self._partidas = partidas
+        self._deliveries = deliveries
+        self._clock = clock
+        self._rand = rand
+        self._batch = batch
+        self._running = False
+
+    def drain(self) -> Deferred[int]:
+        """
+        Try every due row once; fires with how many were confirmed (at once with 0 if
+        the previous pass is still going).
+        """
+        if self._running:
+            return succeed(0)
+        return Deferred.fromCoroutine(self._drain())
+
+    async def _drain(self) -> int:
+        self._running = True
+        try:
+            return await self._pass()
+        except Exception:
+            log.failure("outbox drain pass failed")
+            return 0
+        finally:
+            self._running = False
+
+    async def _pass(self) -> int:
+        now = utcnow(self._clock)
+        rows = await self._partidas.claimDue(now, now + CLAIM, self._batch)
+        down: set[str] = set()
+        done = 0
+        for row in rows:
+            if row.kind in down:
+                await self._later(row)
+                continue
+            outcome, reply = await self._deliveries.send(row.kind, row.payload)
+            if outcome is Outcome.RETRY:
+                down.add(row.kind)
+                await self._later(row)
+                continue
+            now = utcnow(self._clock)
+            following = followUp(row.kind, row.payload, reply) if outcome is Outcome.DONE else None
+            await self._partidas.complete(row.id, following, now, now)
+            done += outcome is Outcome.DONE
+        return done
+
+    async def _later(self, row: OutboxItem) -> None:
+        intentos = row.intentos + 1
+        when = utcnow(self._clock) + timedelta(seconds=backoff(intentos, self._rand))
+        await self._partidas.retryLater(row.id, intentos, when)

@@ -1,0 +1,130 @@
+"""
+The HTML pages (Spanish), rendered from the package's templates. The pages only lay
+things out; their data comes from the API, fetched by the static scripts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+from klein import Klein
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
+
+from juego.game import reglas
+from juego.model import User
+from juego.web.auth import Authenticator
+from juego.web.errors import redirect
+from juego.web.rendering import Renderer
+
+log = Logger()
+
+MESSAGES = {
+    403: "Esta página es solo para administradores.",
+    404: "La página que buscas no existe.",
+    405: "Esa acción no está permitida en esta página.",
+    500: "Ha ocurrido un error inesperado. Inténtalo de nuevo en un momento.",
+}
+
+
+def redirectToLogin(request: IRequest, path: str) -> bytes:
+    request.setResponseCode(302)
+    request.setHeader(b"Location", ("/login?next=" + quote(path, safe="/")).encode("ascii"))
+    request.setHeader(b"Cache-Control", b"no-store")
+    return b""
+
+
+@attrs.define(slots=False)
+class Pages:
+    router = Klein()
+
+    auth: Authenticator
+    renderer: Renderer
+
+    def _render(
+        self, request: IRequest, template: str, page: str, user: User | None, **context: Any
+    ) -> bytes:
+        return self.renderer.page(request, template, user, page, **context)
+
+    async def _error(self, request: IRequest, status: int) -> bytes:
+        try:
+            user = await self.auth.currentUser(request)
+        except Exception:
+            log.failure("looking up the user for an error page")
+            user = None
+        return self.renderer.page(
+            request, "error.html", user, "error", status, status=status, message=MESSAGES[status]
+        )
+
+    async def _public(self, request: IRequest, template: str, page: str, **context: Any) -> bytes:
+        user = await self.auth.currentUser(request)
+        return self._render(request, template, page, user, **context)
+
+    async def _members(self, request: IRequest, template: str, page: str) -> bytes:
+        user = await self.auth.currentUser(request)
+        if user is None:
+            return redirectToLogin(request, "/" + page)
+        return self._render(request, template, page, user)
+
+    @router.route("/", methods=["GET"])
+    async def index(self, request: IRequest) -> bytes:
+        return await self._public(request, "index.html", "index")
+
+    @router.route("/login", methods=["GET"])
+    async def login(self, request: IRequest) -> bytes:
+        return await self._public(request, "login.html", "login")
+
+    @router.route("/registro", methods=["GET"])
+    async def registro(self, request: IRequest) -> bytes:
+        return await self._public(request, "registro.html", "registro")
+
+    @router.route("/ranking", methods=["GET"])
+    async def ranking(self, request: IRequest) -> bytes:
+        return await self._public(request, "ranking.html", "ranking")
+
+    @router.route("/como-funciona", methods=["GET"])
+    async def comoFunciona(self, request: IRequest) -> bytes:
+        return await self._public(request, "como-funciona.html", "como-funciona", reglas=reglas())
+
+    @router.route("/juego", methods=["GET"])
+    async def juego(self, request: IRequest) -> bytes:
+        return await self._members(request, "juego.html", "juego")
+
+    @router.route("/perfil", methods=["GET"])
+    async def perfil(self, request: IRequest) -> bytes:
+        return await self._members(request, "perfil.html", "perfil")
+
+    @router.route("/notificaciones", methods=["GET"])
+    async def notificaciones(self, request: IRequest) -> bytes:
+        return await self._members(request, "notificaciones.html", "notificaciones")
+
+    @router.route("/admin", methods=["GET"])
+    async def admin(self, request: IRequest) -> bytes:
+        user = await self.auth.currentUser(request)
+        if user is None:
+            return redirectToLogin(request, "/admin")
+        if not user.es_admin:
+            return await self._error(request, 403)
+        return self._render(request, "admin.html", "admin", user)
+
+    @router.handle_errors(RequestRedirect)
+    def redirected(self, request: IRequest, failure: Failure) -> bytes:
+        return redirect(request, failure)
+
+    @router.handle_errors(NotFound)
+    async def notFound(self, request: IRequest, failure: Failure) -> bytes:
+        return await self._error(request, 404)
+
+    @router.handle_errors(MethodNotAllowed)
+    async def notAllowed(self, request: IRequest, failure: Failure) -> bytes:
+        return await self._error(request, 405)
+
+    @router.handle_errors(Exception)
+    async def failed(self, request: IRequest, failure: Failure) -> bytes:
+        log.failure("Unhandled error rendering a page", failure)
+        return await self._error(request, 500)

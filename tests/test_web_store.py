@@ -1,0 +1,168 @@
+"""
+The store parts juego-web owns (sessions, failed logins, partidas, the outbox, profile
+and admin additions to users), one suite run against SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from juego.model import Partida
+from juego.store.partidas import Verified
+from juego.store.users import InvalidField, checkBio, checkEmail, checkNombre, checkPassword
+from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+class WebStoreTestsMixin:
+    def setUp(self):
+        self.store = synchronousStore(self, self.databaseURL())
+        self.user = self.successResultOf(self.store.users.create("Ana", "ana@example.com", "h", now=T0))
+
+    def r(self, d):
+        return self.successResultOf(d)
+
+    # sessions
+
+    def test_sessions(self):
+        accounts = self.store.accounts
+        self.r(accounts.createSession("a" * 64, self.user.id, T0, T0 + timedelta(days=30)))
+        info = self.r(accounts.session("a" * 64, T0 + timedelta(days=1)))
+        self.assertEqual((info.user, info.expira), (self.user, T0 + timedelta(days=30)))
+        self.assertIsNone(self.r(accounts.session("a" * 64, T0 + timedelta(days=30))))
+        self.assertIsNone(self.r(accounts.session("b" * 64, T0)))
+        self.r(accounts.extendSession("a" * 64, T0 + timedelta(days=40)))
+        self.assertIsNotNone(self.r(accounts.session("a" * 64, T0 + timedelta(days=35))))
+        self.r(accounts.deleteSession("a" * 64))
+        self.assertIsNone(self.r(accounts.session("a" * 64, T0)))
+
+    def test_failuresAndPurge(self):
+        accounts = self.store.accounts
+        for minutes in (0, 5, 10):
+            self.r(accounts.recordFailure(["cuenta:x", "ip:1"], T0 + timedelta(minutes=minutes)))
+        failures = self.r(accounts.failures("cuenta:x", T0 + timedelta(minutes=1)))
+        self.assertEqual(failures.fechas, (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)))
+        self.r(accounts.clearFailures("cuenta:x"))
+        self.assertEqual(self.r(accounts.failures("cuenta:x", T0 - timedelta(days=1))).count, 0)
+        self.assertEqual(self.r(accounts.failures("ip:1", T0 - timedelta(days=1))).count, 3)
+        self.r(accounts.createSession("a" * 64, self.user.id, T0, T0 + timedelta(hours=1)))
+        self.r(accounts.createSession("b" * 64, self.user.id, T0, T0 + timedelta(days=1)))
+        self.r(accounts.purge(T0 + timedelta(hours=2), T0 + timedelta(minutes=7)))
+        self.assertEqual(self.r(accounts.failures("ip:1", T0 - timedelta(days=1))).count, 1)
+        self.assertIsNone(self.r(accounts.session("a" * 64, T0)))
+        self.assertIsNotNone(self.r(accounts.session("b" * 64, T0)))
+
+    # partidas and the outbox
+
+    def partida(self, pid="p1", emitida=T0):
+        p = Partida(pid, self.user.id, "es", 2**62 + 5, emitida)
+        self.r(self.store.partidas.create(p))
+        return p
+
+    def test_partidaLifecycle(self):
+        p = self.partida()
+        self.assertEqual(self.r(self.store.partidas.get("p1")), p)
+        self.assertIsNone(self.r(self.store.partidas.get("nope")))
+        payload = {"user_id": self.user.id, "puntaje": 7, "partida_id": "p1"}
+        result = Verified(7, 42.5, 0.9, 3000)
+        outboxID = self.r(self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0))
+        self.assertIsNotNone(outboxID)
+        self.assertIsNone(self.r(self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0)))
+        self.assertFalse(self.r(self.store.partidas.closeInvalid("p1", T0, "x")))
+        self.assertEqual(self.r(self.store.partidas.get("p1")).cerrada, T0)
+        [game] = self.r(self.store.partidas.games(self.user.id))
+        self.assertEqual((game.id, game.puntaje, game.wpm, game.precision, game.fecha), ("p1", 7, 42.5, 0.9, T0))
+        [row] = self.r(self.store.partidas.pending())
+        self.assertEqual((row.id, row.kind, row.payload, row.intentos), (outboxID, "save_score", payload, 0))
+
+    def test_invalidNotListed(self):
+        self.partida()
+        self.assertTrue(self.r(self.store.partidas.closeInvalid("p1", T0, "regla")))
+        self.assertEqual(self.r(self.store.partidas.games(self.user.id)), [])
+
+    def test_gamesNewestFirstAndForget(self):
+        for i in range(3):
+            self.partida(f"p{i}")
+            self.r(self.store.partidas.closeSaved(
+                f"p{i}", T0 + timedelta(minutes=i), Verified(i, 1.0, 1.0, 1), "save_score", {}, T0))
+        self.partida("abierta")
+        self.assertEqual([g.id for g in self.r(self.store.partidas.games(self.user.id, 2))], ["p2", "p1"])
+        self.r(self.store.partidas.forgetGames(self.user.id))
+        self.assertEqual(self.r(self.store.partidas.games(self.user.id)), [])
+        self.assertIsNotNone(self.r(self.store.partidas.get("abierta")))
+
+    def test_purgeStale(self):
+        self.partida("vieja", T0 - timedelta(days=2))
+        self.partida("nueva", T0)
+        self.r(self.store.partidas.purgeStale(T0 - timedelta(days=1)))
+        self.assertIsNone(self.r(self.store.partidas.get("vieja")))
+        self.assertIsNotNone(self.r(self.store.partidas.get("nueva")))
+
+    def test_outboxClaims(self):
+        partidas = self.store.partidas
+        first = self.r(partidas.enqueue("k", {"n": 1}, T0, T0))
+        second = self.r(partidas.enqueue("k", {"n": 2}, T0, T0 + timedelta(seconds=10)))
+        claimed = self.r(partidas.claimDue(T0, T0 + timedelta(seconds=5)))
+        self.assertEqual([c.id for c in claimed], [first])
+        self.assertEqual(self.r(partidas.claimDue(T0 + timedelta(seconds=1), T0 + timedelta(seconds=6))), [])
+        later = self.r(partidas.claimDue(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)))
+        self.assertEqual([c.id for c in later], [first, second])
+        self.r(partidas.retryLater(first, 3, T0 + timedelta(seconds=30)))
+        follow = self.r(partidas.complete(second, ("otro", {"n": 3}), T0, T0))
+        rows = {r.id: r for r in self.r(partidas.pending())}
+        self.assertEqual(set(rows), {first, follow})
+        self.assertEqual(rows[first].intentos, 3)
+        self.assertEqual(rows[follow].payload, {"n": 3})
+        self.assertIsNone(self.r(partidas.complete(first)))
+        self.assertEqual([r.id for r in self.r(partidas.pending())], [follow])
+
+    # users
+
+    def test_profileAndAdmin(self):
+        users = self.store.users
+        updated = self.r(users.updateProfile(self.user.id, nombre="<b>Ana</b>", bio="hola"))
+        self.assertEqual((updated.nombre, updated.bio), ("<b>Ana</b>", "hola"))
+        self.assertEqual(self.r(users.updateProfile(self.user.id)).nombre, "<b>Ana</b>")
+        self.assertIsNone(self.r(users.updateProfile(999, nombre="x")))
+        self.assertTrue(self.r(users.setAdmin(self.user.id)))
+        self.assertTrue(self.r(users.get(self.user.id)).es_admin)
+        self.assertFalse(self.r(users.setAdmin(999)))
+        self.r(users.setPasswordHash(self.user.id, "nuevo"))
+        self.assertEqual(self.r(users.passwordHash(self.user.id)), "nuevo")
+        self.assertIsNone(self.r(users.passwordHash(999)))
+        [summary] = self.r(users.summaries())
+        self.assertEqual((summary.user.id, summary.puntaje_maximo, summary.partidas_jugadas), (self.user.id, 0, 0))
+
+
+class SQLiteWebStoreTests(WebStoreTestsMixin, SQLiteMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresWebStoreTests(WebStoreTestsMixin, PostgresMixin, SynchronousTestCase):
+    pass
+
+
+class FieldRuleTests(SynchronousTestCase):
+    def test_nombre(self):
+        self.assertEqual(checkNombre("  <b>x</b> "), "<b>x</b>")
+        self.assertEqual(checkNombre("e\u0301"), "é")
+        for bad in ["", "   ", "x" * 41, "a\x00b", None, 3]:
+            self.assertRaises(InvalidField, checkNombre, bad)
+
+    def test_email(self):
+        self.assertEqual(checkEmail(" A@B.Co "), "a@b.co")
+        for bad in ["a", "a@b", "a b@c.d", "@b.c", "x" * 250 + "@b.co", None]:
+            self.assertRaises(InvalidField, checkEmail, bad)
+
+    def test_password(self):
+        self.assertEqual(checkPassword("12345678"), "12345678")
+        for bad in ["1234567", "x" * 1025, None]:
+            self.assertRaises(InvalidField, checkPassword, bad)
+
+    def test_bio(self):
+        self.assertEqual(checkBio(" a\nb "), "a\nb")
+        for bad in ["x" * 501, "a\x07", 5]:
+            self.assertRaises(InvalidField, checkBio, bad)

@@ -1,0 +1,114 @@
+"""
+C{twistd juego-web} and C{twistd juego}: options, endpoints, and a web service started
+for real (juego-tcp and juego-dist down).
+"""
+
+from __future__ import annotations
+
+import os
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import ensureDeferred
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from juego.tap import all as allTap
+from juego.tap import web as webTap
+from tests.support import sqliteURL
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_web(self):
+        options = webTap.Options()
+        options.parseOptions(["--listen", "tcp:5999", "--database", "sqlite:///x.db"])
+        self.assertEqual((options["listen"], options["database"]), ("tcp:5999", "sqlite:///x.db"))
+
+    def test_all(self):
+        options = allTap.Options()
+        options.parseOptions(["--web", "tcp:1", "--tcp", "tcp:2", "--dist", "tcp:3", "-d", "sqlite://"])
+        self.assertEqual(
+            (options["web"], options["tcp"], options["dist"], options["database"]),
+            ("tcp:1", "tcp:2", "tcp:3", "sqlite://"),
+        )
+
+    def test_clientEndpointFor(self):
+        cases = {
+            "tcp:6000:interface=127.0.0.1": "tcp:host=127.0.0.1:port=6000",
+            "tcp:port=6001": "tcp:host=127.0.0.1:port=6001",
+            "tcp:6002:interface=0.0.0.0": "tcp:host=127.0.0.1:port=6002",
+            r"tcp6:6003:interface=\:\:1": r"tcp:host=\:\:1:port=6003",
+            r"tcp6:6004:interface=\:\:": r"tcp:host=\:\:1:port=6004",
+            "unix:/tmp/juego.sock": "unix:path=/tmp/juego.sock",
+            "unix:address=/tmp/j.sock:mode=600": "unix:path=/tmp/j.sock",
+            "ssl:6443:privateKey=k.pem:interface=127.0.0.1": "ssl:host=127.0.0.1:port=6443",
+        }
+        for server, client in cases.items():
+            self.assertEqual(allTap.clientEndpointFor(server), client, server)
+        self.assertRaises(usage.UsageError, allTap.clientEndpointFor, "systemd:domain=INET:index=0")
+
+    def test_allRefusesOpenServicesWithoutSecret(self):
+        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"})
+        options = allTap.Options()
+        options.parseOptions(["--tcp", "tcp:6000:interface=0.0.0.0", "-d", sqliteURL(self)])
+        self.assertRaises(usage.UsageError, allTap.makeService, options)
+
+    def test_webMayListenAnywhere(self):
+        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"})
+        options = webTap.Options()
+        options.parseOptions(["--listen", "tcp:0:interface=0.0.0.0", "-d", sqliteURL(self)])
+        service = webTap.makeService(options)
+        self.assertEqual(len(list(service)), 9)
+
+    def test_allBuilds(self):
+        options = allTap.Options()
+        options.parseOptions(["--web", "tcp:0:interface=127.0.0.1", "--tcp", "tcp:0:interface=127.0.0.1",
+                              "--dist", "tcp:0:interface=127.0.0.1", "-d", sqliteURL(self)])
+        service = allTap.makeService(options)
+        self.assertGreater(len(list(service)), 9)
+
+
+class RunningWebTests(TestCase):
+    """
+    The web service on a real port, with the other two services down.
+    """
+
+    timeout = 30
+
+    async def _serve(self):
+        options = webTap.Options()
+        options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1", "-d", sqliteURL(self)])
+        environ = dict(os.environ)
+        environ.update(TCP_PERSIST_PORT="1", DISTRIBUTED_PORT="1")
+        self.patch(os, "environ", environ)
+        service = webTap.makeService(options)
+        service.startService()
+        pool = HTTPConnectionPool(reactor, persistent=False)
+
+        def get(url):
+            return treq.get(url, pool=pool)
+
+        try:
+            listener = list(service)[-1]
+            port = listener._waitingForPort.result.getHost().port
+            base = f"http://127.0.0.1:{port}"
+            response = await get(base + "/api/ranking")
+            self.assertEqual(response.code, 200)
+            self.assertEqual(await response.json(), {"success": True, "ranking": []})
+            response = await get(base + "/api/stats/global")
+            self.assertEqual(response.code, 503)
+            self.assertEqual((await response.json())["code"], "servicio_no_disponible")
+            response = await get(base + "/static/app.css")
+            self.assertEqual(response.code, 200)
+            await response.content()
+            page = await get(base + "/")
+            self.assertIn("Content-Security-Policy", [k.decode() for k, _ in page.headers.getAllRawHeaders()])
+            await page.content()
+        finally:
+            await pool.closeCachedConnections()
+            await service.stopService()
+
+    def test_servesAndStops(self):
+        return ensureDeferred(self._serve())
+

@@ -1,0 +1,280 @@
+"""
+Helpers for the web tests: fake juego-tcp / juego-dist clients (over the real store, so
+stats and ranking agree), the application on a synchronous store and a Clock, and a
+small JSON client over treq's StubTreq.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+from argon2 import PasswordHasher
+from treq.testing import StubTreq
+from twisted.internet import _producer_helpers
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock, Cooperator
+from twisted.trial.unittest import SynchronousTestCase
+
+from juego.clients import ServiceUnavailable
+from juego.game import draw_words, limite_ms, minimo_humano_ms, puntos
+from juego.model import Notification, to_json
+from juego.store import Store
+from juego.store.scores import SaveRequest, UserNotFound
+from juego.web.app import Application
+from juego.web.passwords import Passwords
+from tests.support import sqliteURL, synchronousStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+BASE = "http://juego.test"
+PASSWORD = "contraseña-segura"
+
+
+def cheapPasswords() -> Passwords:
+    return Passwords.synchronous(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+class FakeScores:
+    """
+    A ScoreServiceClient that saves through the real store, or is down.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.down = False
+        self.calls: list[tuple[int, int, str | None]] = []
+        self.reply: dict[str, Any] | None = None
+
+    def save_score(self, user_id: int, puntaje: int, idempotency_key: str | None = None) -> Deferred[dict[str, Any]]:
+        self.calls.append((user_id, puntaje, idempotency_key))
+        if self.down:
+            return fail(ServiceUnavailable("juego-tcp caído"))
+        if self.reply is not None:
+            return succeed(self.reply)
+        d = self.store.scores.saveBatch([SaveRequest(user_id, puntaje, idempotency_key)])
+
+        def answer(results: list[Any]) -> dict[str, Any]:
+            [result] = results
+            if isinstance(result, UserNotFound):
+                return {"success": False, "code": "not_found", "error": "no existe"}
+            return {"success": True, **to_json(result)}
+
+        return d.addCallback(answer)
+
+
+class FakeDist:
+    """
+    A DistServiceClient with notifications in memory and stats from the real store.
+    """
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.down = False
+        self.notifications: list[Notification] = []
+        self.subscribers: list[Any] = []
+
+    def _up(self) -> Deferred[Any] | None:
+        return fail(ServiceUnavailable("juego-dist caído")) if self.down else None
+
+    def get_user_stats(self, user_id: int) -> Deferred[dict[str, Any]]:
+        down = self._up()
+        if down is not None:
+            return down
+        return self.store.stats.userStats(user_id).addCallback(
+            lambda stats: {"success": True, "stats": to_json(stats)}
+            if stats is not None
+            else {"success": False, "code": "not_found", "error": "no existe"}
+        )
+
+    def get_global_stats(self) -> Deferred[dict[str, Any]]:
+        return self._up() or self.store.stats.globalStats(T0).addCallback(
+            lambda stats: {"success": True, "stats": to_json(stats)}
+        )
+
+    def add_notification(self, user_id: int, message: str, notif_type: str = "info") -> Deferred[dict[str, Any]]:
+        down = self._up()
+        if down is not None:
+            return down
+        n = Notification(len(self.notifications) + 1, user_id, message, notif_type, T0)
+        self.notifications.append(n)
+        for subscriber in list(self.subscribers):
+            subscriber(to_json(n))
+        return succeed({"success": True, "notification": to_json(n)})
+
+    def get_notifications(self, user_id: int, limit: int | None = None, unread_only: bool = False) -> Deferred[dict[str, Any]]:
+        down = self._up()
+        if down is not None:
+            return down
+        mine = [n for n in reversed(self.notifications) if n.user_id == user_id]
+        if unread_only:
+            mine = [n for n in mine if not n.leida]
+        return succeed({"success": True, "notifications": to_json(mine[:limit])})
+
+    def mark_notifications_read(self, user_id: int, ids: list[int] | None = None) -> Deferred[dict[str, Any]]:
+        down = self._up()
+        if down is not None:
+            return down
+        self.notifications = [
+            attrs.evolve(n, leida=True)
+            if n.user_id == user_id and (ids is None or n.id in ids)
+            else n
+            for n in self.notifications
+        ]
+        return succeed({"success": True})
+
+    def subscribe(self, onNotification: Any) -> Any:
+        self.subscribers.append(onNotification)
+        fake = self
+
+        class Subscription:
+            def stop(self) -> None:
+                fake.subscribers.remove(onNotification)
+
+        return Subscription()
+
+    def messages(self, user_id: int) -> list[str]:
+        return [n.message for n in self.notifications if n.user_id == user_id]
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.getRawHeaders(name)
+        return values[0] if values else None
+
+
+class Client:
+    """
+    One browser: its own cookie jar, over the application's resource, in memory.
+    """
+
+    def __init__(self, case: SynchronousTestCase, resource: Any, pump: Clock) -> None:
+        self.case = case
+        self.treq = StubTreq(resource)
+        self._pump = pump
+
+    def _settle(self, d: Deferred[Any]) -> Any:
+        # Static files are pulled by a cooperator (see WebTestCase.setUp): run it and
+        # move the bytes until the answer is in.
+        results: list[Any] = []
+
+        def keep(result: Any) -> Any:
+            results.append(result)
+            return result
+
+        d.addBoth(keep)
+        for _ in range(100):
+            self.treq.flush()
+            if results:
+                break
+            self._pump.advance(0)
+        return self.case.successResultOf(d)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> Reply:
+        kw: dict[str, Any] = {"headers": headers or {}, "allow_redirects": False}
+        if body is not None:
+            kw["json"] = body
+        elif data is not None:
+            kw["data"] = data
+        elif method == "POST":
+            kw["json"] = {}
+        response = self._settle(self.treq.request(method, BASE + path, **kw))
+        content = self._settle(response.content())
+        return Reply(response.code, response.headers, content)
+
+    def get(self, path: str, **kw: Any) -> Reply:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.request("POST", path, body, **kw)
+
+
+def playedEvents(words: list[str], n: int, slack: int = 200) -> list[dict[str, Any]]:
+    """
+    Events for typing the first C{n} words, each C{slack} ms after its human minimum.
+    """
+    events, t = [], 0
+    for i in range(n):
+        t += min(minimo_humano_ms(words[i]) + slack, limite_ms(i, words[i]))
+        events.append({"t": t, "ok": True, "errores": 0})
+    return events
+
+
+def score(words: list[str], n: int) -> int:
+    return sum(puntos(i, words[i]) for i in range(n))
+
+
+class WebTestCase(SynchronousTestCase):
+    """
+    The application over a fresh SQLite store, fake services and a Clock at T0.
+    """
+
+    def databaseURL(self) -> str:
+        return sqliteURL(self)
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0.timestamp())
+        self.store = synchronousStore(self, self.databaseURL())
+        self.scores = FakeScores(self.store)
+        self.dist = FakeDist(self.store, self.clock)
+        self.app = Application.build(self.store, self.scores, self.dist, self.clock, cheapPasswords())
+        self.addCleanup(self.app.close)
+        self.resource = self.app.resource()
+        # twisted.web pulls static files through the global cooperator, which needs a
+        # running reactor: use one on a Clock instead.
+        self.pump = Clock()
+        cooperator = Cooperator(scheduler=lambda f: self.pump.callLater(0, f))
+        self.patch(_producer_helpers, "cooperate", cooperator.cooperate)
+
+    def client(self) -> Client:
+        return Client(self, self.resource, self.pump)
+
+    def signUp(self, nombre: str = "Ana", email: str | None = None) -> tuple[Client, dict[str, Any]]:
+        client = self.client()
+        reply = client.post(
+            "/api/registro",
+            {"nombre": nombre, "email": email or f"{nombre.lower()}@example.com", "password": PASSWORD},
+        )
+        self.assertEqual(reply.status, 201, reply.body)
+        return client, reply.json["user"]
+
+    def makeAdmin(self, userID: int) -> None:
+        self.successResultOf(self.store.users.setAdmin(userID))
+
+    def newPartida(self, client: Client, idioma: str | None = None) -> dict[str, Any]:
+        reply = client.post("/api/partidas", {} if idioma is None else {"idioma": idioma})
+        self.assertEqual(reply.status, 201, reply.body)
+        return reply.json["partida"]
+
+    def words(self, partidaID: str) -> list[str]:
+        partida = self.successResultOf(self.store.partidas.get(partidaID))
+        return draw_words(partida.seed, partida.idioma)
+
+    def play(self, client: Client, n: int = 5) -> tuple[dict[str, Any], Reply]:
+        """
+        Issue a partida, let the game's time pass, and send a result typing C{n} words.
+        """
+        partida = self.newPartida(client)
+        events = playedEvents(partida["palabras"], n)
+        self.clock.advance((events[-1]["t"] if events else 0) / 1000 + 1)
+        reply = client.post("/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events})
+        return partida, reply
