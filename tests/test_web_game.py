@@ -277,14 +277,19 @@ class SaveTests(WebTestCase):
 
     def test_distDownAtSave(self):
         self.dist.down = True
-        _, reply = self.play(self.player, 5)
+        partida, reply = self.play(self.player, 5)
         self.assertEqual(reply.status, 200)
         self.assertIs(reply.json["nuevo_record"], True)
         [row] = self.outbox()
         self.assertEqual(row.kind, ADD_NOTIFICATION)
         self.assertEqual(
             row.payload,
-            {"user_id": self.user["id"], "message": reply.json["message"], "type": "success"},
+            {
+                "user_id": self.user["id"],
+                "message": reply.json["message"],
+                "type": "success",
+                "idempotency_key": f"record:{partida['id']}",
+            },
         )
         self.dist.down = False
         self.clock.advance(6)

@@ -138,7 +138,21 @@ class DrainTests(WebTestCase):
         self.assertEqual(self.drain(), 1)
         [row] = self.pending()
         self.assertEqual(row.payload["message"], recordMessage(40))
+        self.assertEqual(row.payload["idempotency_key"], "record:p1")
         self.assertEqual(self.drain(), 1)
+        self.assertEqual(self.dist.messages(self.user["id"]), [recordMessage(40)])
+
+    def test_redeliveredRecordNotificationStoredOnce(self):
+        """
+        A notification delivered, then delivered again (its row outlived the delivery,
+        as after a crash), is stored once: it carries the partida's key.
+        """
+        self.enqueue(SAVE_SCORE, {"user_id": self.user["id"], "puntaje": 40, "partida_id": "p1"})
+        self.drain()
+        [row] = self.pending()
+        self.enqueue(ADD_NOTIFICATION, dict(row.payload))
+        self.drain()
+        self.assertEqual(self.pending(), [])
         self.assertEqual(self.dist.messages(self.user["id"]), [recordMessage(40)])
 
     def test_unexpectedErrorIsRetried(self):

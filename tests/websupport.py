@@ -74,6 +74,7 @@ class FakeDist:
         self.clock = clock
         self.down = False
         self.notifications: list[Notification] = []
+        self.notificationKeys: dict[str, Notification] = {}
         self.subscribers: list[Any] = []
 
     def _up(self) -> Deferred[Any] | None:
@@ -94,12 +95,19 @@ class FakeDist:
             lambda stats: {"success": True, "stats": to_json(stats)}
         )
 
-    def add_notification(self, user_id: int, message: str, notif_type: str = "info") -> Deferred[dict[str, Any]]:
+    def add_notification(
+        self, user_id: int, message: str, notif_type: str = "info", idempotency_key: str | None = None
+    ) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
             return down
+        if idempotency_key is not None and idempotency_key in self.notificationKeys:
+            n = self.notificationKeys[idempotency_key]
+            return succeed({"success": True, "notification": to_json(n)})
         n = Notification(len(self.notifications) + 1, user_id, message, notif_type, T0)
         self.notifications.append(n)
+        if idempotency_key is not None:
+            self.notificationKeys[idempotency_key] = n
         for subscriber in list(self.subscribers):
             subscriber(to_json(n))
         return succeed({"success": True, "notification": to_json(n)})

@@ -40,14 +40,16 @@ def recordMessage(puntaje: int) -> str:
     return f"¡Nuevo récord personal: {puntaje} puntos!"
 
 
-def recordNotification(userID: int, puntaje: int) -> tuple[str, dict[str, Any]]:
+def recordNotification(userID: int, puntaje: int, partidaID: str) -> tuple[str, dict[str, Any]]:
     """
-    The outbox work that tells a player about a new personal best.
+    The outbox work that tells a player about a new personal best, keyed by the partida
+    so that a retried delivery is stored (and pushed) once.
     """
     return ADD_NOTIFICATION, {
         "user_id": userID,
         "message": recordMessage(puntaje),
         "type": "success",
+        "idempotency_key": f"record:{partidaID}",
     }
 
 
@@ -80,8 +82,11 @@ class Deliveries:
                 payload["user_id"], payload["puntaje"], idempotency_key=payload["partida_id"]
             )
         if kind == ADD_NOTIFICATION:
+            extra = {}
+            if payload.get("idempotency_key"):
+                extra["idempotency_key"] = payload["idempotency_key"]
             return self._dist.add_notification(
-                payload["user_id"], payload["message"], payload.get("type", "info")
+                payload["user_id"], payload["message"], payload.get("type", "info"), **extra
             )
         raise ValueError(f"unknown outbox kind {kind!r}")
 
@@ -112,7 +117,7 @@ def followUp(kind: str, payload: dict[str, Any], reply: dict[str, Any] | None) -
     notification.
     """
     if kind == SAVE_SCORE and reply is not None and reply.get("nuevo_record"):
-        return recordNotification(payload["user_id"], payload["puntaje"])
+        return recordNotification(payload["user_id"], payload["puntaje"], payload["partida_id"])
     return None
 
 
