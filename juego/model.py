@@ -144,15 +144,23 @@ class GameRecord:
     idioma: str
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """
     Map model objects (and containers of them) to JSON-safe values, as the wire shows them:
     datetimes become ISO 8601 strings in UTC.
     """
-    if attrs.has(type(value)):
-        return {f.name: to_json(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, datetime):
         return isoformat(_aware(value))
+    if attrs.has(kind):
+        return {f.name: to_json(getattr(value, f.name)) for f in attrs.fields(kind)}
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

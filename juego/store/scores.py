@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import attrs
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from twisted.internet.defer import Deferred
@@ -243,11 +243,7 @@ def _saveBatch(
 
     scoreIDs: list[int] = []
     if rows:
-        scoreIDs = list(
-            conn.execute(
-                insert(s.scores).returning(s.scores.c.id, sort_by_parameter_order=True), rows
-            ).scalars()
-        )
+        scoreIDs = _insertScores(conn, rows)
         _writePlayers(conn, players, now, today)
     deltas.apply(conn)
 
@@ -259,6 +255,26 @@ def _saveBatch(
         else:
             results.append(answer)
     return results
+
+
+def _insertScores(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
+    """
+    Insert the batch's score rows; their ids, in order.
+
+    PostgreSQL returns them from one multi-row C{INSERT ... RETURNING}. SQLite cannot
+    correlate C{RETURNING} rows with parameters, which would make SQLAlchemy insert row by
+    row; but the batch holds SQLite's write lock (C{BEGIN IMMEDIATE}) and C{scores.id} is
+    a plain rowid, so the new ids are the consecutive numbers after the largest one.
+    """
+    if conn.dialect.name != "sqlite":
+        return list(
+            conn.execute(
+                insert(s.scores).returning(s.scores.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
+    conn.execute(insert(s.scores), rows)
+    last = conn.execute(select(func.max(s.scores.c.id))).scalar_one()
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, today: int) -> None:

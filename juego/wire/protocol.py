@@ -56,8 +56,11 @@ OPEN_ACTIONS = frozenset({"ping", "auth_challenge", "auth"})
 FORMATS = ("json", "pickle_base64")
 
 
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encodeLine(reply: Mapping[str, Any]) -> bytes:
-    return json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    return _encoder.encode(reply).encode("utf-8") + b"\n"
 
 
 class _Slot:
