@@ -28,7 +28,7 @@ from juego.stats import (
 from juego.store.scores import SaveRequest
 from juego.wire.client import LineClientProtocol, decodeReply
 from juego.wire.protocol import IDLE_TIMEOUT
-from tests.support import sqliteURL, synchronousStore
+from tests.support import PostgresMixin, SQLiteMixin, sqliteURL, synchronousStore
 
 SECRET = b"s3cret-for-tests"
 
@@ -70,9 +70,11 @@ class Harness:
     StringTransport.
     """
 
-    def __init__(self, case: SynchronousTestCase, secret: bytes | None = None) -> None:
+    def __init__(
+        self, case: SynchronousTestCase, secret: bytes | None = None, url: str | None = None
+    ) -> None:
         self.case = case
-        self.store = synchronousStore(case, sqliteURL(case))
+        self.store = synchronousStore(case, url or sqliteURL(case))
         self.clock = Clock()
         self.service = StatsService(self.store)
         self.factory = DistFactory(self.service, secret, self.clock)
@@ -122,9 +124,13 @@ def askLine(protocol, transport, **fields):
     return [json.loads(line) for line in lines[:-1]]
 
 
-class StatsTests(SynchronousTestCase):
+class StatsTestsMixin:
+    """
+    Every action over the real store: run on SQLite and on PostgreSQL.
+    """
+
     def setUp(self) -> None:
-        self.h = Harness(self)
+        self.h = Harness(self, url=self.databaseURL())
         self.peer = self.h.connect()
 
     def test_ping(self):
@@ -278,6 +284,14 @@ class StatsTests(SynchronousTestCase):
         reply = self.peer.ask("add_notification", pickle=data)
         self.assertEqual(reply["code"], "unauthorized")
         self.assertEqual(self.successResultOf(self.h.store.notifications.list(u.id)), [])
+
+
+class SQLiteStatsTests(SQLiteMixin, StatsTestsMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresStatsTests(PostgresMixin, StatsTestsMixin, SynchronousTestCase):
+    pass
 
 
 class SecretTests(SynchronousTestCase):
