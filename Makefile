@@ -31,6 +31,9 @@ browser-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check juego tests bench tools twisted
 
+typecheck: $(STAMP)
+	$(BIN)/mypy juego
+
 test: $(STAMP) browser-deps lint
 	$(BIN)/trial --random=0 tests
 

@@ -8,6 +8,7 @@ and whether it was typed; :func:`verify` checks those events against the rules o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import attrs
 
@@ -59,7 +60,7 @@ class Resultado:
     vidas_restantes: int
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

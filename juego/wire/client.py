@@ -88,10 +88,10 @@ class LineClientProtocol(LineReceiver):
         try:
             message = json.loads(line.decode("utf-8"))
         except ValueError:
-            self.transport.loseConnection()
+            self._drop()
             return
         if not isinstance(message, dict):
-            self.transport.loseConnection()
+            self._drop()
             return
         if "event" in message and "success" not in message:
             if self.onEvent is not None:
@@ -99,12 +99,16 @@ class LineClientProtocol(LineReceiver):
             return
         if not self._waiting:
             # A reply we did not ask for: the peer is not speaking our protocol.
-            self.transport.loseConnection()
+            self._drop()
             return
         self._waiting.popleft().callback(message)
 
+    def _drop(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
     def lineLengthExceeded(self, line: bytes) -> None:
-        self.transport.loseConnection()
+        self._drop()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True

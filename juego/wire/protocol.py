@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -96,6 +96,7 @@ class LineProtocol(LineReceiver, TimeoutMixin):
         return self.factory.clock.callLater(*a, **kw)
 
     def timeoutConnection(self) -> None:
+        assert self.transport is not None
         self.log.info("closing idle connection from {peer}", peer=self.transport.getPeer())
         self.transport.loseConnection()
 
@@ -221,7 +222,8 @@ class LineProtocol(LineReceiver, TimeoutMixin):
         clientNonce = request.str("client_nonce", maxLength=256, minLength=16)
         proof = request.str("proof", maxLength=256)
         if nonce is None or not auth.check(auth.clientProof(secret, nonce, clientNonce), proof):
-            self.log.warn("failed service authentication from {peer}", peer=self.transport.getPeer())
+            peer = self.transport.getPeer() if self.transport is not None else None
+            self.log.warn("failed service authentication from {peer}", peer=peer)
             raise WireError(UNAUTHORIZED, "Autenticación de servicio fallida")
         self.authenticated = True
         return {"success": True, "proof": auth.serverProof(secret, nonce, clientNonce)}
@@ -296,7 +298,7 @@ class WireFactory(Factory):
     @ivar secret: the shared service secret, or L{None} for an open service.
     """
 
-    protocol = LineProtocol
+    protocol = LineProtocol  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -306,9 +308,11 @@ class WireFactory(Factory):
         idleTimeout: float | None = IDLE_TIMEOUT,
     ) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor
+
+            clock = cast(IReactorTime, reactor)
         self.handlers = dict(handlers)
         self.handlers.setdefault("ping", lambda request: {"success": True, "message": "pong"})
         self.secret = secret
-        self.clock = clock
+        self.clock: IReactorTime = clock
         self.idleTimeout = idleTimeout

@@ -4,6 +4,7 @@ Reading the fields of a request, with a clear C{invalid_request} for each mistak
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,17 +18,17 @@ class Request:
     A parsed request line: a JSON object with a string C{action}.
     """
 
-    def __init__(self, fields: Mapping[str, Any], connection: Any = None) -> None:
+    def __init__(self, fields: Mapping[builtins.str, Any], connection: Any = None) -> None:
         self.fields = fields
         #: The L{juego.wire.protocol.LineProtocol} the request arrived on, for actions
         #: that act on the connection itself (C{subscribe}).
         self.connection = connection
 
     @property
-    def action(self) -> str:
+    def action(self) -> builtins.str:
         return self.fields["action"]
 
-    def _get(self, name: str, default: Any) -> Any:
+    def _get(self, name: builtins.str, default: Any) -> Any:
         value = self.fields.get(name, _MISSING)
         if value is _MISSING or value is None:
             if default is _MISSING:
@@ -37,10 +38,10 @@ class Request:
 
     def int(
         self,
-        name: str,
+        name: builtins.str,
         default: Any = _MISSING,
-        minimum: int | None = None,
-        maximum: int | None = None,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
     ) -> Any:
         value = self._get(name, default)
         if value is default and default is not _MISSING:
@@ -55,7 +56,7 @@ class Request:
         return value
 
     def str(
-        self, name: str, default: Any = _MISSING, maxLength: int = 1000, minLength: int = 0
+        self, name: builtins.str, default: Any = _MISSING, maxLength: builtins.int = 1000, minLength: builtins.int = 0
     ) -> Any:
         value = self._get(name, default)
         if value is default and default is not _MISSING:
@@ -68,19 +69,19 @@ class Request:
             raise invalid(f"El campo '{name}' no puede estar vacío")
         return value
 
-    def bool(self, name: str, default: Any = _MISSING) -> Any:
+    def bool(self, name: builtins.str, default: Any = _MISSING) -> Any:
         value = self._get(name, default)
         if not isinstance(value, bool):
             raise invalid(f"El campo '{name}' debe ser true o false")
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...], default: Any = _MISSING) -> Any:
+    def choice(self, name: builtins.str, choices: tuple[builtins.str, ...], default: Any = _MISSING) -> Any:
         value = self.str(name, default)
         if value not in choices:
             raise invalid(f"El campo '{name}' debe ser uno de: {', '.join(choices)}")
         return value
 
-    def intList(self, name: str, default: Any = _MISSING, maxItems: int = 1000) -> Any:
+    def intList(self, name: builtins.str, default: Any = _MISSING, maxItems: builtins.int = 1000) -> Any:
         value = self._get(name, default)
         if value is default and default is not _MISSING:
             return value
