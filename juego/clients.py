@@ -386,8 +386,8 @@ class ServiceClient:
         A client of the service at C{TCP_PERSIST_*} / C{DISTRIBUTED_*}, with the secret
         from C{JUEGO_SERVICE_SECRET} unless one is given (L{None}: no handshake).
         """
-        address = config.serviceAddress(cls.service, environ)
-        return cls(reactor, address.clientEndpoint(), _secret(secret, environ), **kw)
+        endpoint = config.clientEndpoint(cls.service, environ)
+        return cls(reactor, endpoint, _secret(secret, environ), **kw)
 
     # lifecycle
 

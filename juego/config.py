@@ -66,6 +66,23 @@ def serviceAddress(service: str, environ: Mapping[str, str] | None = None) -> Ad
     return Address(host, port)
 
 
+#: service name -> the variable that overrides how other processes reach it
+CLIENT_ENDPOINT_VARS = {"tcp": "TCP_PERSIST_ENDPOINT", "dist": "DISTRIBUTED_ENDPOINT"}
+
+
+def clientEndpoint(service: str, environ: Mapping[str, str] | None = None) -> str:
+    """
+    How other processes reach C{service}: a Twisted client endpoint string from
+    C{TCP_PERSIST_ENDPOINT} / C{DISTRIBUTED_ENDPOINT} (e.g. C{tls:host=scores.internal:
+    port=6000:trustRoots=/etc/juego/ca} for TLS between machines), else plain TCP to the
+    service's host and port.
+    """
+    override = _environ(environ).get(CLIENT_ENDPOINT_VARS.get(service, ""))
+    if override:
+        return override
+    return serviceAddress(service, environ).clientEndpoint()
+
+
 def listenEndpoint(
     service: str, flag: str | None, environ: Mapping[str, str] | None = None
 ) -> str:

@@ -27,6 +27,11 @@ class AddressTests(SynchronousTestCase):
             config.serviceAddress("tcp", env).clientEndpoint(), "tcp:host=10.0.0.5:port=6100"
         )
 
+    def test_clientEndpointOverride(self):
+        self.assertEqual(config.clientEndpoint("dist", {}), "tcp:host=127.0.0.1:port=7000")
+        tls = "tls:host=scores.internal:port=6000:trustRoots=/etc/juego/ca"
+        self.assertEqual(config.clientEndpoint("tcp", {"TCP_PERSIST_ENDPOINT": tls}), tls)
+
     def test_flagBeatsEnvironment(self):
         env = {"DISTRIBUTED_PORT": "7100"}
         self.assertEqual(config.listenEndpoint("dist", "unix:/tmp/d.sock", env), "unix:/tmp/d.sock")

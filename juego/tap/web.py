@@ -62,10 +62,10 @@ def addTo(
     from juego.clients import DistServiceClient, ScoreServiceClient
 
     scores = ScoreServiceClient(
-        reactor, tcpEndpoint or config.serviceAddress("tcp").clientEndpoint(), secret
+        reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret
     )
     dist = DistServiceClient(
-        reactor, distEndpoint or config.serviceAddress("dist").clientEndpoint(), secret
+        reactor, distEndpoint or config.clientEndpoint("dist"), secret
     )
     app = Application.build(store, scores, dist, reactor, Passwords.inThreads(reactor))
     CallbackService(app.close).setServiceParent(parent)
