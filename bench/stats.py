@@ -16,18 +16,17 @@ Run: C{python -m bench.stats [--quick] [--requests N]}; or L{run} from the bench
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.processes import ServiceProcess, freePort
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 OUT = CHECKOUT / "bench" / "out"
@@ -39,7 +38,6 @@ REQUESTS = 2000
 QUICK_REQUESTS = 500
 WARMUP = 200
 ROUNDS = 5
-START_TIMEOUT = 120.0
 #: Seconds between a player's games in the generated data.
 GAME_GAP = 60
 
@@ -195,71 +193,23 @@ def build(players: int, out: Path = OUT) -> tuple[Path, float, bool]:
 # -- the service -------------------------------------------------------------------
 
 
-def _freePort() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b'{"action": "ping"}\n')
-            return b'"pong"' in s.recv(4096)
-    except OSError:
-        return False
-
-
 @contextmanager
 def service(database: Path) -> Iterator[int]:
     """
     A real C{twistd -n juego-dist} on C{database}, from this checkout; yields its port.
     """
-    port = _freePort()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("JUEGO_SERVICE_SECRET", "JUEGO_DATABASE_URL")
-    }
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(CHECKOUT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
-    log = database.with_name(database.name + ".twistd.log")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from twisted.scripts.twistd import run; run()",
-            "-n",
-            "--pidfile=",
-            f"--logfile={log}",
-            "juego-dist",
-            "--listen",
-            f"tcp:{port}:interface=127.0.0.1",
-            "--database",
-            f"sqlite:///{database}",
-        ],
-        cwd=database.parent,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = freePort()
+    process = ServiceProcess(
+        "juego-dist",
+        ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", f"sqlite:///{database}"],
+        str(database.parent),
+        port,
+        without=("JUEGO_SERVICE_SECRET", "JUEGO_DATABASE_URL"),
+    ).start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers(port):
-            if process.poll() is not None:
-                raise RuntimeError(f"juego-dist exited with {process.returncode}; see {log}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"juego-dist did not answer within {START_TIMEOUT} s; see {log}")
-            time.sleep(0.05)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.stop()
 
 
 # -- measuring ---------------------------------------------------------------------

@@ -22,13 +22,27 @@ def freePort() -> int:
         return s.getsockname()[1]
 
 
-def serviceEnvironment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+def serviceEnvironment(
+    extra: Mapping[str, str] | None = None, without: Sequence[str] = ()
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in without}
     env["PYTHONPATH"] = str(CHECKOUT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
     env.update(extra or {})
     return env
+
+
+def ping(port: int) -> bool:
+    """
+    Whether a line-protocol service on C{port} answers C{ping}.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b'{"action": "ping"}\n')
+            return b'"pong"' in s.recv(4096)
+    except OSError:
+        return False
 
 
 def waitForPort(port: int, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
@@ -59,9 +73,10 @@ class ServiceProcess:
         cwd: str,
         port: int,
         env: Mapping[str, str] | None = None,
+        without: Sequence[str] = (),
     ) -> None:
         self.plugin, self.args, self.cwd, self.port = plugin, list(args), cwd, port
-        self.env = serviceEnvironment(env)
+        self.env = serviceEnvironment(env, without)
         self.process: subprocess.Popen | None = None
         self.logPath = os.path.join(cwd, f"{plugin}-{port}.log")
 

@@ -18,13 +18,13 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from juego.serialization import encode_wire_pickle
 from juego.store.scores import SaveRequest
+from tests.processes import ServiceProcess, freePort
 from tests.support import synchronousStore
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 SEED = Path("/work/shared/seed/000_fa671a1e95cca89e.txt")
 SECRET = "integration-secret"
-#: How long the service may take to start, and a script to run.
-START_TIMEOUT = 30.0
+#: How long a script may run.
 RUN_TIMEOUT = 60.0
 
 #: The seed's example, verbatim but for the import line.
@@ -65,21 +65,6 @@ print(repr(DistributedServiceClient().get_user_stats(user_id=1)))
 """
 
 
-def freePort() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b'{"action": "ping"}\n')
-            return b'"pong"' in s.recv(4096)
-    except OSError:
-        return False
-
-
 class SeedExampleTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.dir = Path(self.mktemp()).resolve()
@@ -108,44 +93,20 @@ class SeedExampleTests(SynchronousTestCase):
 
     def startService(self, secret: str | None = None, port: int | None = None):
         port = port or freePort()
-        log = self.dir / f"twistd-{port}.log"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from twisted.scripts.twistd import run; run()",
-                "-n",
-                "--pidfile=",
-                f"--logfile={log}",
-                "juego-dist",
-                "--listen",
-                f"tcp:{port}:interface=127.0.0.1",
-                "--database",
-                self.databaseURL,
-            ],
-            cwd=self.dir,
-            env=self.environ(port, secret),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        service = ServiceProcess(
+            "juego-dist",
+            ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", self.databaseURL],
+            str(self.dir),
+            port,
+            env={"JUEGO_SERVICE_SECRET": secret} if secret is not None else None,
+            without=("JUEGO_SERVICE_SECRET", "DISTRIBUTED_HOST", "JUEGO_DATABASE_URL"),
         )
-        self.addCleanup(self.stopService, process)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not ping(port):
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"juego-dist exited with {process.returncode}: "
-                    f"{process.stderr.read().decode()} {log.read_text() if log.exists() else ''}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(f"juego-dist did not answer within {START_TIMEOUT} s")
-            time.sleep(0.05)
-        return process, port, log
+        self.addCleanup(service.stop)
+        service.start()
+        return service, port, Path(service.logPath)
 
-    def stopService(self, process) -> None:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-        process.stderr.close()
+    def stopService(self, service) -> None:
+        service.stop()
 
     def runScript(self, source: str, port: int, secret: str | None = None):
         started = time.monotonic()
