@@ -42,6 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from juego import config
+from juego.logging import REQUEST_ID_FIELD, currentRequestID
 from juego.serialization import PickleRefused
 from juego.wire import auth
 from juego.wire.client import (
@@ -422,10 +423,14 @@ class ServiceClient:
         """
         Send a request; fires with its reply (C{success} true, or a failure reply such as
         C{not_found}), a C{pickle_base64} reply loaded for the caller; fails with
-        L{ServiceUnavailable} when the service cannot answer within the timeout.
+        L{ServiceUnavailable} when the service cannot answer within the timeout. Made
+        while a web request is worked on, it carries that request's id as C{rid}.
         """
         if not self.running:
             return defer.fail(ServiceUnavailable("El cliente del servicio no está en marcha"))
+        rid = currentRequestID()  # the web request this call is made for (juego.logging)
+        if rid is not None:
+            fields.setdefault(REQUEST_ID_FIELD, rid)
         result: Deferred[dict[str, Any]] = Deferred(lambda d: self._cancel(call))
         call = _Call(action, fields, result)
         link = self._readyLink()

@@ -150,3 +150,15 @@ def databaseURL(
         preferred.parent.mkdir(parents=True, exist_ok=True)
         path = preferred
     return f"sqlite:///{path.resolve()}"
+
+
+def redisURL(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """
+    The URL of the optional Redis (shared ranking cache, pub/sub between juego-dist nodes):
+    the flag, else C{JUEGO_REDIS_URL}; L{None} (no Redis) when neither is set, or when
+    either is C{"none"}.
+    """
+    url = flag or _environ(environ).get("JUEGO_REDIS_URL") or None
+    if url is None or url.strip().lower() in ("", "none"):
+        return None
+    return url.strip()

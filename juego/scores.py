@@ -7,7 +7,8 @@ reply leaves only after its own commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -17,6 +18,9 @@ from juego.store.scores import SaveRequest, ScoresStore, UserNotFound
 from juego.wire import Request, WireError
 from juego.wire.errors import NOT_FOUND
 from juego.wire.protocol import Handler
+
+if TYPE_CHECKING:
+    from juego.metrics import Metrics
 
 #: The largest value an integer column holds on every engine.
 MAX_INT = 2**31 - 1
@@ -30,13 +34,17 @@ class GroupCommitWriter:
     the previous batch was committing.
 
     @ivar batchSizes: the sizes of the last batches committed (for tests and metrics).
+    @param metrics: where to record each batch's size and each save's latency.
     """
 
     log = Logger()
 
-    def __init__(self, scores: ScoresStore, maxBatch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, scores: ScoresStore, maxBatch: int = MAX_BATCH, metrics: Metrics | None = None
+    ) -> None:
         self._scores = scores
         self._maxBatch = maxBatch
+        self._metrics = metrics
         self._queue: list[tuple[SaveRequest, Deferred[SaveResult | UserNotFound]]] = []
         self._committing = False
         self._idleWaiters: list[Deferred[None]] = []
@@ -49,9 +57,16 @@ class GroupCommitWriter:
     def save(self, request: SaveRequest) -> Deferred[SaveResult | UserNotFound]:
         d: Deferred[SaveResult | UserNotFound] = Deferred()
         self._queue.append((request, d))
+        if self._metrics is not None:
+            d.addBoth(self._timed, perf_counter())
         if not self._committing:
             self._commitNext()
         return d
+
+    def _timed(self, result: Any, started: float) -> Any:
+        assert self._metrics is not None
+        self._metrics.saveLatency.observe(perf_counter() - started)
+        return result
 
     def flush(self) -> Deferred[None]:
         """
@@ -74,6 +89,8 @@ class GroupCommitWriter:
         del self._queue[: self._maxBatch]
         self._committing = True
         self.batchSizes = self.batchSizes[-99:] + [len(batch)]
+        if self._metrics is not None:
+            self._metrics.batchSize.observe(len(batch))
 
         def committed(results: Sequence[SaveResult | UserNotFound]) -> None:
             for (_, d), result in zip(batch, results, strict=True):

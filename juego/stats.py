@@ -3,8 +3,9 @@ juego-dist: player and global statistics, and players' notifications, over the l
 protocol (L{juego.wire}); connections that C{subscribe} are pushed every new
 notification as it is stored.
 
-Stats are read from the aggregates on every request (no cache), so they reflect a
-confirmed save at once. A subscriber that does not read its events is dropped once
+Stats are read from the aggregates on every request, so they reflect a confirmed save at
+once; with Redis (L{juego.cache}) a player's position comes from a shared sorted set kept
+up to date after each commit, and notifications reach the subscribers of every node. A subscriber that does not read its events is dropped once
 L{MAX_QUEUED_EVENTS} events or L{MAX_QUEUED_BYTES} bytes wait for it, so memory stays
 bounded whatever a peer does.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -26,6 +27,10 @@ from juego.store import Store
 from juego.wire import Request, WireError
 from juego.wire.errors import NOT_FOUND, invalid
 from juego.wire.protocol import Handler, LineProtocol, Reply, WireFactory, encodeLine
+
+if TYPE_CHECKING:
+    from juego.cache.bus import NotificationBus
+    from juego.cache.ranking import RankingCache
 
 #: The largest value an integer column holds on every engine.
 MAX_INT = 2**31 - 1
@@ -212,9 +217,20 @@ class StatsService:
 
     log = Logger()
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ranking: RankingCache | None = None,
+        bus: NotificationBus | None = None,
+    ) -> None:
         self.store = store
         self.subscribers = Subscribers()
+        #: Optional Redis parts (L{juego.cache}): the ranking cache and the bus between
+        #: juego-dist nodes.
+        self.ranking = ranking
+        self.bus = bus
+        if bus is not None:
+            bus.deliver = self.pushRemote
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -238,7 +254,8 @@ class StatsService:
                 raise notFound(userID)
             return {"success": True, "stats": stats}
 
-        return self.store.stats.userStats(userID).addCallback(answer)
+        source = self.ranking or self.store.stats
+        return source.userStats(userID).addCallback(answer)
 
     def getGlobalStats(self, request: Request) -> Deferred[Reply]:
         def answer(stats: GlobalStats) -> Reply:
@@ -272,6 +289,19 @@ class StatsService:
             )
         except Exception:
             # A push that fails must not fail the stored notification's reply.
+            self.log.failure("could not push a notification to subscribers")
+        if self.bus is not None:
+            self.bus.publish(notification)
+
+    def pushRemote(self, userID: int, notification: Mapping[str, Any]) -> None:
+        """
+        Push a notification another juego-dist node stored (through the bus).
+        """
+        try:
+            self.subscribers.publish(
+                {"event": NOTIFICATION_EVENT, "notification": notification}, userID
+            )
+        except Exception:
             self.log.failure("could not push a notification to subscribers")
 
     def getNotifications(self, request: Request) -> Deferred[Reply]:
@@ -329,25 +359,9 @@ class DistProtocol(LineProtocol):
 
     factory: DistFactory
 
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self.lost = False
-        self._closedWaiters: list[Deferred[None]] = []
-
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.lost = True
         self.factory.service.subscribers.discard(self)
         super().connectionLost(reason)
-        waiters, self._closedWaiters = self._closedWaiters, []
-        for d in waiters:
-            d.callback(None)
-
-    def whenClosed(self) -> Deferred[None]:
-        if self.lost:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._closedWaiters.append(d)
-        return d
 
 
 class DistFactory(WireFactory):

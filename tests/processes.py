@@ -63,7 +63,8 @@ def waitForPort(port: int, process: subprocess.Popen | None = None, timeout: flo
 
 class ServiceProcess:
     """
-    One C{twistd -n PLUGIN ...} process, started in C{cwd}.
+    One C{twistd -n PLUGIN ...} process, started in C{cwd}; C{twistdArgs} go to twistd
+    itself (before the plugin's name), e.g. C{["--logger", "juego.logging.jsonLogger"]}.
     """
 
     def __init__(
@@ -74,8 +75,10 @@ class ServiceProcess:
         port: int,
         env: Mapping[str, str] | None = None,
         without: Sequence[str] = (),
+        twistdArgs: Sequence[str] = (),
     ) -> None:
         self.plugin, self.args, self.cwd, self.port = plugin, list(args), cwd, port
+        self.twistdArgs = list(twistdArgs)
         self.env = serviceEnvironment(env, without)
         self.process: subprocess.Popen | None = None
         self.logPath = os.path.join(cwd, f"{plugin}-{port}.log")
@@ -83,7 +86,8 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         command = [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-            "--nodaemon", "--pidfile=", "--logfile", self.logPath, self.plugin, *self.args,
+            "--nodaemon", "--pidfile=", "--logfile", self.logPath, *self.twistdArgs,
+            self.plugin, *self.args,
         ]
         self.process = subprocess.Popen(
             command, cwd=self.cwd, env=self.env,

@@ -5,15 +5,20 @@ juego-tcp: the group-commit writer and the save_score action.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.model import SaveResult
 from juego.scores import GroupCommitWriter, ScoreService
 from juego.store.scores import SaveRequest, UserNotFound
+from juego.tap import SequentialMultiService, StoreService
+from juego.tap import tcp as tcpTap
 from juego.wire import WireFactory
 from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
 
@@ -171,3 +176,49 @@ class UnknownUserInBatch(SynchronousTestCase):
         scores.batches[1][1].callback([UserNotFound(404), SaveResult(7, True, 3)])
         self.assertIsInstance(self.successResultOf(a), UserNotFound)
         self.assertEqual(self.successResultOf(b).score_id, 7)
+
+
+class GracefulStopTests(SynchronousTestCase):
+    """
+    juego-tcp stopping (SIGTERM) while saves are in flight: the listener closes, each
+    connection sends the replies it owes (each after its commit) and closes, then the
+    queue is flushed and the store goes. (The reactor's shutdown drops every open
+    connection at once: without the drain, the last batch's replies never left, and
+    committed saves went unanswered.)
+    """
+
+    def test_saveInFlightIsAnsweredBeforeTheConnectionCloses(self):
+        scores = ControlledScores()
+        writer = GroupCommitWriter(scores)
+        factory = WireFactory(ScoreService(writer).handlers(), None, Clock())
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b'{"action": "save_score", "user_id": 1, "puntaje": 5, "id": 1}\n')
+        drained = factory.drainConnections()
+        protocol.dataReceived(b'{"action": "save_score", "user_id": 1, "puntaje": 6, "id": 2}\n')
+        self.assertEqual(len(scores.batches), 1)  # the second was not read: never stored
+        self.assertFalse(transport.disconnecting)
+        scores.commit(0)
+        [reply] = [json.loads(line) for line in transport.value().splitlines()]
+        self.assertEqual((reply["id"], reply["success"]), (1, True))
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(drained)
+        self.successResultOf(writer.flush())
+
+    def test_stopOrder(self):
+        order: list[str] = []
+        self.patch(WireFactory, "drainConnections", lambda factory: order.append("drain"))
+        self.patch(GroupCommitWriter, "flush", lambda writer: order.append("flush"))
+        store = SimpleNamespace(
+            scores=ControlledScores(), start=lambda: None, stop=lambda: order.append("store")
+        )
+        reactor = MemoryReactorClock()
+        parent = SequentialMultiService()
+        StoreService(store).setServiceParent(parent)  # type: ignore[arg-type]
+        tcpTap.addTo(parent, store, "tcp:0:interface=127.0.0.1", None, reactor)  # type: ignore[arg-type]
+        parent.startService()
+        self.assertEqual(len(reactor.tcpServers), 1)
+        self.successResultOf(parent.stopService())
+        self.assertEqual(order, ["drain", "flush", "store"])

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from twisted.internet import reactor as globalReactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.task import Clock, deferLater
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -26,6 +27,8 @@ from juego.stats import (
     StatsService,
 )
 from juego.store.scores import SaveRequest
+from juego.tap import SequentialMultiService, StoreService
+from juego.tap import dist as distTap
 from juego.wire.client import LineClientProtocol, decodeReply
 from juego.wire.protocol import IDLE_TIMEOUT
 from tests.support import PostgresMixin, SQLiteMixin, sqliteURL, synchronousStore
@@ -544,3 +547,23 @@ class RealTransportTests(TestCase):
         while len(received) < sent:
             yield deferLater(globalReactor, 0.01, lambda: None)
         self.assertEqual([e["notification"]["id"] for e in received], list(range(1, sent + 1)))
+
+
+class StopOrderTests(SynchronousTestCase):
+    def test_stopOrder(self):
+        """
+        juego-dist stopping: the listener closes, the subscribers are let go, the other
+        connections send the replies they owe and close, then the store goes.
+        """
+        order: list[str] = []
+        self.patch(DistFactory, "drainConnections", lambda factory: order.append("drain"))
+        self.patch(StatsService, "stop", lambda service, clock: order.append("subscribers"))
+        store = SimpleNamespace(start=lambda: None, stop=lambda: order.append("store"))
+        reactor = MemoryReactorClock()
+        parent = SequentialMultiService()
+        StoreService(store).setServiceParent(parent)  # type: ignore[arg-type]
+        distTap.addTo(parent, store, "tcp:0:interface=127.0.0.1", None, reactor)  # type: ignore[arg-type]
+        parent.startService()
+        self.assertEqual(len(reactor.tcpServers), 1)
+        self.successResultOf(parent.stopService())
+        self.assertEqual(order, ["subscribers", "drain", "store"])

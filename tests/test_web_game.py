@@ -244,8 +244,15 @@ class SaveTests(WebTestCase):
         self.assertIn("precision", body)
         [row] = self.outbox()
         self.assertEqual(row.kind, SAVE_SCORE)
+        # The request's id goes with the work, for the later delivery's log lines.
         self.assertEqual(
-            row.payload, {"user_id": self.user["id"], "puntaje": body["puntaje"], "partida_id": partida["id"]}
+            row.payload,
+            {
+                "user_id": self.user["id"],
+                "puntaje": body["puntaje"],
+                "partida_id": partida["id"],
+                "rid": reply.header("X-Request-Id"),
+            },
         )
         # The result is kept: the partida is closed, a second try is refused.
         self.assertEqual(self.save(partida, []).status, 409)
@@ -289,6 +296,7 @@ class SaveTests(WebTestCase):
                 "message": reply.json["message"],
                 "type": "success",
                 "idempotency_key": f"record:{partida['id']}",
+                "rid": reply.header("X-Request-Id"),
             },
         )
         self.dist.down = False

@@ -59,7 +59,8 @@ class OptionsTests(SynchronousTestCase):
         options = webTap.Options()
         options.parseOptions(["--listen", "tcp:0:interface=0.0.0.0", "-d", sqliteURL(self)])
         service = webTap.makeService(options)
-        self.assertEqual(len(list(service)), 9)
+        # the store, 5 callback services, 3 timers (drain, housekeeping, outbox gauge), the listener
+        self.assertEqual(len(list(service)), 10)
 
     def test_allBuilds(self):
         options = allTap.Options()

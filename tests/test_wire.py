@@ -10,8 +10,10 @@ import os
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -19,7 +21,7 @@ from juego.serialization import encode_wire_pickle
 from juego.wire import WireError, WireFactory, auth
 from juego.wire.client import LineClientProtocol, decodeReply
 from juego.wire.errors import NOT_FOUND
-from juego.wire.protocol import MAX_LINE
+from juego.wire.protocol import DRAIN_GRACE, MAX_LINE
 
 SECRET = b"s3cret-for-tests"
 
@@ -297,3 +299,66 @@ class FuzzTests(SynchronousTestCase):
         [reply] = c.replies()
         self.assertEqual(reply["code"], "line_too_long")
         self.assertTrue(c.transport.disconnecting)
+
+
+class DrainTests(SynchronousTestCase):
+    """
+    A graceful stop (L{WireFactory.drainConnections}): every connection reads no more
+    requests, sends the replies it owes, then closes.
+    """
+
+    def test_owedRepliesLeaveThenTheConnectionCloses(self):
+        pending = []
+        c = Connection(self, pending=pending)
+        c.send(b'{"action": "later", "n": 1, "id": 1}\n{"action": "later", "n": 2, "id": 2}\n')
+        drained = c.factory.drainConnections()
+        self.assertEqual(c.transport.producerState, "paused")
+        self.assertFalse(c.transport.disconnecting)
+        # A request that comes after the stop began is not read (the client sees the
+        # connection close without its reply, so it knows it was not done).
+        c.send(b'{"action": "later", "n": 3, "id": 3}\n{"action": "ping", "id": 4}\n')
+        self.assertEqual(len(pending), 2)
+        pending[1][1].callback({"success": True, "n": 2})
+        self.assertEqual(c.replies(), [])
+        pending[0][1].callback({"success": True, "n": 1})
+        self.assertEqual([r["id"] for r in c.replies()], [1, 2])
+        self.assertTrue(c.transport.disconnecting)
+        self.assertNoResult(drained)
+        c.protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNone(self.successResultOf(drained))
+        self.assertEqual(c.factory.connections, set())
+        self.assertEqual(c.factory.clock.getDelayedCalls(), [])
+
+    def test_idleConnectionsCloseAtOnce(self):
+        pending = []
+        c = Connection(self, pending=pending)
+        idle = c.factory.buildProtocol(None)
+        idleTransport = StringTransport()
+        idle.makeConnection(idleTransport)
+        c.send(b'{"action": "later", "n": 1}\n')
+        drained = c.factory.drainConnections()
+        self.assertTrue(idleTransport.disconnecting)
+        self.assertFalse(c.transport.disconnecting)
+        idle.connectionLost(Failure(ConnectionDone()))
+        self.assertNoResult(drained)
+        pending[0][1].callback({"success": True})
+        self.assertTrue(c.transport.disconnecting)
+        c.protocol.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(drained)
+
+    def test_nothingOpen(self):
+        factory = WireFactory(handlers(), None, Clock())
+        self.successResultOf(factory.drainConnections())
+        self.assertEqual(factory.clock.getDelayedCalls(), [])
+
+    def test_laggardsAreCutOff(self):
+        pending = []
+        c = Connection(self, pending=pending)
+        c.send(b'{"action": "later", "n": 1}\n')
+        drained = c.factory.drainConnections()
+        c.factory.clock.advance(DRAIN_GRACE - 0.1)
+        self.assertFalse(c.transport.disconnecting)
+        c.factory.clock.advance(0.1)
+        self.assertTrue(c.transport.disconnected)  # aborted
+        c.protocol.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(drained)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from twisted.internet.defer import Deferred
 
 from juego.model import GameRecord, Partida
@@ -267,6 +267,16 @@ class PartidasStore:
             )
 
         return self._pool.write(work)
+
+    def outboxDepth(self) -> Deferred[int]:
+        """
+        How many rows wait in the outbox (for the C{juego_outbox_depth} gauge).
+        """
+
+        def work(conn: Connection) -> int:
+            return conn.execute(select(func.count()).select_from(s.outbox)).scalar_one()
+
+        return self._pool.read(work)
 
     def pending(self, kinds: Sequence[str] | None = None) -> Deferred[list[OutboxItem]]:
         """

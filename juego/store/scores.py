@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import attrs
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from juego.model import SaveResult, Score, utcnow
 from juego.store import schema as s
@@ -33,6 +35,35 @@ class SaveRequest:
     #: Idempotency key: a second save with the same key is stored once and answers as
     #: the first did.
     clave: str | None = None
+
+
+@attrs.frozen
+class Best:
+    """
+    A player's best and when it was first reached: their place in the ranking.
+    """
+
+    user_id: int
+    puntaje_maximo: int
+    fecha_maximo: datetime
+
+
+class RankingListener(Protocol):
+    """
+    Told, after each commit, how the ranking changed (a cache of it, L{juego.cache}, keeps
+    up). Called in the reactor thread; it must not raise or block.
+    """
+
+    def bestsChanged(self, bests: Sequence[Best]) -> None:
+        """
+        These players have a new best (or their first one).
+        """
+
+    def playersRemoved(self, userIDs: Sequence[int], bests: Sequence[Best]) -> None:
+        """
+        These players no longer have a best (reset or deleted); C{bests} are the ones
+        they had.
+        """
 
 
 class UserNotFound(Exception):
@@ -75,34 +106,30 @@ class _Deltas:
 
 def _bump(conn: Connection, table: s.Table, keyName: str, deltas: Counter[int]) -> None:
     """
-    Add C{deltas} (key → change) to a histogram's C{jugadores}, in key order, with one
-    executemany for the increases and one for the decreases; empty buckets go.
+    Add C{deltas} (key → change) to a histogram's C{jugadores} with one upsert that
+    visits the keys in order, increases and decreases alike; empty buckets go.
+
+    One pass in key order is what keeps score nodes from deadlocking: with the increases
+    and the decreases applied in two passes, a batch raising bucket 20 and lowering 10
+    and another raising 10 and lowering 20 would each lock the bucket the other needs.
     """
     keyColumn = table.c[keyName]
-    increases = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d > 0]
-    decreases = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d < 0]
-    if increases:
-        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[keyColumn],
-                set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
-            ),
-            increases,
-        )
-    if decreases:
-        conn.execute(
-            update(table)
-            .where(keyColumn == bindparam("k"))
-            .values(jugadores=table.c.jugadores + bindparam("d")),
-            decreases,
-        )
-        conn.execute(
-            delete(table).where(
-                keyColumn.in_([row["k"] for row in decreases]), table.c.jugadores <= 0
-            )
-        )
+    changes = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d != 0]
+    if not changes:
+        return
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[keyColumn],
+            set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
+        ),
+        changes,
+    )
+    lowered = [row["k"] for row in changes if row["d"] < 0]
+    if lowered:
+        # Only rows this transaction has locked already (it just changed them).
+        conn.execute(delete(table).where(keyColumn.in_(lowered), table.c.jugadores <= 0))
 
 
 def _lockAggregates(conn: Connection, userIDs: Sequence[int]) -> None:
@@ -171,12 +198,16 @@ def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
 
 
 def _saveBatch(
-    conn: Connection, requests: Sequence[SaveRequest], now: datetime
+    conn: Connection,
+    requests: Sequence[SaveRequest],
+    now: datetime,
+    changed: list[Best] | None = None,
 ) -> list[SaveResult | UserNotFound]:
     """
     Store a batch set-wise: one query for the earlier saves with the same keys, one for
     the aggregates, one multi-row insert of the scores, one executemany of the aggregate
-    updates, then the shared counters.
+    updates, then the shared counters. The players whose best changed are added to
+    C{changed}.
     """
     keys = {r.clave for r in requests if r.clave is not None}
     earlier: dict[str, SaveResult] = {}
@@ -246,6 +277,10 @@ def _saveBatch(
         scoreIDs = _insertScores(conn, rows)
         _writePlayers(conn, players, now, today)
     deltas.apply(conn)
+    if changed is not None:
+        changed.extend(
+            Best(userID, p.best, now) for userID, p in sorted(players.items()) if p.bestChanged
+        )
 
     results: list[SaveResult | UserNotFound] = []
     for answer in answers:
@@ -299,14 +334,15 @@ def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, 
             conn.execute(update(agg).where(agg.c.user_id == bindparam("p_id")).values(values), params)
 
 
-def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> None:
+def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> Best | None:
     """
-    Take a player's games out of every counter and empty their aggregates.
+    Take a player's games out of every counter and empty their aggregates; the best they
+    had, if any.
     """
     agg = s.user_aggregates
     row = conn.execute(select(agg).where(agg.c.user_id == userID)).first()
     if row is None or row.partidas_jugadas == 0:
-        return
+        return None
     deltas.jugadores -= 1
     deltas.bests[row.puntaje_maximo] -= 1
     deltas.sumaMejores -= row.puntaje_maximo
@@ -325,11 +361,36 @@ def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> None:
             dia_ultimo_juego=None,
         )
     )
+    if row.fecha_maximo is None:
+        return None
+    return Best(userID, row.puntaje_maximo, row.fecha_maximo)
 
 
 class ScoresStore:
+    """
+    @ivar listener: told of every change to the ranking after its commit (optional).
+    """
+
+    log = Logger()
+
     def __init__(self, pool: DBThreadPool) -> None:
         self._pool = pool
+        self.listener: RankingListener | None = None
+
+    def _tell(self, changed: Sequence[Best], removed: Sequence[int] = (), old: Sequence[Best] = ()) -> None:
+        """
+        Pass a committed change on to the listener; its failure never fails the write.
+        """
+        listener = self.listener
+        if listener is None:
+            return
+        try:
+            if removed:
+                listener.playersRemoved(removed, old)
+            if changed:
+                listener.bestsChanged(changed)
+        except Exception:
+            self.log.failure("the ranking listener failed")
 
     def saveBatch(
         self, requests: Sequence[SaveRequest], now: datetime | None = None
@@ -340,10 +401,17 @@ class ScoresStore:
         spoil the others). The whole batch is retried on a conflict.
         """
 
-        def work(conn: Connection) -> list[SaveResult | UserNotFound]:
-            return _saveBatch(conn, requests, now or utcnow())
+        changed: list[Best] = []
 
-        return self._retrying(work)
+        def work(conn: Connection) -> list[SaveResult | UserNotFound]:
+            del changed[:]  # a retried batch starts again
+            return _saveBatch(conn, requests, now or utcnow(), changed)
+
+        def committed(results: list[SaveResult | UserNotFound]) -> list[SaveResult | UserNotFound]:
+            self._tell(changed)
+            return results
+
+        return self._retrying(work).addCallback(committed)
 
     def _retrying(self, work):  # type: ignore[no-untyped-def]
         attempts = 0
@@ -363,14 +431,18 @@ class ScoresStore:
         Forget a player's scores (an admin's reset), keeping the account.
         """
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> Best | None:
             deltas = _Deltas()
             _lockAggregates(conn, [userID])
-            _removePlayer(conn, userID, deltas)
+            old = _removePlayer(conn, userID, deltas)
             conn.execute(delete(s.scores).where(s.scores.c.user_id == userID))
             deltas.apply(conn)
+            return old
 
-        return self._pool.write(work)
+        def committed(old: Best | None) -> None:
+            self._tell((), [userID], [old] if old else [])
+
+        return self._pool.write(work).addCallback(committed)
 
     def deleteUser(self, userID: int) -> Deferred[bool]:
         """
@@ -378,10 +450,15 @@ class ScoresStore:
         aggregates, keeping every counter right. C{False} if there was no such user.
         """
 
+        old: list[Best] = []
+
         def work(conn: Connection) -> bool:
             deltas = _Deltas()
             _lockAggregates(conn, [userID])
-            _removePlayer(conn, userID, deltas)
+            del old[:]
+            best = _removePlayer(conn, userID, deltas)
+            if best is not None:
+                old.append(best)
             deltas.apply(conn)
             for table in (
                 s.scores,
@@ -400,7 +477,11 @@ class ScoresStore:
                 )
             return bool(gone)
 
-        return self._pool.write(work)
+        def committed(gone: bool) -> bool:
+            self._tell((), [userID], old)
+            return gone
+
+        return self._pool.write(work).addCallback(committed)
 
     def recent(self, userID: int, limit: int = 20) -> Deferred[list[Score]]:
         def work(conn: Connection) -> list[Score]:

@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred
 from juego.model import GlobalStats, UserStats, utcnow
 from juego.store import schema as s
 from juego.store.pool import DBThreadPool
-from juego.store.scores import dayNumber
+from juego.store.scores import Best, dayNumber
 
 #: "Active" players played on one of the last this many UTC days (today included).
 ACTIVE_DAYS = 7
@@ -54,6 +54,24 @@ def _position(conn: Connection, userID: int, best: int, reached: datetime) -> in
 
 
 def _userStats(conn: Connection, userID: int) -> UserStats | None:
+    found = _unrankedUserStats(conn, userID)
+    if found is None:
+        return None
+    stats, reached = found
+    if reached is None:
+        return stats
+    return attrs.evolve(
+        stats, posicion_ranking=_position(conn, userID, stats.puntaje_maximo, reached)
+    )
+
+
+def _unrankedUserStats(
+    conn: Connection, userID: int
+) -> tuple[UserStats, datetime | None] | None:
+    """
+    A player's stats without their position, and when they first reached their best
+    (L{None} before their first game): what the position is computed from.
+    """
     agg = s.user_aggregates
     row = conn.execute(
         select(
@@ -72,10 +90,8 @@ def _userStats(conn: Connection, userID: int) -> UserStats | None:
     if row is None:
         return None
     games = row.partidas_jugadas or 0
-    position = None
-    if games and row.fecha_maximo is not None:
-        position = _position(conn, userID, row.puntaje_maximo, row.fecha_maximo)
-    return UserStats(
+    reached = row.fecha_maximo if games else None
+    stats = UserStats(
         user_id=row.id,
         nombre=row.nombre,
         email=row.email,
@@ -83,8 +99,9 @@ def _userStats(conn: Connection, userID: int) -> UserStats | None:
         partidas_jugadas=games,
         puntaje_promedio=round(row.puntaje_total / games, 2) if games else 0.0,
         fecha_ultimo_juego=row.fecha_ultimo_juego,
-        posicion_ranking=position,
+        posicion_ranking=None,
     )
+    return stats, reached
 
 
 def _globalStats(conn: Connection, now: datetime) -> GlobalStats:
@@ -121,12 +138,43 @@ def _ranking(conn: Connection, limit: int, offset: int) -> list[RankingEntry]:
     ]
 
 
+def _bests(conn: Connection, afterUserID: int, limit: int) -> list[Best]:
+    agg = s.user_aggregates
+    rows = conn.execute(
+        select(agg.c.user_id, agg.c.puntaje_maximo, agg.c.fecha_maximo)
+        .where(agg.c.user_id > afterUserID, agg.c.fecha_maximo.is_not(None))
+        .order_by(agg.c.user_id)
+        .limit(limit)
+    )
+    return [Best(r.user_id, r.puntaje_maximo, r.fecha_maximo) for r in rows]
+
+
 class StatsStore:
     def __init__(self, pool: DBThreadPool) -> None:
         self._pool = pool
 
     def userStats(self, userID: int) -> Deferred[UserStats | None]:
         return self._pool.read(_userStats, userID)
+
+    def unrankedUserStats(self, userID: int) -> Deferred[tuple[UserStats, datetime | None] | None]:
+        """
+        L{userStats} without the position, and when the best was first reached (for a
+        cached ranking, L{juego.cache.ranking}).
+        """
+        return self._pool.read(_unrankedUserStats, userID)
+
+    def position(self, userID: int, best: int, reached: datetime) -> Deferred[int]:
+        """
+        The ranking position of a player with this best, first reached then.
+        """
+        return self._pool.read(_position, userID, best, reached)
+
+    def bests(self, afterUserID: int = 0, limit: int = 1000) -> Deferred[list[Best]]:
+        """
+        The bests of the players with an id above C{afterUserID}, by id, at most
+        C{limit} (to rebuild a cached ranking chunk by chunk).
+        """
+        return self._pool.read(_bests, afterUserID, limit)
 
     def globalStats(self, now: datetime | None = None) -> Deferred[GlobalStats]:
         return self._pool.read(_globalStats, now or utcnow())

@@ -89,10 +89,17 @@ def checkExposure(description: str, secret: bytes | None, insecure: bool) -> Non
         )
 
 
+#: C{--redis URL}: the optional shared cache and pub/sub (L{juego.cache}).
+REDIS_OPTION = ["redis", None, None, "Redis URL for the shared ranking cache and pub/sub (default: JUEGO_REDIS_URL; unset: no Redis)."]
+#: The name of the L{juego.cache.Cache} service in a process's service tree.
+CACHE_SERVICE = "redis"
+
+
 class ServiceOptions(usage.Options):
     optParameters = [
         ["listen", "l", None, "Server endpoint string (tcp:, ssl:, unix:)."],
         ["database", "d", None, "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db)."],
+        REDIS_OPTION,
     ]
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without a service secret."],
@@ -110,6 +117,36 @@ def openStore(database: str | None, reactor: Any) -> Store:
     return Store.open(config.databaseURL(database), reactor)
 
 
+def openCache(url: str | None, store: Store, reactor: Any, parent: MultiService, dist: bool) -> Any:
+    """
+    With a Redis URL (the flag, else C{JUEGO_REDIS_URL}), the process's L{juego.cache.Cache}
+    as a child of C{parent} (after the store, so it stops before it): the store's ranking
+    listener, and for juego-dist the cached ranking and the bus. L{None} without Redis.
+    """
+    url = config.redisURL(url)
+    if url is None:
+        return None
+    from juego.cache import Cache
+
+    try:
+        cache = Cache.fromURL(url, store, reactor, dist=dist)
+    except config.ConfigError as e:
+        raise usage.UsageError(str(e)) from None
+    cache.setName(CACHE_SERVICE)
+    cache.setServiceParent(parent)
+    return cache
+
+
+def cacheOf(parent: MultiService) -> Any:
+    """
+    The L{juego.cache.Cache} that L{openCache} added to C{parent}, or L{None}.
+    """
+    try:
+        return parent.getServiceNamed(CACHE_SERVICE)
+    except KeyError:
+        return None
+
+
 #: Adds a service's own parts to a parent: (parent, store, endpoint, secret, reactor).
 AddService = Callable[[MultiService, Store, str, "bytes | None", Any], None]
 
@@ -125,5 +162,6 @@ def singleService(options: ServiceOptions, name: str, add: AddService) -> IServi
     store = openStore(options["database"], theReactor)
     top = SequentialMultiService()
     StoreService(store).setServiceParent(top)
+    openCache(options["redis"], store, theReactor, top, dist=name == "dist")
     add(top, store, description, secret, theReactor)
     return top

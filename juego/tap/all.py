@@ -10,7 +10,16 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from juego import config
-from juego.tap import SequentialMultiService, StoreService, checkExposure, openStore, reactor
+from juego.metrics import Metrics
+from juego.tap import (
+    REDIS_OPTION,
+    SequentialMultiService,
+    StoreService,
+    checkExposure,
+    openCache,
+    openStore,
+    reactor,
+)
 from juego.tap import tcp as tcpTap
 from juego.tap import web as webTap
 
@@ -25,6 +34,7 @@ class Options(usage.Options):
         ["tcp", None, None, "Server endpoint string for juego-tcp (default: TCP_PERSIST_HOST/PORT)."],
         ["dist", None, None, "Server endpoint string for juego-dist (default: DISTRIBUTED_HOST/PORT)."],
         ["database", "d", None, "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db)."],
+        REDIS_OPTION,
     ]
     optFlags = [
         ["insecure", None, "Allow juego-tcp/juego-dist beyond loopback without a service secret."],
@@ -80,8 +90,11 @@ def makeService(options: Options) -> IService:
     store = openStore(options["database"], theReactor)
     top = SequentialMultiService()
     StoreService(store).setServiceParent(top)
-    tcpTap.addTo(top, store, tcp, secret, theReactor)
-    distTap.addTo(top, store, dist, secret, theReactor)
+    openCache(options["redis"], store, theReactor, top, dist=True)
+    # One registry for the three: the web site's /metrics shows them all.
+    metrics = Metrics()
+    tcpTap.addTo(top, store, tcp, secret, theReactor, metrics=metrics)
+    distTap.addTo(top, store, dist, secret, theReactor, metrics=metrics)
     webTap.addTo(
         top,
         store,
@@ -90,5 +103,6 @@ def makeService(options: Options) -> IService:
         theReactor,
         tcpEndpoint=clientEndpointFor(tcp),
         distEndpoint=clientEndpointFor(dist),
+        metrics=metrics,
     )
     return top

@@ -11,9 +11,9 @@ from typing import Any
 from twisted.application.internet import TimerService
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import DeferredList
-from twisted.web.server import Site
 
 from juego import config
+from juego.metrics import Metrics
 from juego.store import Store
 from juego.tap import (
     CallbackService,
@@ -21,17 +21,22 @@ from juego.tap import (
     ServiceOptions,
     StoreService,
     listeningService,
+    openCache,
     openStore,
     reactor,
 )
 from juego.web.app import Application
+from juego.web.health import OutboxDepth
 from juego.web.housekeeping import Housekeeping
 from juego.web.passwords import Passwords
+from juego.web.tracing import Site
 
 #: Seconds between two passes of the outbox drain loop.
 DRAIN_INTERVAL = 1.0
 #: Seconds between two clean-ups of sessions, failed logins and stale partidas.
 HOUSEKEEPING_INTERVAL = 3600.0
+#: Seconds between two counts of the outbox (the juego_outbox_depth gauge).
+OUTBOX_GAUGE_INTERVAL = 5.0
 
 
 class Options(ServiceOptions):
@@ -54,6 +59,7 @@ def addTo(
     reactor: Any,
     tcpEndpoint: str | None = None,
     distEndpoint: str | None = None,
+    metrics: Metrics | None = None,
 ) -> Application:
     """
     The web service's parts. On stop the listener closes first, then the drain loop,
@@ -67,13 +73,19 @@ def addTo(
     dist = DistServiceClient(
         reactor, distEndpoint or config.clientEndpoint("dist"), secret
     )
-    app = Application.build(store, scores, dist, reactor, Passwords.inThreads(reactor))
+    metrics = Metrics() if metrics is None else metrics
+    app = Application.build(
+        store, scores, dist, reactor, Passwords.inThreads(reactor), metrics=metrics
+    )
     CallbackService(app.close).setServiceParent(parent)
     CallbackService(scores.stop, scores.start).setServiceParent(parent)
     CallbackService(dist.stop, dist.start).setServiceParent(parent)
     CallbackService(app.hub.stop, app.hub.start).setServiceParent(parent)
     CallbackService(lambda: DeferredList(list(app.games.sending))).setServiceParent(parent)
     _timer(DRAIN_INTERVAL, app.drainer.drain, reactor).setServiceParent(parent)
+    _timer(OUTBOX_GAUGE_INTERVAL, OutboxDepth(store, metrics).update, reactor).setServiceParent(
+        parent
+    )
     _timer(HOUSEKEEPING_INTERVAL, Housekeeping(store, reactor).run, reactor).setServiceParent(
         parent
     )
@@ -90,5 +102,6 @@ def makeService(options: Options) -> IService:
     store = openStore(options["database"], theReactor)
     top = SequentialMultiService()
     StoreService(store).setServiceParent(top)
+    openCache(options["redis"], store, theReactor, top, dist=False)
     addTo(top, store, description, config.serviceSecret(), theReactor)
     return top

@@ -12,6 +12,7 @@ from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 
+from juego.logging import requestIDFields
 from juego.model import User
 from juego.store import Store
 from juego.web.auth import Authenticator
@@ -56,7 +57,12 @@ class AdminAPI:
         await self.store.scores.resetUser(target.id)
         await self.store.partidas.forgetGames(target.id)
         now = utcnow(self.clock)
-        payload: dict[str, Any] = {"user_id": target.id, "message": RESET_MESSAGE, "type": "warning"}
+        payload: dict[str, Any] = {
+            "user_id": target.id,
+            "message": RESET_MESSAGE,
+            "type": "warning",
+            **requestIDFields(),
+        }
         await self.store.partidas.enqueue(ADD_NOTIFICATION, payload, now, now)
         return ok(request, message=f"Puntuación de {target.nombre} reiniciada.")
 

@@ -20,6 +20,7 @@ from juego.web.csrf import sameOrigin
 from juego.web.errors import CrossSite, InvalidRequest, NotFoundError, installJSONErrors, ok
 from juego.web.game import Games
 from juego.web.live import NotificationHub
+from juego.web.recent import Recent
 from juego.web.upstream import callDist
 from juego.web.views import gameJSON, rankingJSON, userJSON
 
@@ -51,6 +52,8 @@ class API:
     dist: Any
     hub: NotificationHub
     admin: AdminAPI
+    #: The global stats, reused for a moment (L{juego.web.recent}); None: ask every time.
+    globalStats: Recent[dict[str, Any]] | None = None
 
     @router.route("/admin/", branch=True)
     def adminBranch(self, request: IRequest) -> Any:
@@ -116,6 +119,8 @@ class API:
         body = readJSON(request)
         # Any "puntaje" in the body is ignored: the server recomputes the score.
         status, fields = await self.games.save(user, body.get("partida_id"), body.get("eventos"))
+        if status == 200 and self.globalStats is not None:
+            self.globalStats.forget()
         return ok(request, status, **fields)
 
     @router.route("/ranking", methods=["GET"])
@@ -134,7 +139,10 @@ class API:
 
     @router.route("/stats/global", methods=["GET"])
     async def statsGlobal(self, request: IRequest) -> bytes:
-        reply = await callDist(self.dist.get_global_stats)
+        if self.globalStats is not None:
+            reply = await self.globalStats.get()
+        else:
+            reply = await callDist(self.dist.get_global_stats)
         return ok(request, stats=reply.get("stats"))
 
     @router.route("/notificaciones", methods=["GET"])

@@ -4,9 +4,11 @@ The web application: one Klein router per area, mounted here.
   /api/...     the JSON API (L{juego.web.api}; /api/admin/... in L{juego.web.admin}),
                behind the CSRF/content-type check of L{juego.web.csrf}
   /static/...  the package's static files
+  /api/salud   health (L{juego.web.health}); /metrics: Prometheus metrics (L{juego.metrics})
   /...         the HTML pages (L{juego.web.pages})
 
-Every response carries the security headers (L{juego.web.security}).
+Every response carries the security headers (L{juego.web.security}) and a request id
+(L{juego.web.tracing}), and is logged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from juego.metrics import Metrics
 from juego.store import Store
 from juego.web.admin import AdminAPI
 from juego.web.api import API
@@ -27,13 +30,17 @@ from juego.web.auth import Authenticator
 from juego.web.csrf import checkStateChange
 from juego.web.errors import installJSONErrors
 from juego.web.game import Games
+from juego.web.health import Health
 from juego.web.live import NotificationHub
 from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
 from juego.web.passwords import Passwords
+from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
 from juego.web.static import StaticFiles, staticDirectory, staticResource
+from juego.web.tracing import RequestTracing
+from juego.web.upstream import callDist
 
 
 @attrs.define(slots=False)
@@ -47,6 +54,8 @@ class Application:
     drainer: OutboxDrainer
     games: Games
     hub: NotificationHub
+    health: Health
+    metrics: Metrics
     _resources: ExitStack = attrs.field(factory=ExitStack)
 
     @classmethod
@@ -57,32 +66,41 @@ class Application:
         dist: Any,
         clock: IReactorTime,
         passwords: Passwords,
+        metrics: Metrics | None = None,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
         juego-dist through C{dist} (L{juego.clients} or fakes), on C{clock}.
+        C{metrics} is the process's (a new registry by default).
         """
+        metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
         deliveries = Deliveries(scores, dist)
         games = Games(store, deliveries, clock)
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub)
         resources = ExitStack()
+        metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(
-            api=API(store, auth, games, dist, hub, admin),
+            api=API(
+                store, auth, games, dist, hub, admin,
+                Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
+            ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,
             resources=resources,
+            health=Health(store, scores, dist, clock),
+            metrics=metrics,
         )
 
     def resource(self) -> IResource:
         """
         The site's root resource.
         """
-        return SecurityHeaders(self.router.resource())
+        return RequestTracing(SecurityHeaders(self.router.resource()), self.metrics)
 
     def close(self) -> None:
         self._resources.close()
@@ -91,6 +109,14 @@ class Application:
     def apiBranch(self, request: IRequest) -> IResource:
         checkStateChange(request)
         return self.api.router.resource()
+
+    @router.route("/api/salud", methods=["GET"])
+    async def salud(self, request: IRequest) -> bytes:
+        return await self.health.reply(request)
+
+    @router.route("/metrics", methods=["GET"])
+    def metricsResource(self, request: IRequest) -> IResource:
+        return self.metrics.resource()
 
     @router.route("/static/", branch=True)
     def staticBranch(self, request: IRequest) -> IResource:

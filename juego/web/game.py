@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from juego.game import IDIOMAS, InvalidResult, MalformedEvents, draw_words, new_seed, reglas, verify
 from juego.game.rules import VIDAS
+from juego.logging import requestIDFields
 from juego.model import Partida, User
 from juego.store import Store
 from juego.store.partidas import Verified
@@ -106,7 +107,12 @@ class Games:
                 raise PartidaClosed() from None
             raise InvalidResultError(f"Resultado no válido: {e.rule}", extra={"motivo": e.rule}) from None
 
-        payload = {"user_id": user.id, "puntaje": result.puntaje, "partida_id": partida.id}
+        payload = {
+            "user_id": user.id,
+            "puntaje": result.puntaje,
+            "partida_id": partida.id,
+            **requestIDFields(),  # so that a later delivery still carries this request's id
+        }
         verified = Verified(result.puntaje, result.wpm, result.precision, result.duracion_ms)
         outboxID = await self._store.partidas.closeSaved(
             partida.id, now, verified, SAVE_SCORE, payload, now + CLAIM

@@ -100,6 +100,12 @@ class NotificationHub:
     def count(self, userID: int) -> int:
         return len(self._sockets.get(userID, ()))
 
+    def openSockets(self) -> int:
+        """
+        Open sockets, every player's (read by the metrics exposition, in a thread).
+        """
+        return sum(len(sockets) for sockets in list(self._sockets.values()))
+
     def deliver(self, notification: dict[str, Any]) -> None:
         sockets = self._sockets.get(notification.get("user_id"), [])  # type: ignore[arg-type]
         if not sockets:

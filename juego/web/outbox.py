@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from juego.clients import ServiceUnavailable
+from juego.logging import REQUEST_ID_FIELD, callWithRequestID
 from juego.store.partidas import OutboxItem, PartidasStore
 from juego.web.clock import utcnow
 
@@ -92,7 +93,10 @@ class Deliveries:
 
     async def send(self, kind: str, payload: dict[str, Any]) -> tuple[Outcome, dict[str, Any] | None]:
         try:
-            reply = await self._call(kind, payload)
+            # sent with the id of the request that queued it, if it has one
+            reply = await callWithRequestID(
+                payload.get(REQUEST_ID_FIELD), self._call, kind, payload
+            )
         except ServiceUnavailable as e:
             log.info("{kind} not delivered, service unavailable: {e}", kind=kind, e=e)
             return Outcome.RETRY, None
@@ -117,7 +121,12 @@ def followUp(kind: str, payload: dict[str, Any], reply: dict[str, Any] | None) -
     notification.
     """
     if kind == SAVE_SCORE and reply is not None and reply.get("nuevo_record"):
-        return recordNotification(payload["user_id"], payload["puntaje"], payload["partida_id"])
+        kind, notification = recordNotification(
+            payload["user_id"], payload["puntaje"], payload["partida_id"]
+        )
+        if REQUEST_ID_FIELD in payload:
+            notification[REQUEST_ID_FIELD] = payload[REQUEST_ID_FIELD]
+        return kind, notification
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import Any, cast
 
 from twisted.internet import defer
@@ -22,6 +23,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
+from juego.logging import REQUEST_ID_FIELD, validRequestID
 from juego.model import to_json
 from juego.serialization import (
     ForbiddenGlobal,
@@ -40,6 +42,7 @@ from juego.wire.errors import (
     errorReply,
     invalid,
 )
+from juego.wire.observe import RequestLog
 from juego.wire.request import Request
 
 Reply = dict[str, Any]
@@ -51,6 +54,9 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 300
 #: Requests in flight on one connection before it stops reading (back-pressure).
 MAX_IN_FLIGHT = 256
+#: Seconds a graceful stop waits for open connections to send the replies they owe
+#: before cutting them off (a peer that does not read).
+DRAIN_GRACE = 5.0
 #: Actions allowed before a peer has proven it knows the secret.
 OPEN_ACTIONS = frozenset({"ping", "auth_challenge", "auth"})
 FORMATS = ("json", "pickle_base64")
@@ -64,11 +70,15 @@ def encodeLine(reply: Mapping[str, Any]) -> bytes:
 
 
 class _Slot:
-    __slots__ = ("line", "close")
+    __slots__ = ("line", "close", "action", "rid", "started")
 
     def __init__(self) -> None:
         self.line: bytes | None = None
         self.close = False
+        # for the request's log line: "-" until the request is read
+        self.action = "-"
+        self.rid: str | None = None
+        self.started = perf_counter()
 
 
 class LineProtocol(LineReceiver, TimeoutMixin):
@@ -84,13 +94,46 @@ class LineProtocol(LineReceiver, TimeoutMixin):
     def connectionMade(self) -> None:
         self._slots: deque[_Slot] = deque()
         self._closing = False
+        self._draining = False
+        self.lost = False
+        self._closedWaiters: list[defer.Deferred[None]] = []
+        self.factory.connections.add(self)
         self.authenticated = self.factory.secret is None
         self._nonce: str | None = None
         self.setTimeout(self.factory.idleTimeout)
+        self.factory.observer.connected()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.setTimeout(None)
         self._closing = True
+        self.lost = True
+        self.factory.connections.discard(self)
+        self.factory.observer.disconnected()
+        waiters, self._closedWaiters = self._closedWaiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def whenClosed(self) -> defer.Deferred[None]:
+        """
+        Fires once the connection is closed.
+        """
+        if self.lost:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._closedWaiters.append(d)
+        return d
+
+    def drain(self) -> None:
+        """
+        For a graceful stop: read no more requests, send the replies owed for those
+        already read (each after its work is done), then close.
+        """
+        if self.lost or self._draining:
+            return
+        self._draining = True
+        self._closing = True
+        self.pauseProducing()
+        self._flush()
 
     def callLater(self, *a: Any, **kw: Any) -> Any:  # TimeoutMixin's clock
         return self.factory.clock.callLater(*a, **kw)
@@ -115,6 +158,9 @@ class LineProtocol(LineReceiver, TimeoutMixin):
         slot.close = True
         self._closing = True
         self.pauseProducing()
+        self.factory.observer.answered(
+            "-", None, {"success": False, "code": LINE_TOO_LONG}, slot.started
+        )
         self._flush()
         return None
 
@@ -131,6 +177,8 @@ class LineProtocol(LineReceiver, TimeoutMixin):
         try:
             fields = self._parse(line)
             requestID = fields.get("id")
+            slot.action = self._actionLabel(fields["action"])
+            slot.rid = validRequestID(fields.get(REQUEST_ID_FIELD))
             result = self._dispatch(fields)
         except WireError as e:
             self._fill(slot, e.reply(), requestID)
@@ -192,6 +240,14 @@ class LineProtocol(LineReceiver, TimeoutMixin):
         merged.update(loaded)
         merged["action"] = fields["action"]
         return merged
+
+    def _actionLabel(self, action: str) -> str:
+        """
+        C{action} as logged and counted: a peer's unknown action names are not kept.
+        """
+        if action in self.factory.handlers or action in OPEN_ACTIONS:
+            return action
+        return "unknown"
 
     def _dispatch(self, fields: dict[str, Any]) -> Reply | defer.Deferred[Reply]:
         action = fields["action"]
@@ -265,7 +321,9 @@ class LineProtocol(LineReceiver, TimeoutMixin):
             slot.line = encodeLine(reply)
         except (TypeError, ValueError):
             self.log.failure("reply is not JSON-safe")
-            slot.line = encodeLine(errorReply(INTERNAL, "Error interno del servicio"))
+            reply = errorReply(INTERNAL, "Error interno del servicio")
+            slot.line = encodeLine(reply)
+        self.factory.observer.answered(slot.action, slot.rid, reply, slot.started)
         self._flush()
 
     def _flush(self) -> None:
@@ -278,6 +336,10 @@ class LineProtocol(LineReceiver, TimeoutMixin):
                 self._slots.clear()
                 self.transport.loseConnection()
                 return
+        if self._draining:
+            if not self._slots and self.transport is not None:
+                self.transport.loseConnection()
+            return
         self.resetTimeout()
         if self.paused and not self._closing and len(self._slots) < MAX_IN_FLIGHT // 2:
             self.resumeProducing()
@@ -296,9 +358,11 @@ class WireFactory(Factory):
 
     @ivar handlers: action name → handler.
     @ivar secret: the shared service secret, or L{None} for an open service.
+    @ivar observer: logs (and counts) each request answered.
     """
 
     protocol = LineProtocol  # type: ignore[assignment]
+    log = Logger()
 
     def __init__(
         self,
@@ -306,6 +370,7 @@ class WireFactory(Factory):
         secret: bytes | None = None,
         clock: IReactorTime | None = None,
         idleTimeout: float | None = IDLE_TIMEOUT,
+        observer: RequestLog | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -316,3 +381,38 @@ class WireFactory(Factory):
         self.secret = secret
         self.clock: IReactorTime = clock
         self.idleTimeout = idleTimeout
+        self.observer = RequestLog("line") if observer is None else observer
+        #: The open connections.
+        self.connections: set[LineProtocol] = set()
+
+    def drainConnections(self, grace: float = DRAIN_GRACE) -> defer.Deferred[None]:
+        """
+        For a graceful stop, once the listener is closed: every open connection reads
+        no more requests, sends the replies it owes, and closes. Fires when all are
+        closed; those still open after C{grace} seconds are cut off.
+
+        Without this, the reactor's shutdown drops every connection at once, and the
+        replies to the last saves committed never leave.
+        """
+        protocols = list(self.connections)
+        for protocol in protocols:
+            protocol.drain()
+        closed = defer.DeferredList([protocol.whenClosed() for protocol in protocols])
+
+        def abortRemaining() -> None:
+            for protocol in protocols:
+                if not protocol.lost and protocol.transport is not None:
+                    self.log.warn(
+                        "cutting off {peer}: its replies were not read within {grace} s",
+                        peer=protocol.transport.getPeer(),
+                        grace=grace,
+                    )
+                    protocol.transport.abortConnection()  # type: ignore[attr-defined]
+
+        laggards = self.clock.callLater(grace, abortRemaining)
+
+        def done(result: object) -> None:
+            if laggards.active():
+                laggards.cancel()
+
+        return closed.addBoth(done)

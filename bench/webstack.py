@@ -1,0 +1,440 @@
+"""
+What the web benchmarks share: a SQLite database with players, sessions and open
+partidas written straight into it (through the real migrations), the three services as
+real C{twistd} processes, the load generator (L{bench.httpload}) as another process, a
+process's memory from C{/proc}, and py-spy profiles summarised.
+
+Players are made in the database rather than through C{POST /api/registro}: argon2id
+costs tens of milliseconds a player, which would dwarf the runs. Each gets a live session
+(the SHA-256 of a random token, as L{juego.web.sessions} keeps it) and its token as the
+cookie. Partidas are stored as C{POST /api/partidas} stores them (a random seed, open,
+issued now); the first word of each is drawn from its seed as the server will.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from juego.game import draw_words, longitud, minimo_humano_ms, new_seed
+from juego.model import utcnow
+from juego.store import schema as s
+from juego.store.migrate import upgrade
+from juego.store.pool import makeEngine
+from juego.web.sessions import COOKIE, tokenHash
+from tests.processes import CHECKOUT, ServiceProcess, freePort, serviceEnvironment, waitForPort
+
+OUT = CHECKOUT / "bench" / "out"
+#: Listen backlog for the web servers under test (the default, 50, drops SYNs when
+#: thousands of WebSockets connect at once); the same for juego-web and the reference.
+BACKLOG = 1024
+#: py-spy samples per second.
+PROFILE_RATE = 200
+
+
+def raiseFileLimit() -> tuple[int, int]:
+    """
+    Raise this process's open-file limit to the hard limit (children inherit it).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def workDirectory() -> Path:
+    return Path(tempfile.mkdtemp(prefix="juego-bench-web-"))
+
+
+def removeWorkDirectory(work: Path) -> None:
+    if os.environ.get("JUEGO_BENCH_KEEP") is None:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"kept {work}", file=sys.stderr)
+
+
+# -- the database ---------------------------------------------------------------------
+
+
+def legalBody(partidaID: str, word: str) -> str:
+    """
+    A C{guardar_puntaje} body for a one-word game that passes every rule: the word typed
+    in 30 ms a letter plus 50 ms.
+    """
+    t = minimo_humano_ms(word) + 50
+    assert longitud(word) * 30 + 50 == t
+    return json.dumps({"partida_id": partidaID, "eventos": [{"t": t, "ok": True, "errores": 0}]})
+
+
+def prepareDatabase(path: Path, players: int, partidasEach: int = 0) -> tuple[str, list[dict[str, Any]]]:
+    """
+    A database with C{players} players, each with a session and C{partidasEach} open
+    partidas; its URL and the players: C{{"id", "cookie", "bodies": [legal saves]}}.
+    """
+    url = f"sqlite:///{path}"
+    engine = makeEngine(url)
+    upgrade(engine)
+    now = utcnow()
+    made: list[dict[str, Any]] = []
+    users, sessions, partidas = [], [], []
+    for i in range(1, players + 1):
+        token = secrets.token_urlsafe(32)
+        users.append({
+            "id": i, "nombre": f"jugador {i}", "email": f"jugador{i}@bench.example",
+            "password_hash": "x", "es_admin": False, "bio": "", "fecha_registro": now,
+        })
+        sessions.append({
+            "token_hash": tokenHash(token.encode("ascii")), "user_id": i,
+            "creada": now, "expira": now + timedelta(days=30),
+        })
+        bodies = []
+        for _ in range(partidasEach):
+            partidaID, seed = str(uuid.uuid4()), new_seed()
+            partidas.append({
+                "id": partidaID, "user_id": i, "idioma": "es", "seed": seed,
+                "emitida": now, "estado": "abierta",
+            })
+            bodies.append(legalBody(partidaID, draw_words(seed, "es")[0]))
+        made.append({"id": i, "cookie": f"{COOKIE.decode('ascii')}={token}", "bodies": bodies})
+    with engine.begin() as conn:
+        conn.execute(insert(s.users), users)
+        conn.execute(insert(s.user_aggregates), [{"user_id": u["id"]} for u in users])
+        conn.execute(s.totals.update().values(usuarios=players))
+        conn.execute(insert(s.sessions), sessions)
+        if partidas:
+            conn.execute(insert(s.partidas), partidas)
+    engine.dispose()
+    return url, made
+
+
+def counts(url: str) -> dict[str, int]:
+    """
+    Rows that tell whether the saves went through: scores stored by juego-tcp, partidas
+    saved by juego-web, and outbox rows left behind.
+    """
+    engine = makeEngine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                "scores": conn.execute(select(func.count()).select_from(s.scores)).scalar_one(),
+                "guardadas": conn.execute(
+                    select(func.count()).select_from(s.partidas).where(s.partidas.c.estado == "guardada")
+                ).scalar_one(),
+                "outbox": conn.execute(select(func.count()).select_from(s.outbox)).scalar_one(),
+            }
+    finally:
+        engine.dispose()
+
+
+# -- the services ---------------------------------------------------------------------
+
+
+class Stack:
+    """
+    juego-tcp, juego-dist and juego-web, each its own process, on one database.
+    """
+
+    def __init__(self, work: Path, url: str) -> None:
+        self.work, self.url = work, url
+        self.tcpPort, self.distPort, self.webPort = freePort(), freePort(), freePort()
+        env = {
+            "TCP_PERSIST_HOST": "127.0.0.1", "TCP_PERSIST_PORT": str(self.tcpPort),
+            "DISTRIBUTED_HOST": "127.0.0.1", "DISTRIBUTED_PORT": str(self.distPort),
+        }
+        listen = "tcp:{}:interface=127.0.0.1"
+        self.tcp = ServiceProcess(
+            "juego-tcp", ["--listen", listen.format(self.tcpPort), "--database", url], str(work), self.tcpPort, env
+        )
+        self.dist = ServiceProcess(
+            "juego-dist", ["--listen", listen.format(self.distPort), "--database", url], str(work), self.distPort, env
+        )
+        self.web = ServiceProcess(
+            "juego-web",
+            ["--listen", listen.format(self.webPort) + f":backlog={BACKLOG}", "--database", url],
+            str(work), self.webPort, env,
+        )
+
+    def start(self) -> Stack:
+        for service in (self.tcp, self.dist, self.web):
+            service.start()
+        return self
+
+    def stop(self) -> None:
+        for service in (self.web, self.dist, self.tcp):
+            service.stop()
+
+    @property
+    def webPID(self) -> int:
+        assert self.web.process is not None
+        return self.web.process.pid
+
+    def pids(self) -> dict[str, int]:
+        return {
+            name: service.process.pid
+            for name, service in (("web", self.web), ("tcp", self.tcp), ("dist", self.dist))
+            if service.process is not None
+        }
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.webPort}{path}", timeout=10) as reply:
+            return reply.status, reply.read()
+
+
+@contextmanager
+def stack(work: Path, url: str) -> Iterator[Stack]:
+    running = Stack(work, url)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@contextmanager
+def bareKlein(work: Path, stats: dict[str, Any] | None = None) -> Iterator[tuple[int, int]]:
+    """
+    The reference (L{bench.bare_klein}) as a process: yields its port and pid.
+    """
+    port = freePort()
+    command = [sys.executable, "-m", "bench.bare_klein", str(port)]
+    if stats is not None:
+        statsFile = work / "bare-stats.json"
+        statsFile.write_text(json.dumps(stats, ensure_ascii=False), encoding="utf-8")
+        command += ["--stats", str(statsFile)]
+    process = subprocess.Popen(command, env=serviceEnvironment(), cwd=CHECKOUT)
+    try:
+        waitForPort(port, process)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- load and measurements ------------------------------------------------------------
+
+
+def httpload(*args: str, timeout: float = 300.0) -> dict[str, Any]:
+    """
+    Run the load generator as its own process; its JSON summary.
+    """
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.httpload", *args],
+        env=serviceEnvironment(), cwd=CHECKOUT, check=True, capture_output=True, text=True,
+        timeout=timeout,
+    )
+    return json.loads(out.stdout)
+
+
+def memory(pid: int) -> dict[str, int]:
+    """
+    A process's resident memory (bytes) and open files, from C{/proc}.
+    """
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM", "RssAnon"):
+            fields[name] = int(value.split()[0]) * 1024
+    fields["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    return fields
+
+
+def cpuSeconds(pid: int, kind: str = "both") -> float:
+    """
+    CPU time (C{user}, C{system} or C{both}; all threads) a process has used so far.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    user, system = int(fields[11]), int(fields[12])
+    ticks = {"user": user, "system": system, "both": user + system}[kind]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machineBusySeconds() -> float:
+    """
+    CPU time the whole machine has spent busy (not idle or waiting on I/O), all cores.
+    """
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def waitForQuiet(threshold: float = 0.3, maxWait: float = 20.0, window: float = 1.0) -> float:
+    """
+    Wait (at most C{maxWait} seconds) until the machine is nearly idle (fewer than
+    C{threshold} cores busy over C{window}), so that a run does not share the cores with
+    someone else's work; the busy level last seen.
+    """
+    deadline = time.monotonic() + maxWait
+    while True:
+        before = machineBusySeconds()
+        time.sleep(window)
+        busy = (machineBusySeconds() - before) / window
+        if busy < threshold or time.monotonic() > deadline:
+            return round(busy, 2)
+
+
+class CPUMeter:
+    """
+    CPU used by some processes between L{start} and L{stop}, as cores busy on average,
+    and by the whole machine (C{machine}: to tell when something else was running).
+    """
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+        self.started = 0.0
+        self.usage: dict[str, float] = {}
+
+    def start(self) -> CPUMeter:
+        self.before = {name: cpuSeconds(pid) for name, pid in self.pids.items()}
+        self.before["machine"] = machineBusySeconds()
+        self.started = time.perf_counter()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        self.usage = {
+            name: round((cpuSeconds(pid) - self.before[name]) / elapsed, 2)
+            for name, pid in self.pids.items()
+        }
+        self.usage["machine"] = round((machineBusySeconds() - self.before["machine"]) / elapsed, 2)
+        return self.usage
+
+    def text(self) -> str:
+        return ", ".join(f"{name} {cores:.2f}" for name, cores in self.usage.items())
+
+
+def readJSON(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# -- profiles -------------------------------------------------------------------------
+
+
+class Profiler:
+    """
+    C{py-spy record -f raw} on a process for a while, started in the background.
+    """
+
+    def __init__(self, pid: int, seconds: float, out: Path) -> None:
+        spy = Path(sys.executable).with_name("py-spy")
+        self.out = out
+        self.process: subprocess.Popen | None = None
+        if not spy.exists() and shutil.which("py-spy") is None:
+            print("py-spy not found: no profile", file=sys.stderr)
+            return
+        self.process = subprocess.Popen(
+            [str(spy) if spy.exists() else "py-spy", "record", "-o", str(out), "-f", "raw",
+             "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(PROFILE_RATE)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def wait(self) -> Path | None:
+        if self.process is None:
+            return None
+        self.process.wait(120)
+        return self.out if self.out.exists() else None
+
+
+def _frameName(frame: str) -> str:
+    # "function (path/to/module.py:123)" -> "function (module.py:123)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path, _, line = where.rpartition(":")
+    marker = "site-packages/"
+    if marker in path:
+        path = path.split(marker, 1)[1]
+    elif "/juego/" in path:
+        path = "juego/" + path.split("/juego/", 1)[1]
+    else:
+        path = os.path.basename(path)
+    return f"{name} ({path}:{line})" if path else name
+
+
+def summariseProfile(path: Path, seconds: float, rate: int, top: int = 12) -> dict[str, Any]:
+    """
+    From py-spy's collapsed stacks (idle samples excluded): how busy the reactor thread
+    was, and for it and for the other (database) threads the functions with the most
+    samples on top of the stack (self) and anywhere in it (inclusive, juego's own code
+    and the libraries' entry points), as shares of that thread group's samples.
+    """
+    groups: dict[str, dict[str, collections.Counter[str]]] = {}
+    totals: collections.Counter[str] = collections.Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_frameName(f) for f in stack.split(";")]
+        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if not frames or frames[-1].startswith(("Condition.wait", "Queue.get")):
+            continue  # an idle pool thread waiting for work
+        group = "reactor" if any(f.startswith("ReactorBase.run ") for f in frames) else "threads"
+        n = int(count)
+        totals[group] += n
+        counters = groups.setdefault(group, {"self": collections.Counter(), "inclusive": collections.Counter()})
+        counters["self"][frames[-1]] += n
+        for frame in set(frames):
+            counters["inclusive"][frame] += n
+    summary: dict[str, Any] = {
+        "expected": int(seconds * rate),
+        "samples": dict(totals),
+        "reactor_busy": round(totals["reactor"] / (seconds * rate), 2) if seconds else 0.0,
+    }
+    for group, counters in groups.items():
+        total = totals[group]
+        summary[group] = {
+            kind: [(name, round(100 * n / total, 1)) for name, n in counter.most_common(top * 4)
+                   if kind == "self" or _interesting(name)][:top]
+            for kind, counter in counters.items()
+        }
+    return summary
+
+
+_BORING = (
+    "callWithContext", "callWithLogger", "ReactorBase.", "EPollReactor.doPoll", "_run_code",
+    "_run_module_as_main", "<module>", "run (", "runApp", "runReactorWithLogging", "ApplicationRunner",
+    "UnixApplicationRunner", "Thread.", "ThreadWorker", "Team.", "ThreadPool.", "_PollLikeMixin",
+    "Connection.doRead", "Connection._dataReceived", "_GenericHTTPChannelProtocol.dataReceived",
+    "ThreadedContextTracker", "ContextTracker", "_GeneratorContextManager", "main (",
+)
+
+
+def _interesting(name: str) -> bool:
+    return not name.startswith(_BORING)
+
+
+def formatProfile(title: str, summary: dict[str, Any]) -> str:
+    lines = [
+        f"== {title}: reactor thread busy {summary['reactor_busy']:.0%} of the time; samples "
+        f"{summary['samples']} (of {summary['expected']} per thread) =="
+    ]
+    for group in ("reactor", "threads"):
+        if group not in summary:
+            continue
+        for kind in ("self", "inclusive"):
+            lines.append(f"-- {group} thread{'s' if group == 'threads' else ''}, top {kind} --")
+            lines += [f"{pct:5.1f}%  {name}" for name, pct in summary[group][kind]]
+    return "\n".join(lines)
+
+
+def settle(seconds: float = 0.5) -> None:
+    time.sleep(seconds)
