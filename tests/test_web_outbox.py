@@ -77,6 +77,15 @@ class DrainTests(WebTestCase):
         self.assertEqual(self.dist.messages(self.user["id"]), ["uno", "dos"])
         self.assertEqual(self.pending(), [])
 
+    def test_backlogDrainsInOneTick(self):
+        """
+        A backlog larger than a batch goes in one drain, batch after batch.
+        """
+        for i in range(120):
+            self.notification(f"n{i}")
+        self.assertEqual(self.drain(), 120)
+        self.assertEqual(self.pending(), [])
+
     def test_downServiceSkipsItsKindThisPass(self):
         self.dist.down = True
         self.notification("uno")

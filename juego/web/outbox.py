@@ -130,9 +130,14 @@ def followUp(kind: str, payload: dict[str, Any], reply: dict[str, Any] | None) -
     return None
 
 
+#: Batches one drain may go through back to back (at 50 rows each).
+MAX_PASSES = 40
+
+
 class OutboxDrainer:
     """
-    One pass over the due rows at every tick (see L{juego.tap.web}); passes never overlap.
+    Drains the due rows at every tick (see L{juego.tap.web}): batch after batch while the
+    services answer; drains never overlap.
     """
 
     def __init__(
@@ -161,15 +166,28 @@ class OutboxDrainer:
 
     async def _drain(self) -> int:
         self._running = True
+        done = 0
         try:
-            return await self._pass()
+            # After an outage the backlog goes at the services' pace, not one batch per
+            # tick: passes follow each other while they find full batches and every
+            # service answers.
+            for _ in range(MAX_PASSES):
+                confirmed, claimed, sawDown = await self._pass()
+                done += confirmed
+                if sawDown or claimed < self._batch:
+                    break
+            return done
         except Exception:
             log.failure("outbox drain pass failed")
-            return 0
+            return done
         finally:
             self._running = False
 
-    async def _pass(self) -> int:
+    async def _pass(self) -> tuple[int, int, bool]:
+        """
+        One batch of due rows: how many were confirmed, how many were claimed, and
+        whether a service was down.
+        """
         now = utcnow(self._clock)
         rows = await self._partidas.claimDue(now, now + CLAIM, self._batch)
         down: set[str] = set()
@@ -187,7 +205,7 @@ class OutboxDrainer:
             following = followUp(row.kind, row.payload, reply) if outcome is Outcome.DONE else None
             await self._partidas.complete(row.id, following, now, now)
             done += outcome is Outcome.DONE
-        return done
+        return done, len(rows), bool(down)
 
     async def _later(self, row: OutboxItem) -> None:
         intentos = row.intentos + 1
