@@ -29,6 +29,7 @@ from juego.web.app import Application
 from juego.web.health import OutboxDepth
 from juego.web.housekeeping import Housekeeping
 from juego.web.passwords import Passwords
+from juego.web.proxies import TrustedProxies
 from juego.web.tracing import Site
 
 #: Seconds between two passes of the outbox drain loop.
@@ -75,7 +76,13 @@ def addTo(
     )
     metrics = Metrics() if metrics is None else metrics
     app = Application.build(
-        store, scores, dist, reactor, Passwords.inThreads(reactor), metrics=metrics
+        store,
+        scores,
+        dist,
+        reactor,
+        Passwords.inThreads(reactor),
+        metrics=metrics,
+        proxies=TrustedProxies.fromEnvironment(),
     )
     CallbackService(app.close).setServiceParent(parent)
     CallbackService(scores.stop, scores.start).setServiceParent(parent)

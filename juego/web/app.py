@@ -35,6 +35,7 @@ from juego.web.live import NotificationHub
 from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
 from juego.web.passwords import Passwords
+from juego.web.proxies import TrustedProxies
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
@@ -57,6 +58,7 @@ class Application:
     health: Health
     metrics: Metrics
     _resources: ExitStack = attrs.field(factory=ExitStack)
+    proxies: TrustedProxies = attrs.field(factory=TrustedProxies)
 
     @classmethod
     def build(
@@ -67,6 +69,7 @@ class Application:
         clock: IReactorTime,
         passwords: Passwords,
         metrics: Metrics | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
@@ -94,13 +97,16 @@ class Application:
             resources=resources,
             health=Health(store, scores, dist, clock),
             metrics=metrics,
+            proxies=proxies or TrustedProxies(),
         )
 
     def resource(self) -> IResource:
         """
         The site's root resource.
         """
-        return RequestTracing(SecurityHeaders(self.router.resource()), self.metrics)
+        return RequestTracing(
+            SecurityHeaders(self.router.resource()), self.metrics, self.proxies
+        )
 
     def close(self) -> None:
         self._resources.close()

@@ -16,6 +16,7 @@ from twisted.web.resource import IResource, Resource
 
 from juego.logging import REQUEST_ID_HEADER, callWithRequestID, newRequestID, validRequestID
 from juego.metrics import Metrics
+from juego.web.proxies import TrustedProxies
 
 #: Methods counted under their own name; any other is counted as C{other}.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -32,12 +33,20 @@ class RequestTracing(Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, wrapped: IResource, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        wrapped: IResource,
+        metrics: Metrics | None = None,
+        proxies: TrustedProxies | None = None,
+    ) -> None:
         super().__init__()
         self._wrapped = wrapped
         self._metrics = metrics
+        self._proxies = proxies
 
     def render(self, request: IRequest) -> Any:
+        if self._proxies is not None:
+            self._proxies.apply(request)
         rid = validRequestID(request.getHeader(REQUEST_ID_HEADER)) or newRequestID()
         request.setHeader(REQUEST_ID_HEADER, rid.encode("ascii"))
         finished = request.notifyFinish()  # type: ignore[attr-defined]
