@@ -1,33 +1,9 @@
 """
-Clients of juego-tcp (scores) and juego-dist (stats and notifications).
-
-Two families share the line protocol's code (L{juego.wire}: framing, the auth handshake,
-L{decodeReply} for signed, allow-listed pickles):
-
-  - Deferred clients for the web process: L{ScoreServiceClient} and
-    L{DistServiceClient}. Each keeps a small pool of persistent connections and
-    pipelines calls on them; a connection that fails or is lost is re-made after an
-    exponential backoff with jitter (at most L{MAX_BACKOFF} seconds), with the service
-    handshake first when there is a secret. A call fails with L{ServiceUnavailable}
-    within its timeout, never hangs: at once while every connection is down, otherwise
-    after L{DEFAULT_TIMEOUT} seconds without a reply. L{DistServiceClient.subscribe}
-    keeps one more connection that receives every new notification.
-  - Blocking clients for scripts, with the seed's API (SPEC "Python API"):
-    L{DistributedServiceClient} and L{ScoreClient}. Every call answers C{(ok, reply)} and
-    a down service is C{(False, {"success": False, "error": ..., "code": "unavailable"})}.
-
-Why not L{twisted.application.internet.ClientService}: a connection its
-C{prepareConnection} rejects (a failed handshake) is left open, and closing it there
-races the service's state machine; the pool's few states are simpler to own.
+Deferred clients for the web process (see L{juego.clients}).
 """
 
 from __future__ import annotations
 
-import json
-import random
-import socket
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, Self
@@ -42,91 +18,23 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from juego import config
+from juego.clients.common import (
+    DEFAULT_TIMEOUT,
+    FROM_ENV,
+    ReplyRefused,
+    ServiceUnavailable,
+    backoffDelay,
+    describeFailure,
+    notificationFields,
+    secretFrom,
+)
 from juego.logging import REQUEST_ID_FIELD, currentRequestID
 from juego.serialization import PickleRefused
-from juego.wire import auth
 from juego.wire.client import (
-    MAX_REPLY,
     AuthenticationFailed,
     LineClientProtocol,
     decodeReply,
 )
-from juego.wire.errors import UNAUTHORIZED, UNAVAILABLE
-from juego.wire.protocol import encodeLine
-
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "MAX_BACKOFF",
-    "DistServiceClient",
-    "DistributedServiceClient",
-    "ReplyRefused",
-    "ScoreClient",
-    "ScoreServiceClient",
-    "ServiceClient",
-    "ServiceUnavailable",
-    "Subscription",
-    "backoffDelay",
-]
-
-#: Seconds a call waits for its reply (and a connection attempt for its connection).
-DEFAULT_TIMEOUT = 3.0
-#: The longest wait between two connection attempts (SPEC: capped at 5 s).
-MAX_BACKOFF = 5.0
-#: The wait before the first retry.
-INITIAL_BACKOFF = 0.1
-#: Client-side code for a reply we refused to load.
-INVALID_REPLY = "invalid_reply"
-
-_FROM_ENV: Any = object()
-
-
-class ServiceUnavailable(Exception):
-    """
-    The service could not be used: it is down, did not answer in time, or the service
-    handshake failed. C{message} is Spanish, fit to show.
-    """
-
-    code = UNAVAILABLE
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ReplyRefused(ServiceUnavailable):
-    """
-    The service's reply carried a pickle we will not load (unsigned while we have the
-    secret, badly signed, or naming a forbidden global).
-    """
-
-    code = INVALID_REPLY
-
-
-def backoffDelay(failures: int, rand: Callable[[], float] = random.random) -> float:
-    """
-    Seconds to wait before the next connection attempt after C{failures} failed ones in
-    a row (0 after losing a good connection): exponential, capped at L{MAX_BACKOFF},
-    with "equal jitter" (between half the step and the step) so that clients that lost
-    the same service do not come back in step.
-    """
-    step = min(MAX_BACKOFF, INITIAL_BACKOFF * 2 ** min(failures, 32))
-    return step / 2 + rand() * step / 2
-
-
-def _secret(secret: Any, environ: Mapping[str, str] | None = None) -> bytes | None:
-    if secret is _FROM_ENV:
-        return config.serviceSecret(environ)
-    if isinstance(secret, str):
-        return secret.encode("utf-8") or None
-    return secret or None
-
-
-def _describe(failure: Failure) -> str:
-    value = failure.value
-    if isinstance(value, defer.TimeoutError | defer.CancelledError):
-        return "tiempo de espera agotado"
-    return str(value) or type(value).__name__
-
 
 # -- Deferred clients ----------------------------------------------------------
 
@@ -251,7 +159,7 @@ class _Link:
             )
         elif self.state != "stopping":
             self.lastError = ServiceUnavailable(
-                f"El servicio no completó la conexión: {_describe(failure)}"
+                f"El servicio no completó la conexión: {describeFailure(failure)}"
             )
         # The loss (now, or already) schedules the next attempt.
         if not protocol.closed:
@@ -263,7 +171,7 @@ class _Link:
             self._stopped()
             return
         self.failures += 1
-        self.lastError = ServiceUnavailable(f"Servicio no disponible: {_describe(failure)}")
+        self.lastError = ServiceUnavailable(f"Servicio no disponible: {describeFailure(failure)}")
         self._scheduleRetry()
         self.owner.linkFailed(self, self.lastError)
 
@@ -281,7 +189,7 @@ class _Link:
             self.failures += 1
             if self._handshakeFailedOn is not protocol:
                 self.lastError = ServiceUnavailable(
-                    f"El servicio cerró la conexión: {_describe(reason)}"
+                    f"El servicio cerró la conexión: {describeFailure(reason)}"
                 )
         self._scheduleRetry()
         if not wasReady:
@@ -379,7 +287,7 @@ class ServiceClient:
     def fromEnvironment(
         cls,
         reactor: Any,
-        secret: Any = _FROM_ENV,
+        secret: Any = FROM_ENV,
         environ: Mapping[str, str] | None = None,
         **kw: Any,
     ) -> Self:
@@ -388,7 +296,7 @@ class ServiceClient:
         from C{JUEGO_SERVICE_SECRET} unless one is given (L{None}: no handshake).
         """
         endpoint = config.clientEndpoint(cls.service, environ)
-        return cls(reactor, endpoint, _secret(secret, environ), **kw)
+        return cls(reactor, endpoint, secretFrom(secret, environ), **kw)
 
     # lifecycle
 
@@ -488,7 +396,7 @@ class ServiceClient:
     def _lostCall(self, failure: Failure, call: _Call) -> None:
         if self._finish(call):
             call.result.errback(
-                ServiceUnavailable(f"Se perdió la conexión con el servicio: {_describe(failure)}")
+                ServiceUnavailable(f"Se perdió la conexión con el servicio: {describeFailure(failure)}")
             )
 
     def _timedOut(self, call: _Call) -> None:
@@ -563,15 +471,6 @@ class ScoreServiceClient(ServiceClient):
         return self.call("ping")
 
 
-def _notificationFields(limit: int | None, unread_only: bool) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if limit is not None:
-        fields["limit"] = limit
-    if unread_only:
-        fields["unread_only"] = True
-    return fields
-
-
 class DistServiceClient(ServiceClient):
     """
     juego-dist, for the web process.
@@ -599,7 +498,7 @@ class DistServiceClient(ServiceClient):
         self, user_id: int, limit: int | None = None, unread_only: bool = False, **extra: Any
     ) -> Deferred[dict[str, Any]]:
         return self.call(
-            "get_notifications", user_id=user_id, **_notificationFields(limit, unread_only), **extra
+            "get_notifications", user_id=user_id, **notificationFields(limit, unread_only), **extra
         )
 
     def mark_notifications_read(
@@ -696,270 +595,3 @@ class Subscription:
             self.onNotification(notification)
         except Exception:
             self.log.failure("onNotification failed")
-
-
-# -- blocking clients for scripts ----------------------------------------------
-
-
-class _Unavailable(Exception):
-    pass
-
-
-class _Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class _BlockingClient:
-    """
-    One connection, opened on first use, kept open, opened again after a failure;
-    the service handshake on each new connection when there is a secret. Safe to share
-    between threads (one call at a time).
-    """
-
-    service = ""
-
-    def __init__(
-        self,
-        host: str | None = None,
-        port: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        secret: Any = _FROM_ENV,
-    ) -> None:
-        if host is None or port is None:
-            address = config.serviceAddress(self.service)
-            host = address.host if host is None else host
-            port = address.port if port is None else port
-        self.host = host.strip("[]")
-        self.port = int(port)
-        self.timeout = timeout
-        self.secret = _secret(secret)
-        self._sock: socket.socket | None = None
-        self._buffer = bytearray()
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> _BlockingClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        sock, self._sock = getattr(self, "_sock", None), None
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        if hasattr(self, "_buffer"):
-            self._buffer.clear()
-
-    def request(self, action: str, **fields: Any) -> tuple[bool, dict[str, Any]]:
-        """
-        Send one request: C{(True, reply)} on success, C{(False, reply)} for a failure
-        reply or when the service cannot be reached (code C{unavailable}).
-        """
-        with self._lock:
-            deadline = time.monotonic() + self.timeout
-            try:
-                self._ensureConnected(deadline)
-                reply = self._exchange({"action": action, **fields}, deadline)
-                if reply.get("format") == "pickle_base64":
-                    try:
-                        reply = decodeReply(reply, self.secret)
-                    except (PickleRefused, ValueError) as e:
-                        raise _Refused(
-                            INVALID_REPLY, f"Respuesta del servicio rechazada: {e}"
-                        ) from None
-            except _Refused as e:
-                self.close()
-                return False, {"success": False, "error": e.message, "code": e.code}
-            except (OSError, _Unavailable) as e:
-                self.close()
-                return False, {
-                    "success": False,
-                    "error": f"Servicio no disponible en {self.host}:{self.port}: {_socketError(e)}",
-                    "code": UNAVAILABLE,
-                }
-        return reply.get("success") is True, reply
-
-    # the connection
-
-    def _ensureConnected(self, deadline: float) -> None:
-        if self._sock is not None and self._stale(self._sock):
-            self.close()
-        if self._sock is not None:
-            return
-        sock = socket.create_connection((self.host, self.port), timeout=self._left(deadline))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
-        self._buffer.clear()
-        if self.secret is not None:
-            self._handshake(self.secret, deadline)
-
-    @staticmethod
-    def _stale(sock: socket.socket) -> bool:
-        """
-        Whether our kept connection is unfit for a new request: the service closed it
-        while we were not using it (idle timeout, restart), so it reads as end-of-file,
-        or it holds bytes nobody asked for.
-        """
-        try:
-            sock.setblocking(False)
-            sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
-        return True
-
-    def _handshake(self, secret: bytes, deadline: float) -> None:
-        challenge = self._exchange({"action": "auth_challenge"}, deadline)
-        nonce = challenge.get("nonce")
-        if not challenge.get("success") or not isinstance(nonce, str):
-            raise _Refused(
-                UNAUTHORIZED,
-                "Autenticación de servicio fallida: el servicio no tiene secreto compartido",
-            )
-        clientNonce = auth.newNonce()
-        answer = self._exchange(
-            {
-                "action": "auth",
-                "client_nonce": clientNonce,
-                "proof": auth.clientProof(secret, nonce, clientNonce),
-            },
-            deadline,
-        )
-        if not answer.get("success"):
-            raise _Refused(
-                UNAUTHORIZED, f"Autenticación de servicio fallida: {answer.get('error')}"
-            )
-        if not auth.check(auth.serverProof(secret, nonce, clientNonce), answer.get("proof")):
-            raise _Refused(
-                UNAUTHORIZED,
-                "Autenticación de servicio fallida: el servicio no demostró conocer el secreto",
-            )
-
-    def _left(self, deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise _Unavailable("tiempo de espera agotado")
-        return left
-
-    def _exchange(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
-        sock = self._sock
-        assert sock is not None
-        sock.settimeout(self._left(deadline))
-        sock.sendall(encodeLine(request))
-        while True:
-            message = self._readMessage(sock, deadline)
-            if "event" in message and "success" not in message:
-                continue  # a pushed event; not for us
-            return message
-
-    def _readMessage(self, sock: socket.socket, deadline: float) -> dict[str, Any]:
-        while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                try:
-                    message = json.loads(line.decode("utf-8"))
-                except ValueError:
-                    raise _Unavailable("respuesta ilegible del servicio") from None
-                if not isinstance(message, dict):
-                    raise _Unavailable("respuesta ilegible del servicio")
-                return message
-            if len(self._buffer) > MAX_REPLY:
-                raise _Unavailable("respuesta demasiado larga")
-            sock.settimeout(self._left(deadline))
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise _Unavailable("el servicio cerró la conexión")
-            self._buffer += chunk
-
-    def ping(self) -> tuple[bool, dict[str, Any]]:
-        return self.request("ping")
-
-
-def _socketError(error: BaseException) -> str:
-    if isinstance(error, TimeoutError | socket.timeout):
-        return "tiempo de espera agotado"
-    if isinstance(error, ConnectionRefusedError):
-        return "conexión rechazada"
-    if isinstance(error, socket.gaierror):
-        return "no se encuentra el servidor"
-    return str(error) or type(error).__name__
-
-
-def _format(fields: dict[str, Any], format: str | None) -> dict[str, Any]:
-    if format is not None and format != "json":
-        fields["format"] = format
-    return fields
-
-
-class DistributedServiceClient(_BlockingClient):
-    """
-    juego-dist for scripts (the seed's API): C{DISTRIBUTED_HOST}/C{DISTRIBUTED_PORT} or
-    C{host=}/C{port=}; C{secret=} defaults to C{JUEGO_SERVICE_SECRET}.
-    """
-
-    service = "dist"
-
-    def get_user_stats(
-        self, user_id: int, format: str | None = None
-    ) -> tuple[bool, dict[str, Any]]:
-        return self.request("get_user_stats", **_format({"user_id": user_id}, format))
-
-    def get_global_stats(self, format: str | None = None) -> tuple[bool, dict[str, Any]]:
-        return self.request("get_global_stats", **_format({}, format))
-
-    def add_notification(
-        self, user_id: int, message: str, notif_type: str = "info", format: str | None = None
-    ) -> tuple[bool, dict[str, Any]]:
-        fields = {"user_id": user_id, "message": message, "type": notif_type}
-        return self.request("add_notification", **_format(fields, format))
-
-    def get_notifications(
-        self,
-        user_id: int,
-        limit: int | None = None,
-        unread_only: bool = False,
-        format: str | None = None,
-    ) -> tuple[bool, dict[str, Any]]:
-        fields = {"user_id": user_id, **_notificationFields(limit, unread_only)}
-        return self.request("get_notifications", **_format(fields, format))
-
-    def mark_notifications_read(
-        self, user_id: int, ids: Iterable[int] | None = None, format: str | None = None
-    ) -> tuple[bool, dict[str, Any]]:
-        fields: dict[str, Any] = {"user_id": user_id}
-        if ids is not None:
-            fields["ids"] = list(ids)
-        return self.request("mark_notifications_read", **_format(fields, format))
-
-
-class ScoreClient(_BlockingClient):
-    """
-    juego-tcp for scripts: C{TCP_PERSIST_HOST}/C{TCP_PERSIST_PORT} or C{host=}/C{port=};
-    C{secret=} defaults to C{JUEGO_SERVICE_SECRET}.
-    """
-
-    service = "tcp"
-
-    def save_score(
-        self,
-        user_id: int,
-        puntaje: int,
-        idempotency_key: str | None = None,
-        format: str | None = None,
-    ) -> tuple[bool, dict[str, Any]]:
-        fields: dict[str, Any] = {"user_id": user_id, "puntaje": puntaje}
-        if idempotency_key is not None:
-            fields["idempotency_key"] = idempotency_key
-        return self.request("save_score", **_format(fields, format))

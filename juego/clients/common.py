@@ -1,0 +1,86 @@
+"""
+What both families of clients share: the errors, the timeouts and the backoff.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from juego import config
+from juego.wire.errors import UNAVAILABLE
+
+#: Seconds a call waits for its reply (and a connection attempt for its connection).
+DEFAULT_TIMEOUT = 3.0
+#: The longest wait between two connection attempts (SPEC: capped at 5 s).
+MAX_BACKOFF = 5.0
+#: The wait before the first retry.
+INITIAL_BACKOFF = 0.1
+#: Client-side code for a reply we refused to load.
+INVALID_REPLY = "invalid_reply"
+
+#: The default of a client's C{secret}: take it from C{JUEGO_SERVICE_SECRET}.
+FROM_ENV: Any = object()
+
+
+class ServiceUnavailable(Exception):
+    """
+    The service could not be used: it is down, did not answer in time, or the service
+    handshake failed. C{message} is Spanish, fit to show.
+    """
+
+    code = UNAVAILABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ReplyRefused(ServiceUnavailable):
+    """
+    The service's reply carried a pickle we will not load (unsigned while we have the
+    secret, badly signed, or naming a forbidden global).
+    """
+
+    code = INVALID_REPLY
+
+
+def backoffDelay(failures: int, rand: Callable[[], float] = random.random) -> float:
+    """
+    Seconds to wait before the next connection attempt after C{failures} failed ones in
+    a row (0 after losing a good connection): exponential, capped at L{MAX_BACKOFF},
+    with "equal jitter" (between half the step and the step) so that clients that lost
+    the same service do not come back in step.
+    """
+    step = min(MAX_BACKOFF, INITIAL_BACKOFF * 2 ** min(failures, 32))
+    return step / 2 + rand() * step / 2
+
+
+def secretFrom(secret: Any, environ: Mapping[str, str] | None = None) -> bytes | None:
+    if secret is FROM_ENV:
+        return config.serviceSecret(environ)
+    if isinstance(secret, str):
+        return secret.encode("utf-8") or None
+    return secret or None
+
+
+def describeFailure(failure: Failure) -> str:
+    value = failure.value
+    if isinstance(value, defer.TimeoutError | defer.CancelledError):
+        return "tiempo de espera agotado"
+    return str(value) or type(value).__name__
+
+
+
+def notificationFields(limit: int | None, unread_only: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if limit is not None:
+        fields["limit"] = limit
+    if unread_only:
+        fields["unread_only"] = True
+    return fields
+
