@@ -261,6 +261,38 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f} ms"
 
 
+def _rankingLatencies(path: Path, count: int) -> list[float]:
+    """
+    The top-10 ranking query (what C{GET /api/ranking} runs), timed in this process.
+    """
+    from juego.store.pool import makeEngine
+    from juego.store.stats import _ranking
+
+    engine = makeEngine(f"sqlite:///{path}")
+    samples = []
+    try:
+        with engine.connect() as conn:
+            for i in range(WARMUP + count):
+                started = time.perf_counter()
+                _ranking(conn, 10, 0)
+                if i >= WARMUP:
+                    samples.append(time.perf_counter() - started)
+    finally:
+        engine.dispose()
+    return samples
+
+
+def _rankingRow(paths: dict[int, Path], small: int, large: int, count: int, ratioName: str) -> dict[str, Any]:
+    low = _percentile(_rankingLatencies(paths[small], count), 0.5)
+    high = _percentile(_rankingLatencies(paths[large], count), 0.5)
+    return {
+        "name": f"ranking top 10 p50 {ratioName}",
+        "value": round(high / low, 2),
+        "target": "≤ 3",
+        "detail": f"p50 {_label(small)}={_ms(low)}, {_label(large)}={_ms(high)}; store query, in process",
+    }
+
+
 def run(quick: bool = False, requests: int | None = None) -> list[dict[str, Any]]:
     small, large = QUICK_SIZES if quick else SIZES
     count = requests or (QUICK_REQUESTS if quick else REQUESTS)
@@ -290,6 +322,7 @@ def run(quick: bool = False, requests: int | None = None) -> list[dict[str, Any]
         for target in targets:
             target.client.close()
     smallTarget, largeTarget = targets
+    rows.append(_rankingRow(paths, small, large, count, ratioName))
     for action, attr in (("get_user_stats", "user"), ("get_global_stats", "globals")):
         for q, label, goal in ((0.5, "p50", "≤ 3"), (0.99, "p99", "(informative)")):
             low = _percentile(getattr(smallTarget, attr), q)
