@@ -44,7 +44,13 @@ typecheck: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/trial --random=0 tests
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:

@@ -14,7 +14,7 @@ import sys
 import time
 
 #: Benchmark modules, each with C{run(quick: bool) -> list[dict]}.
-SUITES = ["bench.tcp", "bench.stats"]
+SUITES = ["bench.tcp", "bench.stats", "bench.web", "bench.ws"]
 
 
 def describeMachine() -> str:
@@ -39,7 +39,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs")
-    parser.add_argument("--only", nargs="*", default=None, help="suites to run (tcp, stats)")
+    parser.add_argument("--only", nargs="*", default=None, help="suites to run (tcp, stats, web, ws)")
     args = parser.parse_args()
     rows: list[dict] = []
     started = time.time()

@@ -146,26 +146,60 @@ def counts(url: str) -> dict[str, int]:
 # -- the services ---------------------------------------------------------------------
 
 
-class Stack:
+class InstrumentedService(ServiceProcess):
     """
-    juego-tcp, juego-dist and juego-web, each its own process, on one database.
+    A service process with L{bench.sqlitelocks} installed: its lock figures go to
+    C{locksPath}.
     """
 
-    def __init__(self, work: Path, url: str) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.locksPath = os.path.join(self.cwd, f"locks-{self.plugin}.json")
+
+    def start(self) -> InstrumentedService:
+        preamble = f"import bench.sqlitelocks as l; l.install({self.locksPath!r}); "
+        command = [
+            sys.executable, "-c", preamble + "from twisted.scripts.twistd import run; run()",
+            "--nodaemon", "--pidfile=", "--logfile", self.logPath, self.plugin, *self.args,
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            waitForPort(self.port, self.process)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}; log: {self.log()[-2000:]}") from e
+        return self
+
+    def locks(self) -> dict[str, Any]:
+        try:
+            return readJSON(Path(self.locksPath))
+        except (OSError, ValueError):
+            return {}
+
+
+class Stack:
+    """
+    juego-tcp, juego-dist and juego-web, each its own process, on one database
+    (instrumented with L{bench.sqlitelocks} if C{locks}).
+    """
+
+    def __init__(self, work: Path, url: str, locks: bool = False) -> None:
         self.work, self.url = work, url
+        kind = InstrumentedService if locks else ServiceProcess
         self.tcpPort, self.distPort, self.webPort = freePort(), freePort(), freePort()
         env = {
             "TCP_PERSIST_HOST": "127.0.0.1", "TCP_PERSIST_PORT": str(self.tcpPort),
             "DISTRIBUTED_HOST": "127.0.0.1", "DISTRIBUTED_PORT": str(self.distPort),
         }
         listen = "tcp:{}:interface=127.0.0.1"
-        self.tcp = ServiceProcess(
+        self.tcp = kind(
             "juego-tcp", ["--listen", listen.format(self.tcpPort), "--database", url], str(work), self.tcpPort, env
         )
-        self.dist = ServiceProcess(
+        self.dist = kind(
             "juego-dist", ["--listen", listen.format(self.distPort), "--database", url], str(work), self.distPort, env
         )
-        self.web = ServiceProcess(
+        self.web = kind(
             "juego-web",
             ["--listen", listen.format(self.webPort) + f":backlog={BACKLOG}", "--database", url],
             str(work), self.webPort, env,
@@ -196,10 +230,20 @@ class Stack:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.webPort}{path}", timeout=10) as reply:
             return reply.status, reply.read()
 
+    def locks(self) -> dict[str, dict[str, Any]]:
+        """
+        The lock figures of each instrumented service, so far.
+        """
+        return {
+            name: service.locks()
+            for name, service in (("web", self.web), ("tcp", self.tcp), ("dist", self.dist))
+            if isinstance(service, InstrumentedService)
+        }
+
 
 @contextmanager
-def stack(work: Path, url: str) -> Iterator[Stack]:
-    running = Stack(work, url)
+def stack(work: Path, url: str, locks: bool = False) -> Iterator[Stack]:
+    running = Stack(work, url, locks)
     try:
         yield running.start()
     finally:
@@ -332,7 +376,7 @@ def readJSON(path: Path) -> Any:
 
 class Profiler:
     """
-    C{py-spy record -f raw} on a process for a while, started in the background.
+    C{py-spy record --gil -f raw} on a process for a while, started in the background.
     """
 
     def __init__(self, pid: int, seconds: float, out: Path) -> None:
@@ -343,7 +387,7 @@ class Profiler:
             print("py-spy not found: no profile", file=sys.stderr)
             return
         self.process = subprocess.Popen(
-            [str(spy) if spy.exists() else "py-spy", "record", "-o", str(out), "-f", "raw",
+            [str(spy) if spy.exists() else "py-spy", "record", "-o", str(out), "-f", "raw", "--gil",
              "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(PROFILE_RATE)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -370,69 +414,81 @@ def _frameName(frame: str) -> str:
     return f"{name} ({path}:{line})" if path else name
 
 
+#: Where a sample's time goes: the first rule matching a frame, looking from the leaf.
+CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("sqlite3: execute (incl. waiting for the write lock)", ("do_execute",)),
+    ("sqlite3: commit (fsync)", ("do_commit",)),
+    ("SQLAlchemy: building statements, cache keys, compiling", (
+        "sqlalchemy/sql/", "_execute_clauseelement", "sqlalchemy/util/langhelpers",
+    )),
+    ("SQLAlchemy: execution, results, pool, events", ("sqlalchemy/",)),
+    ("per-request log line (twisted.logger formatting + file)", ("twisted/logger/",)),
+    ("metrics", ("prometheus_client/",)),
+    ("game rules: draw_words + verify", ("juego/game/", "random.py")),
+    ("line-protocol clients (juego-tcp, juego-dist)", ("juego/clients.py", "juego/wire/")),
+    ("JSON", ("json/",)),
+    ("thread pool hand-offs", ("threadpool.py", "_threadworker", "_team.py", "threads.py", "queue.py", "threading.py")),
+    ("Klein routing (werkzeug)", ("klein/", "werkzeug/")),
+    ("Twisted Web (HTTP parsing, response)", ("twisted/web/",)),
+    ("juego web code", ("juego/web/",)),
+    ("juego store code", ("juego/store/",)),
+    ("Deferreds, reactor, I/O", ("twisted/",)),
+]
+
+
+def _category(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, markers in CATEGORIES:
+            if any(m in frame for m in markers):
+                return name
+    return "other"
+
+
 def summariseProfile(path: Path, seconds: float, rate: int, top: int = 12) -> dict[str, Any]:
     """
-    From py-spy's collapsed stacks (idle samples excluded): how busy the reactor thread
-    was, and for it and for the other (database) threads the functions with the most
-    samples on top of the stack (self) and anywhere in it (inclusive, juego's own code
-    and the libraries' entry points), as shares of that thread group's samples.
+    From py-spy's collapsed stacks (C{--gil}: only the thread holding the GIL is
+    sampled, so the samples are the process's Python CPU): how much of the time the GIL
+    was held, the shares of L{CATEGORIES}, and the functions with the most samples on
+    top of the stack (self).
     """
-    groups: dict[str, dict[str, collections.Counter[str]]] = {}
-    totals: collections.Counter[str] = collections.Counter()
+    selfSamples: collections.Counter[str] = collections.Counter()
+    categories: collections.Counter[str] = collections.Counter()
+    threads: collections.Counter[str] = collections.Counter()
+    total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [_frameName(f) for f in stack.split(";")]
-        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         if not frames or frames[-1].startswith(("Condition.wait", "Queue.get")):
             continue  # an idle pool thread waiting for work
-        group = "reactor" if any(f.startswith("ReactorBase.run ") for f in frames) else "threads"
         n = int(count)
-        totals[group] += n
-        counters = groups.setdefault(group, {"self": collections.Counter(), "inclusive": collections.Counter()})
-        counters["self"][frames[-1]] += n
-        for frame in set(frames):
-            counters["inclusive"][frame] += n
-    summary: dict[str, Any] = {
-        "expected": int(seconds * rate),
-        "samples": dict(totals),
-        "reactor_busy": round(totals["reactor"] / (seconds * rate), 2) if seconds else 0.0,
+        total += n
+        selfSamples[_frameName(frames[-1])] += n
+        categories[_category(frames)] += n
+        threads["reactor" if any(f.startswith("ReactorBase.run ") for f in frames) else "other threads"] += n
+
+    def shares(counter: collections.Counter[str], limit: int) -> list[tuple[str, float]]:
+        return [(name, round(100 * n / total, 1)) for name, n in counter.most_common(limit)] if total else []
+
+    return {
+        "samples": total,
+        "busy": round(total / (seconds * rate), 2) if seconds else 0.0,
+        "threads": shares(threads, 2),
+        "categories": shares(categories, len(CATEGORIES) + 1),
+        "self": shares(selfSamples, top),
     }
-    for group, counters in groups.items():
-        total = totals[group]
-        summary[group] = {
-            kind: [(name, round(100 * n / total, 1)) for name, n in counter.most_common(top * 4)
-                   if kind == "self" or _interesting(name)][:top]
-            for kind, counter in counters.items()
-        }
-    return summary
-
-
-_BORING = (
-    "callWithContext", "callWithLogger", "ReactorBase.", "EPollReactor.doPoll", "_run_code",
-    "_run_module_as_main", "<module>", "run (", "runApp", "runReactorWithLogging", "ApplicationRunner",
-    "UnixApplicationRunner", "Thread.", "ThreadWorker", "Team.", "ThreadPool.", "_PollLikeMixin",
-    "Connection.doRead", "Connection._dataReceived", "_GenericHTTPChannelProtocol.dataReceived",
-    "ThreadedContextTracker", "ContextTracker", "_GeneratorContextManager", "main (",
-)
-
-
-def _interesting(name: str) -> bool:
-    return not name.startswith(_BORING)
 
 
 def formatProfile(title: str, summary: dict[str, Any]) -> str:
     lines = [
-        f"== {title}: reactor thread busy {summary['reactor_busy']:.0%} of the time; samples "
-        f"{summary['samples']} (of {summary['expected']} per thread) =="
+        f"== {title}: GIL held {summary['busy']:.0%} of the time ({summary['samples']} samples); "
+        + ", ".join(f"{name} {pct}%" for name, pct in summary["threads"]) + " =="
     ]
-    for group in ("reactor", "threads"):
-        if group not in summary:
-            continue
-        for kind in ("self", "inclusive"):
-            lines.append(f"-- {group} thread{'s' if group == 'threads' else ''}, top {kind} --")
-            lines += [f"{pct:5.1f}%  {name}" for name, pct in summary[group][kind]]
+    lines.append("-- where the Python time goes --")
+    lines += [f"{pct:5.1f}%  {name}" for name, pct in summary["categories"]]
+    lines.append("-- top functions (self) --")
+    lines += [f"{pct:5.1f}%  {name}" for name, pct in summary["self"]]
     return "\n".join(lines)
 
 
