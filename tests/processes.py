@@ -22,6 +22,22 @@ def freePort() -> int:
         return s.getsockname()[1]
 
 
+def freePorts(n: int) -> list[int]:
+    """
+    C{n} distinct free loopback ports (held open together while they are chosen).
+    """
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def serviceEnvironment(
     extra: Mapping[str, str] | None = None, without: Sequence[str] = ()
 ) -> dict[str, str]:

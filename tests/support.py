@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from juego.store import Store
@@ -40,30 +41,50 @@ def sqliteURL(case: SynchronousTestCase) -> str:
     return f"sqlite:///{path}/juego.db"
 
 
-def postgresURL(case: SynchronousTestCase) -> str:
+def _postgresScratch(case: SynchronousTestCase, create: str, drop: str) -> None:
     """
-    A fresh schema in the local PostgreSQL, dropped when the test ends; the URL selects
-    it through C{search_path}.
+    Run C{create} on the local PostgreSQL, and C{drop} when the test ends. Skip when no
+    server answers, unless PostgreSQL is required (CI): then fail.
     """
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    schema = "juego_t_" + secrets.token_hex(6)
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            conn.execute(text(create))
     except Exception as e:
         admin.dispose()
         if postgresRequired():
             raise AssertionError(f"PostgreSQL is required (CI) but failed: {e}") from e
         raise SkipTest(f"no PostgreSQL server: {e}") from e
 
-    def drop() -> None:
+    def dropIt() -> None:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(drop))
         admin.dispose()
 
-    case.addCleanup(drop)
+    case.addCleanup(dropIt)
+
+
+def postgresURL(case: SynchronousTestCase) -> str:
+    """
+    A fresh schema in the local PostgreSQL, dropped when the test ends; the URL selects
+    it through C{search_path}.
+    """
+    schema = "juego_t_" + secrets.token_hex(6)
+    _postgresScratch(case, f'CREATE SCHEMA "{schema}"', f'DROP SCHEMA "{schema}" CASCADE')
     sep = "&" if "?" in POSTGRES_URL else "?"
     return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def postgresDatabaseURL(case: SynchronousTestCase, prefix: str = "juego_db_") -> str:
+    """
+    A whole new PostgreSQL database (for several processes, each with its own
+    connections), dropped, connections and all, when the test ends.
+    """
+    name = prefix + secrets.token_hex(6)
+    _postgresScratch(
+        case, f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    )
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def synchronousStore(case: SynchronousTestCase, url: str) -> Store:

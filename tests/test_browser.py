@@ -23,6 +23,8 @@ from typing import Any
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.processes import CHECKOUT, freePorts
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -33,7 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-CHECKOUT = Path(__file__).resolve().parent.parent
 #: A name with markup: it must show as text everywhere (and never make an element).
 NOMBRE = '<b id="inyectado">Ana</b> & "co"'
 PASSWORD = "contraseña-de-prueba"
@@ -50,19 +51,6 @@ def unavailable(reason: str) -> None:
     if browserRequired():
         raise AssertionError(f"the browser test is required (JUEGO_REQUIRE_BROWSER) but {reason}")
     raise SkipTest(reason)
-
-
-def freePorts(n: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class System:

@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from twisted.logger import Logger
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from tests.nginx import Nginx, WebSocket, requireNginx
-from tests.processes import CHECKOUT, ServiceProcess, serviceEnvironment
-from tests.support import POSTGRES_URL, postgresRequired
+from tests.processes import CHECKOUT, ServiceProcess, freePorts, serviceEnvironment
+from tests.support import postgresDatabaseURL
 
 DEPLOY_EXAMPLE = CHECKOUT / "deploy" / "nginx.conf"
 PASSWORD = "contraseña-de-prueba"
@@ -47,19 +46,6 @@ THREADS, GAMES, PLAYERS = 16, 12, 8
 WS_PATH = "/api/notificaciones/ws"
 
 log = Logger()
-
-
-def freePorts(n: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
@@ -80,25 +66,7 @@ def freshDatabase(case: SynchronousTestCase) -> str:
     """
     A new PostgreSQL database for this test, dropped (connections and all) when it ends.
     """
-    base = make_url(POSTGRES_URL)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = "juego_mn_" + secrets.token_hex(6)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as e:
-        admin.dispose()
-        if postgresRequired():
-            raise AssertionError(f"PostgreSQL is required (CI) but failed: {e}") from e
-        raise SkipTest(f"no PostgreSQL server: {e}") from e
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    case.addCleanup(drop)
-    return base.set(database=name).render_as_string(hide_password=False)
+    return postgresDatabaseURL(case, "juego_mn_")
 
 
 def migrate(url: str) -> None:
