@@ -339,8 +339,8 @@ class DownTests(TestCase):
         self.user = self.successResultOf(self.store.users.create("ana", "ana@example.com", "h"))
 
     async def test_statsFromSQL(self):
-        # Long enough for several connection attempts (backoff from 0.25 s).
-        await sleep(reactor, 1.0)
+        # Several connection attempts have failed (backoff from 0.25 s).
+        await waitFor(reactor, lambda: self.cache.link._failures >= 2)
         self.assertFalse(self.cache.link.up)
         results = self.successResultOf(
             self.store.scores.saveBatch([SaveRequest(self.user.id, 42)], now=T0)
@@ -470,8 +470,8 @@ class BusTests(TestCase):
         await self.ask(there, "subscribe", user_id=self.user.id)
         await self.ask(writer, "add_notification", user_id=other.id, message="ajena")
         await self.ask(writer, "add_notification", user_id=self.user.id, message="mía")
+        # "ajena" went through Redis before "mía": once "mía" is here, it was seen.
         await waitFor(reactor, lambda: pumped(there[1]) and len(there[2]) >= 1)
-        await sleep(reactor, 0.2)
         there[1].flush()
         self.assertEqual([e["notification"]["message"] for e in there[2]], ["mía"])
 

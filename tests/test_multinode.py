@@ -495,9 +495,11 @@ class MultiNodeTests(SynchronousTestCase):
         poller = threading.Thread(target=poll)
         poller.start()
         try:
-            time.sleep(0.3)
+            eventually(lambda: self.assertGreaterEqual(len(statuses), 10))
             self.cluster.web[0].kill()
-            time.sleep(1.5)
+            killedAt = len(statuses)
+            # Well past the failover: many requests answered after the kill.
+            eventually(lambda: self.assertGreaterEqual(len(statuses), killedAt + 40), timeout=20)
         finally:
             stop.set()
             poller.join(30)
