@@ -34,7 +34,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.nginx import Nginx, WebSocket, requireNginx
 from tests.processes import CHECKOUT, ServiceProcess, freePorts, serviceEnvironment
-from tests.support import postgresDatabaseURL
+from tests.support import postgresDatabaseURL, selfSigned
 
 DEPLOY_EXAMPLE = CHECKOUT / "deploy" / "nginx.conf"
 PASSWORD = "contraseña-de-prueba"
@@ -306,36 +306,8 @@ class DeployExampleTests(SynchronousTestCase):
 
 
 def selfSignedCertificate(directory: Path) -> tuple[Path, Path]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "juego.example.org")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    certPath, keyPath = directory / "cert.pem", directory / "key.pem"
-    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    keyPath.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return certPath, keyPath
+    keyPath, certPath = selfSigned(str(directory), "juego.example.org")
+    return Path(certPath), Path(keyPath)
 
 
 class MultiNodeTests(SynchronousTestCase):
