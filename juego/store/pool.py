@@ -85,6 +85,17 @@ def _sqliteTransactions(engine: Engine) -> None:
         connection.exec_driver_sql(mode)
 
 
+#: Writes that one shared transaction holds at most.
+MAX_WRITE_BATCH = 256
+
+
+class _Write:
+    __slots__ = ("fn", "a", "kw", "d")
+
+    def __init__(self, fn: Callable[..., Any], a: tuple[Any, ...], kw: dict[str, Any], d: Deferred[Any]) -> None:
+        self.fn, self.a, self.kw, self.d = fn, a, kw, d
+
+
 class DBThreadPool:
     """
     Runs functions of a L{Connection} in a transaction, on a dedicated thread pool.
@@ -107,6 +118,8 @@ class DBThreadPool:
             )
         self.threadpool = threadpool
         self.dialect = engine.dialect.name
+        self._writes: list[_Write] = []
+        self._writing = False
 
     def start(self) -> None:
         if not self.threadpool.started:
@@ -138,8 +151,77 @@ class DBThreadPool:
         """
         Run C{fn(connection, *a, **kw)} in a transaction that writes (on SQLite it takes
         the write lock when it begins).
+
+        Group commit: while one write transaction runs, the writes asked for meanwhile
+        wait and then run together in the next one, each inside its own savepoint (a
+        write that fails is rolled back alone and fails alone). The Deferred fires after
+        the commit. If the shared transaction fails as a whole (a lost lock race, a
+        deadlock on PostgreSQL), each of its writes is run again in a transaction of its
+        own.
         """
-        return self._call(self._writeEngine, fn, *a, **kw)
+        d: Deferred[T] = Deferred()
+        self._writes.append(_Write(fn, a, kw, d))
+        if not self._writing:
+            self._writeNext()
+        return d
+
+    def _writeNext(self) -> None:
+        if not self._writes:
+            self._writing = False
+            return
+        batch = self._writes[:MAX_WRITE_BATCH]
+        del self._writes[:MAX_WRITE_BATCH]
+        self._writing = True
+        done = deferToThreadPool(
+            self._reactor, self.threadpool, self._runWrites, batch  # type: ignore[arg-type]
+        )
+        done.addCallback(self._deliver, batch)
+        done.addErrback(self._failAll, batch)
+        done.addBoth(lambda _: self._writeNext())
+
+    def _runWrites(self, batch: list[_Write]) -> list[tuple[bool, Any]]:
+        """
+        In a database thread: the batch in one transaction, or (if that fails as a
+        whole, or for a batch of one) each write in its own.
+        """
+        if len(batch) > 1:
+            try:
+                return self._together(batch)
+            except Exception:
+                pass
+        return [self._alone(write) for write in batch]
+
+    def _together(self, batch: list[_Write]) -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        with self._writeEngine.begin() as connection:
+            for write in batch:
+                try:
+                    with connection.begin_nested():
+                        results.append((True, write.fn(connection, *write.a, **write.kw)))
+                except Exception:
+                    results.append((False, Failure()))
+        return results
+
+    def _alone(self, write: _Write) -> tuple[bool, Any]:
+        try:
+            with self._writeEngine.begin() as connection:
+                return True, write.fn(connection, *write.a, **write.kw)
+        except Exception:
+            return False, Failure()
+
+    @staticmethod
+    def _deliver(results: list[tuple[bool, Any]], batch: list[_Write]) -> None:
+        for write, (ok, value) in zip(batch, results, strict=True):
+            if ok:
+                write.d.callback(value)
+            else:
+                write.d.errback(value)
+
+    @staticmethod
+    def _failAll(failure: Failure, batch: list[_Write]) -> None:
+        for write in batch:
+            if not write.d.called:
+                write.d.errback(failure)
 
 
 class SynchronousThreadPool:
