@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from twisted.internet.defer import Deferred
 
 from juego.model import User
@@ -44,6 +44,15 @@ class Failures:
         return len(self.fechas)
 
 
+#: Every request's session lookup, built once (building a statement costs more than
+#: running it).
+_SESSION_USER = (
+    select(*USER_COLUMNS, s.sessions.c.expira)
+    .select_from(s.sessions.join(s.users, s.users.c.id == s.sessions.c.user_id))
+    .where(s.sessions.c.token_hash == bindparam("token"), s.sessions.c.expira > bindparam("now"))
+)
+
+
 class AccountsStore:
     def __init__(self, pool: DBThreadPool) -> None:
         self._pool = pool
@@ -68,11 +77,7 @@ class AccountsStore:
         """
 
         def work(conn: Connection) -> SessionInfo | None:
-            row = conn.execute(
-                select(*USER_COLUMNS, s.sessions.c.expira)
-                .select_from(s.sessions.join(s.users, s.users.c.id == s.sessions.c.user_id))
-                .where(s.sessions.c.token_hash == tokenHash, s.sessions.c.expira > now)
-            ).first()
+            row = conn.execute(_SESSION_USER, {"token": tokenHash, "now": now}).first()
             return None if row is None else SessionInfo(userFromRow(row), row.expira)
 
         return self._pool.read(work)

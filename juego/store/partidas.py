@@ -12,13 +12,14 @@ moved it owns it until then, so several web processes can drain one outbox.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
 from twisted.internet.defer import Deferred
 
 from juego.model import GameRecord, Partida
@@ -50,6 +51,13 @@ class OutboxItem:
     intentos: int
 
 
+# The statements of the verified-score path, built once: building a statement costs
+# SQLAlchemy more than running it.
+_PARTIDA = select(s.partidas).where(s.partidas.c.id == bindparam("partida"))
+_ENQUEUE = insert(s.outbox).returning(s.outbox.c.id)
+_DONE = delete(s.outbox).where(s.outbox.c.id == bindparam("outbox"))
+
+
 def _partida(row: Any) -> Partida:
     return Partida(
         id=row.id,
@@ -65,25 +73,32 @@ def _enqueue(
     conn: Connection, kind: str, payload: dict[str, Any], now: datetime, proximo: datetime
 ) -> int:
     return conn.execute(
-        insert(s.outbox)
-        .values(
-            kind=kind,
-            payload=json.dumps(payload, ensure_ascii=False),
-            creado=now,
-            intentos=0,
-            proximo=proximo,
-        )
-        .returning(s.outbox.c.id)
+        _ENQUEUE,
+        {
+            "kind": kind,
+            "payload": json.dumps(payload, ensure_ascii=False),
+            "creado": now,
+            "intentos": 0,
+            "proximo": proximo,
+        },
     ).scalar_one()
 
 
 def _close(conn: Connection, partidaID: str, values: dict[str, Any]) -> bool:
-    result = conn.execute(
-        update(s.partidas)
-        .where(s.partidas.c.id == partidaID, s.partidas.c.cerrada.is_(None))
-        .values(values)
-    )
+    result = conn.execute(_closeStatement(tuple(sorted(values))), {"partida": partidaID, **values})
     return result.rowcount == 1
+
+
+@functools.cache
+def _closeStatement(columns: tuple[str, ...]) -> Update:
+    """
+    Close an open partida, setting C{columns}: one statement per set of columns.
+    """
+    return (
+        update(s.partidas)
+        .where(s.partidas.c.id == bindparam("partida"), s.partidas.c.cerrada.is_(None))
+        .values({column: bindparam(column) for column in columns})
+    )
 
 
 class PartidasStore:
@@ -109,7 +124,7 @@ class PartidasStore:
 
     def get(self, partidaID: str) -> Deferred[Partida | None]:
         def work(conn: Connection) -> Partida | None:
-            row = conn.execute(select(s.partidas).where(s.partidas.c.id == partidaID)).first()
+            row = conn.execute(_PARTIDA, {"partida": partidaID}).first()
             return None if row is None else _partida(row)
 
         return self._pool.read(work)
@@ -249,7 +264,7 @@ class PartidasStore:
         """
 
         def work(conn: Connection) -> int | None:
-            conn.execute(delete(s.outbox).where(s.outbox.c.id == outboxID))
+            conn.execute(_DONE, {"outbox": outboxID})
             if followUp is None:
                 return None
             assert now is not None and proximo is not None
