@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from juego.model import GameRecord, User, isoformat
+from juego.model import GameRecord, User, isoformat, to_json
 from juego.store.stats import RankingEntry
 from juego.store.users import UserSummary
 
@@ -25,23 +25,17 @@ def userJSON(user: User) -> dict[str, Any]:
 
 
 def gameJSON(game: GameRecord) -> dict[str, Any]:
-    return {
-        "id": game.id,
-        "fecha": isoformat(game.fecha),
-        "puntaje": game.puntaje,
-        "wpm": game.wpm,
-        "precision": game.precision,
-        "idioma": game.idioma,
-    }
+    """
+    A played game as the profile shows it: every field, the date in ISO 8601.
+    """
+    return to_json(game)
 
 
 def rankingJSON(entry: RankingEntry) -> dict[str, Any]:
-    return {
-        "posicion": entry.posicion,
-        "user_id": entry.user_id,
-        "nombre": entry.nombre,
-        "puntaje_maximo": entry.puntaje_maximo,
-    }
+    """
+    A ranking row: C{{posicion, user_id, nombre, puntaje_maximo}}.
+    """
+    return to_json(entry)
 
 
 def summaryJSON(summary: UserSummary) -> dict[str, Any]:
