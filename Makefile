@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # alone would not put it where twistd looks).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: run test lint typecheck bench system-deps clean
+.PHONY: run test lint format typecheck bench system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +35,21 @@ system-deps:
 			-o Dpkg::Options::=--force-confold $$missing >/dev/null; \
 	fi
 
+SOURCES := juego tests bench tools twisted
+
+# Gates that block: a lint finding, a formatting slip or a type error fails make test.
 lint: $(STAMP)
-	$(BIN)/ruff check juego tests bench tools twisted
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(SOURCES)
+	$(BIN)/ruff check --fix $(SOURCES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy juego
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint typecheck
 	$(BIN)/trial --random=0 tests
 
 BENCH_STAMP := $(VENV)/.bench-stamp

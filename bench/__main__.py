@@ -24,13 +24,22 @@ def describeMachine() -> str:
 def table(rows: list[dict]) -> str:
     header = ("benchmark", "value", "reference", "ratio", "target", "detail")
     lines = [header] + [
-        (r["name"], str(r.get("value", "")), str(r.get("reference", "")), str(r.get("ratio", "")), r.get("target", ""), r.get("detail", ""))
+        (
+            r["name"],
+            str(r.get("value", "")),
+            str(r.get("reference", "")),
+            str(r.get("ratio", "")),
+            r.get("target", ""),
+            r.get("detail", ""),
+        )
         for r in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     out = []
     for n, line in enumerate(lines):
-        out.append(" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])) + " | " + line[-1])
+        out.append(
+            " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])) + " | " + line[-1]
+        )
         if n == 0:
             out.append("-+-".join("-" * w for w in widths) + "-+-" + "-" * 6)
     return "\n".join(out)
@@ -39,7 +48,9 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs")
-    parser.add_argument("--only", nargs="*", default=None, help="suites to run (tcp, stats, web, ws)")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="suites to run (tcp, stats, web, ws)"
+    )
     args = parser.parse_args()
     rows: list[dict] = []
     started = time.time()
@@ -54,7 +65,9 @@ def main() -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows.extend(module.run(quick=args.quick))
     print(f"machine: {describeMachine()}")
-    print(f"command: python -m bench{' --quick' if args.quick else ''}  ({time.time() - started:.0f} s)")
+    print(
+        f"command: python -m bench{' --quick' if args.quick else ''}  ({time.time() - started:.0f} s)"
+    )
     print(table(rows))
     return 0
 

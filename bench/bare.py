@@ -19,7 +19,12 @@ class Bare(LineReceiver):
 
     def lineReceived(self, line: bytes) -> None:
         request = json.loads(line)
-        reply = {"success": True, "score_id": 1, "nuevo_record": False, "puntaje_maximo": request.get("puntaje", 0)}
+        reply = {
+            "success": True,
+            "score_id": 1,
+            "nuevo_record": False,
+            "puntaje_maximo": request.get("puntaje", 0),
+        }
         if "id" in request:
             reply["id"] = request["id"]
         self.transport.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")

@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     site = Site(makeApp(stats).resource(), reactor=reactor)
-    endpoints.serverFromString(reactor, f"tcp:{args.port}:interface=127.0.0.1:backlog=1024").listen(site)
+    endpoints.serverFromString(reactor, f"tcp:{args.port}:interface=127.0.0.1:backlog=1024").listen(
+        site
+    )
     reactor.run()  # type: ignore[attr-defined]
 
 

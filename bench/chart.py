@@ -39,7 +39,9 @@ def latencyChart(series: Mapping[str, Sequence[float]], path: Path) -> str:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        message = "no chart: matplotlib is not installed (pip install matplotlib, or the bench extra)"
+        message = (
+            "no chart: matplotlib is not installed (pip install matplotlib, or the bench extra)"
+        )
         print(message, file=sys.stderr)
         return message
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)

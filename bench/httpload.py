@@ -88,7 +88,9 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def summary(latencies: list[float], statuses: dict[str, int], elapsed: float, **extra: Any) -> dict[str, Any]:
+def summary(
+    latencies: list[float], statuses: dict[str, int], elapsed: float, **extra: Any
+) -> dict[str, Any]:
     ordered = sorted(latencies)
     total = sum(statuses.values())
     return {
@@ -111,8 +113,15 @@ def _count(statuses: dict[str, int], key: object) -> None:
 # -- GET ----------------------------------------------------------------------------
 
 
-async def getLoop(port: int, request: bytes, warmupUntil: float, until: float,
-                  latencies: list[float], statuses: dict[str, int], sizes: list[int]) -> None:
+async def getLoop(
+    port: int,
+    request: bytes,
+    warmupUntil: float,
+    until: float,
+    latencies: list[float],
+    statuses: dict[str, int],
+    sizes: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
         while True:
@@ -135,8 +144,7 @@ async def getLoop(port: int, request: bytes, warmupUntil: float, until: float,
 
 async def runGet(args: argparse.Namespace) -> dict[str, Any]:
     request = (
-        f"GET {args.path} HTTP/1.1\r\nHost: {HOST}:{args.port}\r\n"
-        "Accept: application/json\r\n\r\n"
+        f"GET {args.path} HTTP/1.1\r\nHost: {HOST}:{args.port}\r\nAccept: application/json\r\n\r\n"
     ).encode("ascii")
     latencies: list[float] = []
     statuses: dict[str, int] = {}
@@ -144,13 +152,18 @@ async def runGet(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     warmupUntil = start + args.warmup
     until = warmupUntil + args.seconds
-    await asyncio.gather(*(
-        getLoop(args.port, request, warmupUntil, until, latencies, statuses, sizes)
-        for _ in range(args.connections)
-    ))
+    await asyncio.gather(
+        *(
+            getLoop(args.port, request, warmupUntil, until, latencies, statuses, sizes)
+            for _ in range(args.connections)
+        )
+    )
     elapsed = time.perf_counter() - warmupUntil
     return latencies, summary(
-        latencies, statuses, elapsed, connections=args.connections,
+        latencies,
+        statuses,
+        elapsed,
+        connections=args.connections,
         cpu_cores=round(time.process_time() / (time.perf_counter() - start), 2),
         body_bytes=sizes[0] if sizes else 0,
     )
@@ -159,8 +172,15 @@ async def runGet(args: argparse.Namespace) -> dict[str, Any]:
 # -- POST ---------------------------------------------------------------------------
 
 
-async def postLoop(port: int, path: str, player: dict[str, Any], until: float,
-                   latencies: list[float], statuses: dict[str, int], errors: list[str]) -> None:
+async def postLoop(
+    port: int,
+    path: str,
+    player: dict[str, Any],
+    until: float,
+    latencies: list[float],
+    statuses: dict[str, int],
+    errors: list[str],
+) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
@@ -193,13 +213,19 @@ async def runPost(args: argparse.Namespace) -> dict[str, Any]:
     errors: list[str] = []
     start = time.perf_counter()
     until = start + args.seconds
-    await asyncio.gather(*(
-        postLoop(args.port, plan["path"], player, until, latencies, statuses, errors)
-        for player in plan["players"]
-    ))
+    await asyncio.gather(
+        *(
+            postLoop(args.port, plan["path"], player, until, latencies, statuses, errors)
+            for player in plan["players"]
+        )
+    )
     elapsed = time.perf_counter() - start
     return latencies, summary(
-        latencies, statuses, elapsed, connections=len(plan["players"]), errors=errors,
+        latencies,
+        statuses,
+        elapsed,
+        connections=len(plan["players"]),
+        errors=errors,
         cpu_cores=round(time.process_time() / elapsed, 2),
     )
 
@@ -207,13 +233,15 @@ async def runPost(args: argparse.Namespace) -> dict[str, Any]:
 # -- WebSocket ----------------------------------------------------------------------
 
 
-async def openSocket(port: int, path: str, cookie: str, source: str | None,
-                     gate: asyncio.Semaphore, tries: int = 5) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def openSocket(
+    port: int, path: str, cookie: str, source: str | None, gate: asyncio.Semaphore, tries: int = 5
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
     ).encode("ascii")
     async with gate:
         for attempt in range(tries):
@@ -256,10 +284,17 @@ async def runWS(args: argparse.Namespace) -> None:
     for r in results:
         if isinstance(r, BaseException):
             _count(failures, f"{type(r).__name__}: {r}"[:120])
-    print(json.dumps({
-        "ready": len(opened), "failed": sum(failures.values()), "failures": failures,
-        "seconds": round(time.perf_counter() - start, 3),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "ready": len(opened),
+                "failed": sum(failures.values()),
+                "failures": failures,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+        ),
+        flush=True,
+    )
     # A socket is still held if nothing (no close frame, no EOF) has arrived on it.
     closed = 0
 

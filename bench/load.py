@@ -16,7 +16,15 @@ import random
 import time
 
 
-async def connection(port: int, inFlight: int, until: float, users: int, latencies: list[float], counts: dict[str, int], keyed: bool) -> None:
+async def connection(
+    port: int,
+    inFlight: int,
+    until: float,
+    users: int,
+    latencies: list[float],
+    counts: dict[str, int],
+    keyed: bool,
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     rng = random.Random()
     sent: list[float] = []
@@ -25,7 +33,11 @@ async def connection(port: int, inFlight: int, until: float, users: int, latenci
     def send() -> None:
         nonlocal serial
         serial += 1
-        request = {"action": "save_score", "user_id": rng.randint(1, users), "puntaje": rng.randint(0, 5000)}
+        request = {
+            "action": "save_score",
+            "user_id": rng.randint(1, users),
+            "puntaje": rng.randint(0, 5000),
+        }
         if keyed:
             request["idempotency_key"] = f"{id(sent)}-{serial}"
         writer.write(json.dumps(request).encode() + b"\n")
@@ -61,10 +73,12 @@ async def main(args: argparse.Namespace) -> dict:
     counts = {"ok": 0, "errors": 0, "closed": 0}
     start = time.perf_counter()
     until = start + args.seconds
-    await asyncio.gather(*(
-        connection(args.port, args.in_flight, until, args.users, latencies, counts, args.keyed)
-        for _ in range(args.connections)
-    ))
+    await asyncio.gather(
+        *(
+            connection(args.port, args.in_flight, until, args.users, latencies, counts, args.keyed)
+            for _ in range(args.connections)
+        )
+    )
     elapsed = time.perf_counter() - start
     return {
         "requests": counts["ok"] + counts["errors"],
@@ -84,5 +98,7 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--keyed", action="store_true", help="send an idempotency key with each save")
+    parser.add_argument(
+        "--keyed", action="store_true", help="send an idempotency key with each save"
+    )
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

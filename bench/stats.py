@@ -282,7 +282,9 @@ def _rankingLatencies(path: Path, count: int) -> list[float]:
     return samples
 
 
-def _rankingRow(paths: dict[int, Path], small: int, large: int, count: int, ratioName: str) -> dict[str, Any]:
+def _rankingRow(
+    paths: dict[int, Path], small: int, large: int, count: int, ratioName: str
+) -> dict[str, Any]:
     low = _percentile(_rankingLatencies(paths[small], count), 0.5)
     high = _percentile(_rankingLatencies(paths[large], count), 0.5)
     return {

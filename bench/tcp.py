@@ -32,7 +32,14 @@ def prepareDatabase(path: Path, users: int = USERS) -> str:
         conn.execute(
             insert(s.users),
             [
-                {"nombre": f"u{i}", "email": f"u{i}@bench", "password_hash": "x", "es_admin": False, "bio": "", "fecha_registro": now}
+                {
+                    "nombre": f"u{i}",
+                    "email": f"u{i}@bench",
+                    "password_hash": "x",
+                    "es_admin": False,
+                    "bio": "",
+                    "fecha_registro": now,
+                }
                 for i in range(1, users + 1)
             ],
         )
@@ -43,11 +50,25 @@ def prepareDatabase(path: Path, users: int = USERS) -> str:
 
 
 def load(port: int, seconds: float, keyed: bool = False) -> dict:
-    command = [sys.executable, "-m", "bench.load", str(port), "--seconds", str(seconds),
-               "--connections", "16", "--in-flight", "8", "--users", str(USERS)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        str(port),
+        "--seconds",
+        str(seconds),
+        "--connections",
+        "16",
+        "--in-flight",
+        "8",
+        "--users",
+        str(USERS),
+    ]
     if keyed:
         command.append("--keyed")
-    out = subprocess.run(command, env=serviceEnvironment(), cwd=CHECKOUT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        command, env=serviceEnvironment(), cwd=CHECKOUT, check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout)
 
 
@@ -57,7 +78,9 @@ def run(quick: bool = False) -> list[dict]:
     url = prepareDatabase(work / "juego.db")
 
     barePort = freePort()
-    bare = subprocess.Popen([sys.executable, "-m", "bench.bare", str(barePort)], env=serviceEnvironment(), cwd=CHECKOUT)
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", str(barePort)], env=serviceEnvironment(), cwd=CHECKOUT
+    )
     try:
         waitForPort(barePort, bare)
         reference = load(barePort, seconds)
@@ -67,7 +90,10 @@ def run(quick: bool = False) -> list[dict]:
 
     port = freePort()
     service = ServiceProcess(
-        "juego-tcp", ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", url], str(work), port
+        "juego-tcp",
+        ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", url],
+        str(work),
+        port,
     ).start()
     try:
         measured = load(port, seconds, keyed=True)

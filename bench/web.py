@@ -67,8 +67,18 @@ def _seconds(quick: bool) -> float:
 
 
 def _statsLoad(port: int, seconds: float, samples: Path | None) -> dict[str, Any]:
-    args = ["get", str(port), "--path", "/api/stats/global", "--connections", str(STATS_CONNECTIONS),
-            "--seconds", str(seconds), "--warmup", "0.5"]
+    args = [
+        "get",
+        str(port),
+        "--path",
+        "/api/stats/global",
+        "--connections",
+        str(STATS_CONNECTIONS),
+        "--seconds",
+        str(seconds),
+        "--warmup",
+        "0.5",
+    ]
     if samples is not None:
         args += ["--samples", str(samples)]
     return httpload(*args)
@@ -82,14 +92,24 @@ def _saveLoad(port: int, plan: Path, seconds: float, samples: Path | None) -> di
 
 
 def _plan(path: Path, players: list[dict[str, Any]], start: int, count: int) -> Path:
-    path.write_text(json.dumps({
-        "path": "/api/guardar_puntaje",
-        "players": [{"cookie": p["cookie"], "bodies": p["bodies"][start:start + count]} for p in players],
-    }), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "path": "/api/guardar_puntaje",
+                "players": [
+                    {"cookie": p["cookie"], "bodies": p["bodies"][start : start + count]}
+                    for p in players
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
-def _measured(pids: dict[str, int], load: Any, quietWait: float) -> tuple[dict[str, Any], CPUMeter, str]:
+def _measured(
+    pids: dict[str, int], load: Any, quietWait: float
+) -> tuple[dict[str, Any], CPUMeter, str]:
     """
     Wait for quiet, run C{load()} while metering C{pids}: its result, the meter, and a
     note of the cores used by our processes, the load generator and everyone else.
@@ -161,7 +181,9 @@ def run(quick: bool = False, profile: bool = False, locks: bool = False) -> list
             plan = _plan(work / "plan.json", players, 0, perPlayer)
             saves, _, saveNote = _measured(
                 services.pids(),
-                lambda: _saveLoad(services.webPort, plan, seconds, OUT / "latency-guardar_puntaje.json"),
+                lambda: _saveLoad(
+                    services.webPort, plan, seconds, OUT / "latency-guardar_puntaje.json"
+                ),
                 quietWait,
             )
             settle(1.5)  # record notifications and outbox rows finish
@@ -172,23 +194,45 @@ def run(quick: bool = False, profile: bool = False, locks: bool = False) -> list
             with bareKlein(work, liveStats) as (barePort, barePID):
                 best: dict[str, tuple[dict[str, Any], str]] = {}
                 for r in range(rounds):
-                    for side, port, pids in (("web", services.webPort, services.pids()),
-                                             ("bare", barePort, {"bare": barePID})):
+                    for side, port, pids in (
+                        ("web", services.webPort, services.pids()),
+                        ("bare", barePort, {"bare": barePID}),
+                    ):
                         samples = work / f"latency-{side}-{r}.json"
                         result, _, note = _measured(
-                            pids, lambda port=port, samples=samples: _statsLoad(port, seconds, samples), quietWait
+                            pids,
+                            lambda port=port, samples=samples: _statsLoad(port, seconds, samples),
+                            quietWait,
                         )
                         result["samples"] = samples
                         if side not in best or result["rate"] > best[side][0]["rate"]:
                             best[side] = (result, note)
                 if profile:
                     plan2 = _plan(work / "plan2.json", players, perPlayer, perPlayer)
-                    profiles.append(_profile(services.webPID, seconds, "guardar_puntaje",
-                                             lambda: _saveLoad(services.webPort, plan2, seconds, None)))
-                    profiles.append(_profile(services.webPID, seconds, "stats-global",
-                                             lambda: _statsLoad(services.webPort, seconds, None)))
-                    profiles.append(_profile(barePID, seconds, "stats-bare",
-                                             lambda: _statsLoad(barePort, seconds, None)))
+                    profiles.append(
+                        _profile(
+                            services.webPID,
+                            seconds,
+                            "guardar_puntaje",
+                            lambda: _saveLoad(services.webPort, plan2, seconds, None),
+                        )
+                    )
+                    profiles.append(
+                        _profile(
+                            services.webPID,
+                            seconds,
+                            "stats-global",
+                            lambda: _statsLoad(services.webPort, seconds, None),
+                        )
+                    )
+                    profiles.append(
+                        _profile(
+                            barePID,
+                            seconds,
+                            "stats-bare",
+                            lambda: _statsLoad(barePort, seconds, None),
+                        )
+                    )
             (stats, statsNote), (bare, bareNote) = best["web"], best["bare"]
             shutil.copyfile(stats["samples"], OUT / "latency-stats-web.json")
             shutil.copyfile(bare["samples"], OUT / "latency-stats-bare.json")
@@ -197,16 +241,28 @@ def run(quick: bool = False, profile: bool = False, locks: bool = False) -> list
     finally:
         removeWorkDirectory(work)
 
-    pngNote = chart.latencyChart({
-        f"GET /api/stats/global, juego-web ({STATS_CONNECTIONS} conn)": readJSON(OUT / "latency-stats-web.json"),
-        f"GET /api/stats/global, bare Klein ({STATS_CONNECTIONS} conn)": readJSON(OUT / "latency-stats-bare.json"),
-        f"POST /api/guardar_puntaje ({PLAYERS} players)": readJSON(OUT / "latency-guardar_puntaje.json"),
-    }, OUT / "latency.png")
+    pngNote = chart.latencyChart(
+        {
+            f"GET /api/stats/global, juego-web ({STATS_CONNECTIONS} conn)": readJSON(
+                OUT / "latency-stats-web.json"
+            ),
+            f"GET /api/stats/global, bare Klein ({STATS_CONNECTIONS} conn)": readJSON(
+                OUT / "latency-stats-bare.json"
+            ),
+            f"POST /api/guardar_puntaje ({PLAYERS} players)": readJSON(
+                OUT / "latency-guardar_puntaje.json"
+            ),
+        },
+        OUT / "latency.png",
+    )
     for text in profiles:
         print(text, file=sys.stderr)
 
     ok = saves["statuses"].get("200", 0)
-    allOK = stats["statuses"].get("200", 0) == stats["requests"] and bare["statuses"].get("200", 0) == bare["requests"]
+    allOK = (
+        stats["statuses"].get("200", 0) == stats["requests"]
+        and bare["statuses"].get("200", 0) == bare["requests"]
+    )
     return [
         {
             "name": f"GET /api/stats/global req/s ({STATS_CONNECTIONS} conn, keep-alive)",
@@ -217,7 +273,11 @@ def run(quick: bool = False, profile: bool = False, locks: bool = False) -> list
             "detail": (
                 f"juego-web p50 {stats['p50_ms']} / p99 {stats['p99_ms']} ms; bare Klein p50 {bare['p50_ms']} / "
                 f"p99 {bare['p99_ms']} ms; best of {rounds}, alternating; body {stats['body_bytes']} vs {bare['body_bytes']} B; "
-                + ("all 200; " if allOK else f"statuses {json.dumps(stats['statuses'])} / {json.dumps(bare['statuses'])}; ")
+                + (
+                    "all 200; "
+                    if allOK
+                    else f"statuses {json.dumps(stats['statuses'])} / {json.dumps(bare['statuses'])}; "
+                )
                 + f"CPU cores: {statsNote} | {bareNote}"
             ),
         },
@@ -247,11 +307,16 @@ def run(quick: bool = False, profile: bool = False, locks: bool = False) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.web", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.web", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also profile each row with py-spy")
-    parser.add_argument("--locks", action="store_true",
-                        help="instrument the services' SQLite write lock (bench.sqlitelocks)")
+    parser.add_argument(
+        "--locks",
+        action="store_true",
+        help="instrument the services' SQLite write lock (bench.sqlitelocks)",
+    )
     args = parser.parse_args(argv)
     for row in run(quick=args.quick, profile=args.profile, locks=args.locks):
         print(json.dumps(row, ensure_ascii=False))

@@ -83,7 +83,9 @@ def legalBody(partidaID: str, word: str) -> str:
     return json.dumps({"partida_id": partidaID, "eventos": [{"t": t, "ok": True, "errores": 0}]})
 
 
-def prepareDatabase(path: Path, players: int, partidasEach: int = 0) -> tuple[str, list[dict[str, Any]]]:
+def prepareDatabase(
+    path: Path, players: int, partidasEach: int = 0
+) -> tuple[str, list[dict[str, Any]]]:
     """
     A database with C{players} players, each with a session and C{partidasEach} open
     partidas; its URL and the players: C{{"id", "cookie", "bodies": [legal saves]}}.
@@ -96,21 +98,38 @@ def prepareDatabase(path: Path, players: int, partidasEach: int = 0) -> tuple[st
     users, sessions, partidas = [], [], []
     for i in range(1, players + 1):
         token = secrets.token_urlsafe(32)
-        users.append({
-            "id": i, "nombre": f"jugador {i}", "email": f"jugador{i}@bench.example",
-            "password_hash": "x", "es_admin": False, "bio": "", "fecha_registro": now,
-        })
-        sessions.append({
-            "token_hash": tokenHash(token.encode("ascii")), "user_id": i,
-            "creada": now, "expira": now + timedelta(days=30),
-        })
+        users.append(
+            {
+                "id": i,
+                "nombre": f"jugador {i}",
+                "email": f"jugador{i}@bench.example",
+                "password_hash": "x",
+                "es_admin": False,
+                "bio": "",
+                "fecha_registro": now,
+            }
+        )
+        sessions.append(
+            {
+                "token_hash": tokenHash(token.encode("ascii")),
+                "user_id": i,
+                "creada": now,
+                "expira": now + timedelta(days=30),
+            }
+        )
         bodies = []
         for _ in range(partidasEach):
             partidaID, seed = str(uuid.uuid4()), new_seed()
-            partidas.append({
-                "id": partidaID, "user_id": i, "idioma": "es", "seed": seed,
-                "emitida": now, "estado": "abierta",
-            })
+            partidas.append(
+                {
+                    "id": partidaID,
+                    "user_id": i,
+                    "idioma": "es",
+                    "seed": seed,
+                    "emitida": now,
+                    "estado": "abierta",
+                }
+            )
             bodies.append(legalBody(partidaID, draw_words(seed, "es")[0]))
         made.append({"id": i, "cookie": f"{COOKIE.decode('ascii')}={token}", "bodies": bodies})
     with engine.begin() as conn:
@@ -135,7 +154,9 @@ def counts(url: str) -> dict[str, int]:
             return {
                 "scores": conn.execute(select(func.count()).select_from(s.scores)).scalar_one(),
                 "guardadas": conn.execute(
-                    select(func.count()).select_from(s.partidas).where(s.partidas.c.estado == "guardada")
+                    select(func.count())
+                    .select_from(s.partidas)
+                    .where(s.partidas.c.estado == "guardada")
                 ).scalar_one(),
                 "outbox": conn.execute(select(func.count()).select_from(s.outbox)).scalar_one(),
             }
@@ -159,8 +180,15 @@ class InstrumentedService(ServiceProcess):
     def start(self) -> InstrumentedService:
         preamble = f"import bench.sqlitelocks as l; l.install({self.locksPath!r}); "
         command = [
-            sys.executable, "-c", preamble + "from twisted.scripts.twistd import run; run()",
-            "--nodaemon", "--pidfile=", "--logfile", self.logPath, self.plugin, *self.args,
+            sys.executable,
+            "-c",
+            preamble + "from twisted.scripts.twistd import run; run()",
+            "--nodaemon",
+            "--pidfile=",
+            "--logfile",
+            self.logPath,
+            self.plugin,
+            *self.args,
         ]
         self.process = subprocess.Popen(
             command, cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -189,20 +217,32 @@ class Stack:
         kind = InstrumentedService if locks else ServiceProcess
         self.tcpPort, self.distPort, self.webPort = freePort(), freePort(), freePort()
         env = {
-            "TCP_PERSIST_HOST": "127.0.0.1", "TCP_PERSIST_PORT": str(self.tcpPort),
-            "DISTRIBUTED_HOST": "127.0.0.1", "DISTRIBUTED_PORT": str(self.distPort),
+            "TCP_PERSIST_HOST": "127.0.0.1",
+            "TCP_PERSIST_PORT": str(self.tcpPort),
+            "DISTRIBUTED_HOST": "127.0.0.1",
+            "DISTRIBUTED_PORT": str(self.distPort),
         }
         listen = "tcp:{}:interface=127.0.0.1"
         self.tcp = kind(
-            "juego-tcp", ["--listen", listen.format(self.tcpPort), "--database", url], str(work), self.tcpPort, env
+            "juego-tcp",
+            ["--listen", listen.format(self.tcpPort), "--database", url],
+            str(work),
+            self.tcpPort,
+            env,
         )
         self.dist = kind(
-            "juego-dist", ["--listen", listen.format(self.distPort), "--database", url], str(work), self.distPort, env
+            "juego-dist",
+            ["--listen", listen.format(self.distPort), "--database", url],
+            str(work),
+            self.distPort,
+            env,
         )
         self.web = kind(
             "juego-web",
             ["--listen", listen.format(self.webPort) + f":backlog={BACKLOG}", "--database", url],
-            str(work), self.webPort, env,
+            str(work),
+            self.webPort,
+            env,
         )
 
     def start(self) -> Stack:
@@ -283,7 +323,11 @@ def httpload(*args: str, timeout: float = 300.0) -> dict[str, Any]:
     """
     out = subprocess.run(
         [sys.executable, "-m", "bench.httpload", *args],
-        env=serviceEnvironment(), cwd=CHECKOUT, check=True, capture_output=True, text=True,
+        env=serviceEnvironment(),
+        cwd=CHECKOUT,
+        check=True,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     return json.loads(out.stdout)
@@ -387,9 +431,23 @@ class Profiler:
             print("py-spy not found: no profile", file=sys.stderr)
             return
         self.process = subprocess.Popen(
-            [str(spy) if spy.exists() else "py-spy", "record", "-o", str(out), "-f", "raw", "--gil",
-             "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(PROFILE_RATE)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(spy) if spy.exists() else "py-spy",
+                "record",
+                "-o",
+                str(out),
+                "-f",
+                "raw",
+                "--gil",
+                "-p",
+                str(pid),
+                "-d",
+                str(max(1, int(seconds))),
+                "-r",
+                str(PROFILE_RATE),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def wait(self) -> Path | None:
@@ -418,16 +476,24 @@ def _frameName(frame: str) -> str:
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("sqlite3: execute (incl. waiting for the write lock)", ("do_execute",)),
     ("sqlite3: commit (fsync)", ("do_commit",)),
-    ("SQLAlchemy: building statements, cache keys, compiling", (
-        "sqlalchemy/sql/", "_execute_clauseelement", "sqlalchemy/util/langhelpers",
-    )),
+    (
+        "SQLAlchemy: building statements, cache keys, compiling",
+        (
+            "sqlalchemy/sql/",
+            "_execute_clauseelement",
+            "sqlalchemy/util/langhelpers",
+        ),
+    ),
     ("SQLAlchemy: execution, results, pool, events", ("sqlalchemy/",)),
     ("per-request log line (twisted.logger formatting + file)", ("twisted/logger/",)),
     ("metrics", ("prometheus_client/",)),
     ("game rules: draw_words + verify", ("juego/game/", "random.py")),
     ("line-protocol clients (juego-tcp, juego-dist)", ("juego/clients.py", "juego/wire/")),
     ("JSON", ("json/",)),
-    ("thread pool hand-offs", ("threadpool.py", "_threadworker", "_team.py", "threads.py", "queue.py", "threading.py")),
+    (
+        "thread pool hand-offs",
+        ("threadpool.py", "_threadworker", "_team.py", "threads.py", "queue.py", "threading.py"),
+    ),
     ("Klein routing (werkzeug)", ("klein/", "werkzeug/")),
     ("Twisted Web (HTTP parsing, response)", ("twisted/web/",)),
     ("juego web code", ("juego/web/",)),
@@ -466,10 +532,16 @@ def summariseProfile(path: Path, seconds: float, rate: int, top: int = 12) -> di
         total += n
         selfSamples[_frameName(frames[-1])] += n
         categories[_category(frames)] += n
-        threads["reactor" if any(f.startswith("ReactorBase.run ") for f in frames) else "other threads"] += n
+        threads[
+            "reactor" if any(f.startswith("ReactorBase.run ") for f in frames) else "other threads"
+        ] += n
 
     def shares(counter: collections.Counter[str], limit: int) -> list[tuple[str, float]]:
-        return [(name, round(100 * n / total, 1)) for name, n in counter.most_common(limit)] if total else []
+        return (
+            [(name, round(100 * n / total, 1)) for name, n in counter.most_common(limit)]
+            if total
+            else []
+        )
 
     return {
         "samples": total,
@@ -483,7 +555,8 @@ def summariseProfile(path: Path, seconds: float, rate: int, top: int = 12) -> di
 def formatProfile(title: str, summary: dict[str, Any]) -> str:
     lines = [
         f"== {title}: GIL held {summary['busy']:.0%} of the time ({summary['samples']} samples); "
-        + ", ".join(f"{name} {pct}%" for name, pct in summary["threads"]) + " =="
+        + ", ".join(f"{name} {pct}%" for name, pct in summary["threads"])
+        + " =="
     ]
     lines.append("-- where the Python time goes --")
     lines += [f"{pct:5.1f}%  {name}" for name, pct in summary["categories"]]

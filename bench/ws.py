@@ -62,13 +62,33 @@ class Clients:
         chunks = math.ceil(len(cookies) / PER_CLIENT)
         for k in range(chunks):
             plan = work / f"ws-{tag}-{k}.json"
-            plan.write_text(json.dumps({"path": path, "cookies": cookies[k * PER_CLIENT:(k + 1) * PER_CLIENT]}))
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "bench.httpload", "ws", str(port), "--plan", str(plan),
-                 "--source", f"127.0.{next(_sources)}.1", "--parallel", "64"],
-                env=serviceEnvironment(), cwd=CHECKOUT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                text=True,
-            ))
+            plan.write_text(
+                json.dumps(
+                    {"path": path, "cookies": cookies[k * PER_CLIENT : (k + 1) * PER_CLIENT]}
+                )
+            )
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.httpload",
+                        "ws",
+                        str(port),
+                        "--plan",
+                        str(plan),
+                        "--source",
+                        f"127.0.{next(_sources)}.1",
+                        "--parallel",
+                        "64",
+                    ],
+                    env=serviceEnvironment(),
+                    cwd=CHECKOUT,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
 
     def ready(self, timeout: float = 240.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -110,7 +130,9 @@ class Clients:
                 process.wait()
 
 
-def measure(pid: int, port: int, path: str, cookies: list[str], warmCookies: list[str], work: Path, tag: str) -> dict[str, Any]:
+def measure(
+    pid: int, port: int, path: str, cookies: list[str], warmCookies: list[str], work: Path, tag: str
+) -> dict[str, Any]:
     """
     Warm up with a few sockets (opened and closed), then hold C{cookies}' sockets and
     measure the server's growth.
@@ -146,7 +168,9 @@ def run(quick: bool = False, connections: int | None = None) -> list[dict[str, A
     n = connections or (QUICK if quick else FULL)
     if n + 100 > soft:
         n = soft - 100
-        print(f"bench.ws: only {soft} open files allowed here: measuring {n} sockets", file=sys.stderr)
+        print(
+            f"bench.ws: only {soft} open files allowed here: measuring {n} sockets", file=sys.stderr
+        )
     players = math.ceil(n / MAX_PER_USER) + math.ceil(WARMUP / MAX_PER_USER)
     work = workDirectory()
     try:
@@ -156,7 +180,9 @@ def run(quick: bool = False, connections: int | None = None) -> list[dict[str, A
         main = [cookies[i // MAX_PER_USER] for i in range(n)]
         warm = [cookies[-1 - i // MAX_PER_USER] for i in range(WARMUP)]
         with stack(work, url) as services:
-            juego = measure(services.webPID, services.webPort, "/api/notificaciones/ws", main, warm, work, "web")
+            juego = measure(
+                services.webPID, services.webPort, "/api/notificaciones/ws", main, warm, work, "web"
+            )
         with bareKlein(work) as (port, pid):
             bare = measure(pid, port, "/ws", [""] * n, [""] * WARMUP, work, "bare")
     finally:
@@ -191,7 +217,9 @@ def run(quick: bool = False, connections: int | None = None) -> list[dict[str, A
         },
         {
             "name": f"idle WebSockets: juego-web RSS at {TARGET_CONNECTIONS // 1000}k (MiB)",
-            "value": mib(projected) if measuredAt < TARGET_CONNECTIONS else mib(juego["after"]["VmRSS"]),
+            "value": mib(projected)
+            if measuredAt < TARGET_CONNECTIONS
+            else mib(juego["after"]["VmRSS"]),
             "reference": mib(bare["before"]["VmRSS"] + barePerConn * TARGET_CONNECTIONS),
             "ratio": "",
             "target": "< 1024",
@@ -204,7 +232,9 @@ def run(quick: bool = False, connections: int | None = None) -> list[dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ws", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ws", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--connections", type=int, default=None)
     args = parser.parse_args(argv)

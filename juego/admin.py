@@ -90,9 +90,13 @@ def createAdmin(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="juego-admin", description="Tareas de administración de juego.")
+    parser = argparse.ArgumentParser(
+        prog="juego-admin", description="Tareas de administración de juego."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create-admin", help="hacer administrador a una cuenta (o crearla)")
+    create = commands.add_parser(
+        "create-admin", help="hacer administrador a una cuenta (o crearla)"
+    )
     create.add_argument("email")
     create.add_argument("--name", "--nombre", dest="nombre", help="nombre de la cuenta nueva")
     create.add_argument("--password", help="contraseña de la cuenta nueva (si no, se pregunta)")
@@ -121,7 +125,15 @@ def main(
             out.write(f"Esquema en la versión {currentRevision(engine)}.\n")
             return 0
         ensureSchema(engine)
-        createAdmin(synchronousStore(engine), options.email, options.nombre, options.password, ask, askSecret, out)
+        createAdmin(
+            synchronousStore(engine),
+            options.email,
+            options.nombre,
+            options.password,
+            ask,
+            askSecret,
+            out,
+        )
         return 0
     except (CommandError, SchemaOutOfDate) as e:
         err.write(f"juego-admin: {e}\n")

@@ -83,9 +83,7 @@ def clientEndpoint(service: str, environ: Mapping[str, str] | None = None) -> st
     return serviceAddress(service, environ).clientEndpoint()
 
 
-def listenEndpoint(
-    service: str, flag: str | None, environ: Mapping[str, str] | None = None
-) -> str:
+def listenEndpoint(service: str, flag: str | None, environ: Mapping[str, str] | None = None) -> str:
     """
     The server endpoint string for C{service}: the flag if given, else the environment.
     """
@@ -112,9 +110,7 @@ def isLoopbackEndpoint(description: str) -> bool:
         key, sep, value = part.partition("=")
         if sep and key == "interface":
             interface = value.replace("\0", ":")
-    return interface is not None and (
-        interface in LOOPBACK_HOSTS or interface.startswith("127.")
-    )
+    return interface is not None and (interface in LOOPBACK_HOSTS or interface.startswith("127."))
 
 
 def serviceSecret(environ: Mapping[str, str] | None = None) -> bytes | None:

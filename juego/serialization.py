@@ -186,9 +186,7 @@ def _is_json_safe(value: Any, active: set[int]) -> bool:
     try:
         if kind is list:
             return all(_is_json_safe(item, active) for item in value)
-        return all(
-            type(key) is str and _is_json_safe(item, active) for key, item in value.items()
-        )
+        return all(type(key) is str and _is_json_safe(item, active) for key, item in value.items())
     finally:
         active.discard(id(value))
 
@@ -223,9 +221,9 @@ class Serializer:
         if not isinstance(text, str):
             raise TypeError(f"hybrid data must be str, not {type(text).__name__}")
         if text.startswith(_HYBRID_JSON_PREFIX):
-            return json.loads(text[len(_HYBRID_JSON_PREFIX):])
+            return json.loads(text[len(_HYBRID_JSON_PREFIX) :])
         if text.startswith(_HYBRID_PICKLE_PREFIX):
-            return _deserialize_pickle_base64(text[len(_HYBRID_PICKLE_PREFIX):])
+            return _deserialize_pickle_base64(text[len(_HYBRID_PICKLE_PREFIX) :])
         raise ValueError("formato híbrido desconocido: se esperaba el prefijo 'json:' o 'pickle:'")
 
 
@@ -281,8 +279,17 @@ def _key(cls: type) -> tuple[str, str]:
 _VALUE_GLOBALS: dict[tuple[str, str], object] = {
     ("builtins", name): getattr(builtins, name)
     for name in (
-        "dict", "list", "set", "frozenset", "tuple", "str",
-        "int", "float", "bool", "bytes", "bytearray",
+        "dict",
+        "list",
+        "set",
+        "frozenset",
+        "tuple",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "bytes",
+        "bytearray",
     )
 }
 # Globals a pickle may call: value types whose constructors take scalars.
@@ -290,9 +297,14 @@ _CONSTRUCTOR_GLOBALS: dict[tuple[str, str], object] = {
     _key(cls): cls
     for cls in (
         complex,
-        datetime.datetime, datetime.date, datetime.time,
-        datetime.timedelta, datetime.timezone,
-        decimal.Decimal, uuid.UUID, collections.OrderedDict,
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        datetime.timedelta,
+        datetime.timezone,
+        decimal.Decimal,
+        uuid.UUID,
+        collections.OrderedDict,
     )
 }
 _STATIC_GLOBALS = {**_VALUE_GLOBALS, **_CONSTRUCTOR_GLOBALS}
@@ -349,9 +361,9 @@ def _current_allow_list() -> _AllowList:
     constructible = frozenset(_CONSTRUCTOR_GLOBALS) | frozenset(classes)
     # Enum "constructors" return existing module-level members: BUILD on one would
     # rewrite a process-wide singleton.
-    buildable = frozenset(
-        key for key, cls in classes.items() if not issubclass(cls, enum.Enum)
-    ) | {_key(uuid.UUID)}
+    buildable = frozenset(key for key, cls in classes.items() if not issubclass(cls, enum.Enum)) | {
+        _key(uuid.UUID)
+    }
     return _AllowList(objects, constructible, buildable)
 
 
@@ -468,7 +480,7 @@ class _PickleInspector:
         stack = self._stack
         for index in range(len(stack) - 1, -1, -1):
             if stack[index] is _MARK:
-                items = stack[index + 1:]
+                items = stack[index + 1 :]
                 del stack[index:]
                 return items
         raise _refuse("falta MARK")
@@ -680,10 +692,7 @@ class _PickleInspector:
     def op_stack_global(self, arg: None) -> None:
         name = self._pop()
         module = self._pop()
-        if (
-            module.kind != _STR or name.kind != _STR
-            or module.value is None or name.value is None
-        ):
+        if module.kind != _STR or name.kind != _STR or module.value is None or name.value is None:
             raise _refuse("STACK_GLOBAL sin nombres literales")
         self._global(module.value, name.value)
 
@@ -709,9 +718,7 @@ class _PickleInspector:
     def op_build(self, arg: None) -> None:
         state = self._pop()
         target = self._top()
-        if not (
-            target.kind == _OBJECT and target.fresh and target.value in self._allow.buildable
-        ):
+        if not (target.kind == _OBJECT and target.fresh and target.value in self._allow.buildable):
             raise _refuse("BUILD solo se admite sobre instancias nuevas de clases de datos")
         if target.contained:
             raise _refuse("un objeto cambia después de estar contenido en otro")

@@ -30,7 +30,11 @@ from twisted.trial.unittest import SkipTest
 from tests.processes import waitForPort
 
 #: Where Debian (and most distributions) put the dynamic stream module.
-STREAM_MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/lib64/nginx/modules", "/usr/share/nginx/modules")
+STREAM_MODULE_DIRS = (
+    "/usr/lib/nginx/modules",
+    "/usr/lib64/nginx/modules",
+    "/usr/share/nginx/modules",
+)
 STREAM_MODULE = "ngx_stream_module.so"
 
 #: The loopback twin of deploy/nginx.conf: the same proxying, with the test's ports and
@@ -242,8 +246,14 @@ class Nginx:
         # -e: the error log before the configuration is read (the compiled-in default,
         # under /var/log, is not writable for everyone).
         return [
-            self.binary, "-p", f"{self.directory}/", "-e", str(self.directory / "error.log"),
-            "-c", str(self.config), *extra,
+            self.binary,
+            "-p",
+            f"{self.directory}/",
+            "-e",
+            str(self.directory / "error.log"),
+            "-c",
+            str(self.config),
+            *extra,
         ]
 
     def check(self) -> None:

@@ -101,13 +101,23 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         command = [
-            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-            "--nodaemon", "--pidfile=", "--logfile", self.logPath, *self.twistdArgs,
-            self.plugin, *self.args,
+            sys.executable,
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            "--nodaemon",
+            "--pidfile=",
+            "--logfile",
+            self.logPath,
+            *self.twistdArgs,
+            self.plugin,
+            *self.args,
         ]
         self.process = subprocess.Popen(
-            command, cwd=self.cwd, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            command,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
             waitForPort(self.port, self.process)

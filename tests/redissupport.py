@@ -53,9 +53,7 @@ class BlockingRedis:
 
     def command(self, *args: Any) -> Any:
         parts = [str(a).encode() if not isinstance(a, bytes) else a for a in args]
-        out = b"*%d\r\n" % len(parts) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(p), p) for p in parts
-        )
+        out = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
         self.sock.sendall(out)
         return self._reply()
 
@@ -85,7 +83,9 @@ class BlockingRedis:
         found: list[str] = []
         cursor = "0"
         while True:
-            cursor, batch = self.command("SCAN", cursor, "MATCH", _escape(prefix) + "*", "COUNT", 1000)
+            cursor, batch = self.command(
+                "SCAN", cursor, "MATCH", _escape(prefix) + "*", "COUNT", 1000
+            )
             found += batch
             if cursor == "0":
                 return found

@@ -139,7 +139,13 @@ def selfSigned(directory: str, host: str = "localhost") -> tuple[str, str]:
     )
     keyPath, certPath = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
     with open(keyPath, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     with open(certPath, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     return keyPath, certPath

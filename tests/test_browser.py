@@ -64,20 +64,39 @@ class System:
         self.log = self.directory / "twistd.log"
         self.web, self.tcp, self.dist = freePorts(3)
         self.base = f"http://127.0.0.1:{self.web}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUEGO_", "MAIN_SERVER_", "TCP_PERSIST_", "DISTRIBUTED_"))}
-        env["PYTHONPATH"] = str(CHECKOUT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("JUEGO_", "MAIN_SERVER_", "TCP_PERSIST_", "DISTRIBUTED_"))
+        }
+        env["PYTHONPATH"] = str(CHECKOUT) + (
+            os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+        )
         env["JUEGO_SERVICE_SECRET"] = secrets.token_hex(16)
         command = [
-            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-            "-n", "--pidfile=", "--logfile", str(self.log),
+            sys.executable,
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            str(self.log),
             "juego",
-            "--web", f"tcp:{self.web}:interface=127.0.0.1",
-            "--tcp", f"tcp:{self.tcp}:interface=127.0.0.1",
-            "--dist", f"tcp:{self.dist}:interface=127.0.0.1",
-            "--database", f"sqlite:///{self.directory / 'juego.db'}",
+            "--web",
+            f"tcp:{self.web}:interface=127.0.0.1",
+            "--tcp",
+            f"tcp:{self.tcp}:interface=127.0.0.1",
+            "--dist",
+            f"tcp:{self.dist}:interface=127.0.0.1",
+            "--database",
+            f"sqlite:///{self.directory / 'juego.db'}",
         ]
         self.process = subprocess.Popen(
-            command, cwd=self.directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            command,
+            cwd=self.directory,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         case.addCleanup(self.stop)
 
@@ -105,7 +124,9 @@ class System:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"twistd juego exited ({self.process.returncode}):\n{self.logTail()}")
+                raise AssertionError(
+                    f"twistd juego exited ({self.process.returncode}):\n{self.logTail()}"
+                )
             if self._listening(self.tcp) and self._answers("/api/stats/global"):
                 return
             time.sleep(0.2)
@@ -157,9 +178,11 @@ class BrowserTests(SynchronousTestCase):
                 page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
                 page.on(
                     "console",
-                    lambda message: problems.append(f"console: {message.text}")
-                    if "Content Security Policy" in message.text
-                    else None,
+                    lambda message: (
+                        problems.append(f"console: {message.text}")
+                        if "Content Security Policy" in message.text
+                        else None
+                    ),
                 )
                 pushed: list[str] = []
 
@@ -172,7 +195,8 @@ class BrowserTests(SynchronousTestCase):
                 self.assertEqual(problems, [])
                 # The record notification came over the WebSocket, not by polling.
                 self.assertTrue(
-                    any(f"Nuevo récord personal: {expected} puntos" in frame for frame in pushed), pushed
+                    any(f"Nuevo récord personal: {expected} puntos" in frame for frame in pushed),
+                    pushed,
                 )
             finally:
                 browser.close()

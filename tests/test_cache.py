@@ -71,7 +71,9 @@ class EncodingTests(SynchronousTestCase):
 class SettingsTests(SynchronousTestCase):
     def test_urls(self):
         s = RedisSettings.fromURL("redis://127.0.0.1:6380/3")
-        self.assertEqual((s.host, s.port, s.db, s.tls, s.password), ("127.0.0.1", 6380, 3, False, None))
+        self.assertEqual(
+            (s.host, s.port, s.db, s.tls, s.password), ("127.0.0.1", 6380, 3, False, None)
+        )
         s = RedisSettings.fromURL("rediss://user:p%40ss@cache.internal/0?prefix=prod:")
         self.assertEqual(
             (s.host, s.port, s.username, s.password, s.tls, s.prefix),
@@ -89,7 +91,9 @@ class SettingsTests(SynchronousTestCase):
     def test_redisURL(self):
         self.assertIsNone(config.redisURL(None, {}))
         self.assertEqual(config.redisURL(None, {"JUEGO_REDIS_URL": "redis://r"}), "redis://r")
-        self.assertEqual(config.redisURL("redis://f", {"JUEGO_REDIS_URL": "redis://r"}), "redis://f")
+        self.assertEqual(
+            config.redisURL("redis://f", {"JUEGO_REDIS_URL": "redis://r"}), "redis://f"
+        )
         self.assertIsNone(config.redisURL("none", {"JUEGO_REDIS_URL": "redis://r"}))
 
     def test_tapOption(self):
@@ -158,9 +162,35 @@ class RankingTestsMixin:
         different instants, best 0, and records that join an existing tie.
         """
         t1, t2, t3 = T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2, microseconds=7)
-        self.save(t1, (0, 50), (1, 50), (2, 30), (3, 30), (4, 30), (5, 10), (6, 0), (7, 0), (8, 50), (9, 70))
-        self.save(t2, (10, 50), (11, 30), (12, 30), (13, 100), (14, 0), (15, 10), (16, 10), (17, 70), (18, 70), (19, 5))
-        self.save(t3, (2, 50), (6, 0), (11, 100), (20, 100), (21, 50), (22, 0), (23, 0), (24, 30), (0, 40))
+        self.save(
+            t1,
+            (0, 50),
+            (1, 50),
+            (2, 30),
+            (3, 30),
+            (4, 30),
+            (5, 10),
+            (6, 0),
+            (7, 0),
+            (8, 50),
+            (9, 70),
+        )
+        self.save(
+            t2,
+            (10, 50),
+            (11, 30),
+            (12, 30),
+            (13, 100),
+            (14, 0),
+            (15, 10),
+            (16, 10),
+            (17, 70),
+            (18, 70),
+            (19, 5),
+        )
+        self.save(
+            t3, (2, 50), (6, 0), (11, 100), (20, 100), (21, 50), (22, 0), (23, 0), (24, 30), (0, 40)
+        )
         # Two saves of one player in one batch, the second a record over the first.
         self.save(t3 + timedelta(seconds=1), (25, 20), (25, 60), (26, 60))
 
@@ -350,9 +380,7 @@ class DownTests(TestCase):
         service = StatsService(self.store, ranking=self.cache.ranking, bus=self.cache.bus)
         stats = await service.ranking.userStats(self.user.id)
         self.assertEqual((stats.puntaje_maximo, stats.posicion_ranking), (42, 1))
-        self.assertEqual(
-            (await service.store.stats.globalStats(now=T0)).puntaje_maximo_global, 42
-        )
+        self.assertEqual((await service.store.stats.globalStats(now=T0)).puntaje_maximo_global, 42)
         # A notification still reaches this node's subscribers (and is not lost).
         pushed = []
         self.patch(service.subscribers, "publish", lambda event, userID: pushed.append(event))
@@ -360,9 +388,7 @@ class DownTests(TestCase):
         self.assertEqual(len(pushed), 1)
         failure = self.failureResultOf(self.cache.link.call("ping"))
         failure.trap(RedisUnavailable)
-        warnings = [
-            e for e in self.events if "unavailable" in str(e.get("log_format", ""))
-        ]
+        warnings = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
         self.assertEqual(len(warnings), 1)
 
 

@@ -37,8 +37,12 @@ class AddressTests(SynchronousTestCase):
         self.assertEqual(config.listenEndpoint("dist", "unix:/tmp/d.sock", env), "unix:/tmp/d.sock")
 
     def test_badPort(self):
-        self.assertRaises(config.ConfigError, config.serviceAddress, "web", {"MAIN_SERVER_PORT": "x"})
-        self.assertRaises(config.ConfigError, config.serviceAddress, "web", {"MAIN_SERVER_PORT": "70000"})
+        self.assertRaises(
+            config.ConfigError, config.serviceAddress, "web", {"MAIN_SERVER_PORT": "x"}
+        )
+        self.assertRaises(
+            config.ConfigError, config.serviceAddress, "web", {"MAIN_SERVER_PORT": "70000"}
+        )
 
     def test_ipv6Loopback(self):
         description = config.listenEndpoint("tcp", None, {"TCP_PERSIST_HOST": "::1"})
@@ -47,7 +51,11 @@ class AddressTests(SynchronousTestCase):
 
 class ExposureTests(SynchronousTestCase):
     def test_loopbackOnlyWithoutSecret(self):
-        for local in ("tcp:6000:interface=127.0.0.1", "unix:/tmp/x.sock", r"tcp6:6000:interface=\:\:1"):
+        for local in (
+            "tcp:6000:interface=127.0.0.1",
+            "unix:/tmp/x.sock",
+            r"tcp6:6000:interface=\:\:1",
+        ):
             checkExposure(local, None, False)
         for public in ("tcp:6000", "tcp:6000:interface=0.0.0.0", "ssl:6000:privateKey=k.pem"):
             self.assertRaises(UsageError, checkExposure, public, None, False)
@@ -77,7 +85,9 @@ class DatabaseURLTests(SynchronousTestCase):
 
     def test_legacyRootDatabase(self):
         (self.cwd / "usuarios.db").write_bytes(b"")
-        self.assertEqual(config.databaseURL(None, {}, self.cwd), f"sqlite:///{self.cwd}/usuarios.db")
+        self.assertEqual(
+            config.databaseURL(None, {}, self.cwd), f"sqlite:///{self.cwd}/usuarios.db"
+        )
 
     def test_instancePreferred(self):
         (self.cwd / "usuarios.db").write_bytes(b"")
@@ -86,5 +96,3 @@ class DatabaseURLTests(SynchronousTestCase):
         self.assertEqual(
             config.databaseURL(None, {}, self.cwd), f"sqlite:///{self.cwd}/instance/usuarios.db"
         )
-
-

@@ -29,9 +29,7 @@ from juego.game import (
     verify,
 )
 
-HYPOTHESIS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # Independent re-statement of the SPEC formulas, so the tests do not just echo rules.py.
@@ -93,9 +91,7 @@ class RulesTests(SynchronousTestCase):
         self.assertEqual(REGLAS["vidas"], 3)
 
     def test_nivel(self) -> None:
-        self.assertEqual(
-            [nivel(i) for i in (0, 9, 10, 19, 20, 199)], [1, 1, 2, 2, 3, 20]
-        )
+        self.assertEqual([nivel(i) for i in (0, 9, 10, 19, 20, 199)], [1, 1, 2, 2, 3, 20])
 
     def test_limite(self) -> None:
         self.assertEqual(limite_ms(0, "casa"), 1000 + 4 * 450)
@@ -148,9 +144,7 @@ class WordListTests(SynchronousTestCase):
                 self.assertEqual(word, word.lower(), word)
                 self.assertEqual(word, unicodedata.normalize("NFC", word), word)
                 self.assertTrue(word.isalpha(), word)
-        self.assertTrue(
-            set("".join(load_words("en"))) <= set("abcdefghijklmnopqrstuvwxyz")
-        )
+        self.assertTrue(set("".join(load_words("en"))) <= set("abcdefghijklmnopqrstuvwxyz"))
         self.assertTrue(any("ñ" in w for w in load_words("es")))
 
     def test_data_file_is_plain_list(self) -> None:
@@ -253,9 +247,7 @@ class MalformedTests(SynchronousTestCase):
 
 
 class VerifyTests(SynchronousTestCase):
-    def assertInvalid(
-        self, palabras: list[str], eventos: list, elapsed: int = BIG
-    ) -> str:
+    def assertInvalid(self, palabras: list[str], eventos: list, elapsed: int = BIG) -> str:
         exc = self.assertRaises(InvalidResult, verify, palabras, eventos, elapsed)
         self.assertIsInstance(exc, ValueError)
         self.assertTrue(exc.rule)
@@ -318,9 +310,7 @@ class VerifyTests(SynchronousTestCase):
         self.assertIn("palabra 1", rule)
         self.assertIn(f"{limite - 51} ms < {limite - 50} ms", rule)
         # A missed word has no upper bound other than the clock.
-        self.assertEqual(
-            verify(["casa"], [ev(60_000, ok=False)], BIG).vidas_restantes, 2
-        )
+        self.assertEqual(verify(["casa"], [ev(60_000, ok=False)], BIG).vidas_restantes, 2)
 
     def test_third_life(self) -> None:
         palabras = ["sol", "sol", "luz", "casa", "mesa"]
@@ -392,9 +382,7 @@ def legal_games(draw, min_events: int = 0, game_over: bool = False):
     n_words = draw(st.integers(min_value=max(1, min_events, spare), max_value=200))
     palabras = draw_words(seed, idioma, n_words)
     stop_at = draw(
-        st.integers(
-            min_value=min(min_events, n_words - spare), max_value=n_words - spare
-        )
+        st.integers(min_value=min(min_events, n_words - spare), max_value=n_words - spare)
     )
     eventos: list[dict[str, object]] = []
     t = 0
@@ -426,9 +414,7 @@ def legal_games(draw, min_events: int = 0, game_over: bool = False):
 
 def shifted(eventos: list, j: int, delta: int) -> list:
     """Move event ``j`` and every later one by ``delta`` ms (only d_j changes)."""
-    return [
-        dict(e, t=e["t"] + delta) if k >= j else dict(e) for k, e in enumerate(eventos)
-    ]
+    return [dict(e, t=e["t"] + delta) if k >= j else dict(e) for k, e in enumerate(eventos)]
 
 
 class PropertyTests(SynchronousTestCase):
@@ -453,9 +439,7 @@ class PropertyTests(SynchronousTestCase):
         assume(oks)
         j = data.draw(st.sampled_from(oks))
         d = eventos[j]["t"] - (eventos[j - 1]["t"] if j else 0)
-        target = data.draw(
-            st.integers(min_value=0, max_value=spec_minimo(palabras[j]) - 1)
-        )
+        target = data.draw(st.integers(min_value=0, max_value=spec_minimo(palabras[j]) - 1))
         bad = shifted(eventos, j, target - d)
         exc = self.assertRaises(InvalidResult, verify, palabras, bad, elapsed)
         self.assertIn(f"palabra {j + 1} ", exc.rule)
@@ -471,9 +455,7 @@ class PropertyTests(SynchronousTestCase):
         limite = spec_limite(j, palabras[j])
         target = data.draw(st.integers(min_value=limite + 1, max_value=limite + 5000))
         bad = shifted(eventos, j, target - d)
-        exc = self.assertRaises(
-            InvalidResult, verify, palabras, bad, elapsed + target - d
-        )
+        exc = self.assertRaises(InvalidResult, verify, palabras, bad, elapsed + target - d)
         self.assertIn(f"palabra {j + 1} ", exc.rule)
 
     @HYPOTHESIS

@@ -84,7 +84,11 @@ class RequestIdThroughThreeLogsTests(SynchronousTestCase):
             "DISTRIBUTED_PORT": str(dist),
         }
         self.services = {}
-        for name, plugin, port in (("tcp", "juego-tcp", tcp), ("dist", "juego-dist", dist), ("web", "juego-web", web)):
+        for name, plugin, port in (
+            ("tcp", "juego-tcp", tcp),
+            ("dist", "juego-dist", dist),
+            ("web", "juego-web", web),
+        ):
             service = ServiceProcess(
                 plugin,
                 ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", database],
@@ -107,7 +111,8 @@ class RequestIdThroughThreeLogsTests(SynchronousTestCase):
     def test_oneRequestIdInEveryLog(self) -> None:
         rid = "prueba-" + secrets.token_hex(8)
         status, _, _ = self.browser.post(
-            "/api/registro", {"nombre": "Ana", "email": "ana@example.com", "password": "contraseña-larga"}
+            "/api/registro",
+            {"nombre": "Ana", "email": "ana@example.com", "password": "contraseña-larga"},
         )
         self.assertEqual(status, 201)
         _, _, body = self.browser.post("/api/partidas", {})

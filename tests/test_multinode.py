@@ -99,7 +99,12 @@ class Player:
         self.id: int | None = None
 
     def request(
-        self, port: int, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 15.0
+        self,
+        port: int,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout: float = 15.0,
     ) -> tuple[int, dict[str, Any]]:
         headers = {"Accept": "application/json"}
         data = None
@@ -130,7 +135,10 @@ class Player:
 
     def register(self, port: int) -> None:
         status, reply = self.request(
-            port, "POST", "/api/registro", {"nombre": self.nombre, "email": self.email, "password": PASSWORD}
+            port,
+            "POST",
+            "/api/registro",
+            {"nombre": self.nombre, "email": self.email, "password": PASSWORD},
         )
         if status != 201:
             raise AssertionError(f"registro on :{port} answered {status}: {reply}")
@@ -187,7 +195,9 @@ class Cluster:
     nginx, 2 × juego-tcp, juego-dist and 2 × juego-web on loopback, one database.
     """
 
-    def __init__(self, case: SynchronousTestCase, url: str, nginxBinary: str, loadStream: str) -> None:
+    def __init__(
+        self, case: SynchronousTestCase, url: str, nginxBinary: str, loadStream: str
+    ) -> None:
         self.directory = Path(case.mktemp()).resolve()
         self.directory.mkdir(parents=True)
         webA, webB, tcp1, tcp2, dist, httpPort, streamPort = freePorts(7)
@@ -196,7 +206,9 @@ class Cluster:
         env = {"JUEGO_SERVICE_SECRET": secrets.token_hex(16)}
         database = ["--database", url]
         self.tcp = [
-            ServiceProcess("juego-tcp", ["--listen", loopback(p), *database], str(self.directory), p, env)
+            ServiceProcess(
+                "juego-tcp", ["--listen", loopback(p), *database], str(self.directory), p, env
+            )
             for p in self.tcpPorts
         ]
         self.dist = ServiceProcess(
@@ -211,11 +223,19 @@ class Cluster:
             "DISTRIBUTED_PORT": str(dist),
         }
         self.web = [
-            ServiceProcess("juego-web", ["--listen", loopback(p), *database], str(self.directory), p, webEnv)
+            ServiceProcess(
+                "juego-web", ["--listen", loopback(p), *database], str(self.directory), p, webEnv
+            )
             for p in self.webPorts
         ]
         self.nginx = Nginx(
-            nginxBinary, loadStream, self.directory / "nginx", httpPort, streamPort, self.webPorts, self.tcpPorts
+            nginxBinary,
+            loadStream,
+            self.directory / "nginx",
+            httpPort,
+            streamPort,
+            self.webPorts,
+            self.tcpPorts,
         )
         case.addCleanup(self.stop)
 
@@ -245,7 +265,9 @@ class Cluster:
         """
         SIGTERM to every service at once, then wait for each (SIGKILL after 20 s).
         """
-        running = [s.process for s in self.services if s.process is not None and s.process.poll() is None]
+        running = [
+            s.process for s in self.services if s.process is not None and s.process.poll() is None
+        ]
         for process in running:
             process.send_signal(signal.SIGTERM)
         for process in running:
@@ -297,7 +319,16 @@ class DeployExampleTests(SynchronousTestCase):
         (directory / "tmp").mkdir()
         (directory / "nginx.conf").write_text(config)
         result = subprocess.run(
-            [binary, "-t", "-p", f"{directory}/", "-e", str(directory / "error.log"), "-c", str(directory / "nginx.conf")],
+            [
+                binary,
+                "-t",
+                "-p",
+                f"{directory}/",
+                "-e",
+                str(directory / "error.log"),
+                "-c",
+                str(directory / "nginx.conf"),
+            ],
             capture_output=True,
             text=True,
             timeout=30,
@@ -362,7 +393,9 @@ class MultiNodeTests(SynchronousTestCase):
         player.register(port)
         return player
 
-    def play(self, player: Player, issuePort: int, savePort: int, words: int) -> tuple[int, dict[str, Any]]:
+    def play(
+        self, player: Player, issuePort: int, savePort: int, words: int
+    ) -> tuple[int, dict[str, Any]]:
         """
         Play one game (issued on one port, saved on another): its score and the save's reply.
         """
@@ -372,7 +405,10 @@ class MultiNodeTests(SynchronousTestCase):
         partida = reply["partida"]
         eventos, puntaje = events(partida["palabras"], words)
         status, reply = player.request(
-            savePort, "POST", "/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": eventos}
+            savePort,
+            "POST",
+            "/api/guardar_puntaje",
+            {"partida_id": partida["id"], "eventos": eventos},
         )
         if status != 200:
             raise AssertionError(f"guardar_puntaje on :{savePort} answered {status}: {reply}")
@@ -384,7 +420,9 @@ class MultiNodeTests(SynchronousTestCase):
 
     def openSocket(self, port: int, player: Player) -> WebSocket:
         assert player.cookie is not None
-        ws = WebSocket.connect(port, WS_PATH, {"Cookie": player.cookie, "Origin": f"http://127.0.0.1:{port}"})
+        ws = WebSocket.connect(
+            port, WS_PATH, {"Cookie": player.cookie, "Origin": f"http://127.0.0.1:{port}"}
+        )
         self.addCleanup(ws.close)
         return ws
 
@@ -407,7 +445,9 @@ class MultiNodeTests(SynchronousTestCase):
         status, _ = player.request(self.nodeB, "POST", "/api/logout")
         self.assertEqual(status, 200)
         self.assertEqual(stale.request(self.nodeA, "GET", "/api/yo")[0], 401)
-        status, _ = player.request(self.nodeA, "POST", "/api/login", {"email": player.email, "password": PASSWORD})
+        status, _ = player.request(
+            self.nodeA, "POST", "/api/login", {"email": player.email, "password": PASSWORD}
+        )
         self.assertEqual(status, 200)
         self.assertEqual(player.request(self.nodeB, "GET", "/api/yo")[0], 200)
 
@@ -522,7 +562,9 @@ class MultiNodeTests(SynchronousTestCase):
             aggregates = {
                 r.user_id: (r.puntaje_maximo, r.partidas_jugadas, r.puntaje_total)
                 for r in conn.execute(
-                    text("SELECT user_id, puntaje_maximo, partidas_jugadas, puntaje_total FROM user_aggregates")
+                    text(
+                        "SELECT user_id, puntaje_maximo, partidas_jugadas, puntaje_total FROM user_aggregates"
+                    )
                 )
             }
             scores = {
@@ -535,9 +577,12 @@ class MultiNodeTests(SynchronousTestCase):
                     )
                 )
             }
-            totals = conn.execute(text("SELECT usuarios, jugadores, suma_mejores, partidas FROM totals")).one()
+            totals = conn.execute(
+                text("SELECT usuarios, jugadores, suma_mejores, partidas FROM totals")
+            ).one()
             bestCounts: dict[int, int] = {
-                r.puntaje: r.jugadores for r in conn.execute(text("SELECT puntaje, jugadores FROM best_counts"))
+                r.puntaje: r.jugadores
+                for r in conn.execute(text("SELECT puntaje, jugadores FROM best_counts"))
             }
             users = conn.execute(text("SELECT count(*) FROM users")).scalar_one()
             unsaved = conn.execute(
@@ -570,7 +615,9 @@ class MultiNodeTests(SynchronousTestCase):
             self.checkPlayerThroughServices(player, expected[player.id])
         self.checkRanking(expected)
 
-    def checkPlayerThroughServices(self, player: Player, expected: tuple[int, int, int, int]) -> None:
+    def checkPlayerThroughServices(
+        self, player: Player, expected: tuple[int, int, int, int]
+    ) -> None:
         best, games, _, records = expected
         status, reply = player.request(self.front, "GET", "/api/stats/usuario")
         self.assertEqual(status, 200, reply)

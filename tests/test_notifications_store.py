@@ -53,13 +53,17 @@ class NotificationsStoreTestsMixin:
 
     def test_idempotencyKey(self):
         u = self.user()
-        first, new = self.successResultOf(self.notifications.addOnce(u.id, "uno", "success", "k-1", T0))
+        first, new = self.successResultOf(
+            self.notifications.addOnce(u.id, "uno", "success", "k-1", T0)
+        )
         self.assertTrue(new)
         again, newAgain = self.successResultOf(
             self.notifications.addOnce(u.id, "uno", "success", "k-1", T0 + timedelta(seconds=5))
         )
         self.assertEqual((again, newAgain), (first, False))
-        other, otherNew = self.successResultOf(self.notifications.addOnce(u.id, "dos", "info", "k-2", T0))
+        other, otherNew = self.successResultOf(
+            self.notifications.addOnce(u.id, "dos", "info", "k-2", T0)
+        )
         self.assertTrue(otherNew)
         self.assertNotEqual(other.id, first.id)
         self.assertEqual(self.stored(u.id), 2)

@@ -71,9 +71,7 @@ class RequestIDTests(SynchronousTestCase):
         self.assertEqual(seen, ("r1", {"rid": "r1"}))
         self.assertIsNone(currentRequestID())
         # None leaves the current one alone.
-        self.assertEqual(
-            callWithRequestID("r1", callWithRequestID, None, currentRequestID), "r1"
-        )
+        self.assertEqual(callWithRequestID("r1", callWithRequestID, None, currentRequestID), "r1")
 
     def test_coroutinesKeepIt(self):
         """
@@ -397,14 +395,19 @@ class MetricsOptionTests(SynchronousTestCase):
             options = tap.Options()
             options.parseOptions(
                 [
-                    "--listen", "tcp:0:interface=127.0.0.1",
-                    "--metrics", "tcp:0:interface=127.0.0.1",
-                    "--database", sqliteURL(self),
+                    "--listen",
+                    "tcp:0:interface=127.0.0.1",
+                    "--metrics",
+                    "tcp:0:interface=127.0.0.1",
+                    "--database",
+                    sqliteURL(self),
                 ]
             )
             top = tap.makeService(options)
             sites = [
-                s for s in top if isinstance(s, StreamServerEndpointService) and isinstance(s.factory, Site)
+                s
+                for s in top
+                if isinstance(s, StreamServerEndpointService) and isinstance(s.factory, Site)
             ]
             self.assertEqual(len(sites), 1, tap)
             options = tap.Options()
@@ -436,4 +439,3 @@ class MetricsSiteTests(TestCase):
         response = yield treq.get(base + "/", pool=pool)
         yield response.content()
         self.assertEqual(response.code, 404)
-

@@ -36,8 +36,14 @@ def addUser(nombre):
     def work(conn):
         return conn.execute(
             insert(s.users)
-            .values(nombre=nombre, email=f"{nombre}@example.com", password_hash="h",
-                    es_admin=False, bio="", fecha_registro=utcnow())
+            .values(
+                nombre=nombre,
+                email=f"{nombre}@example.com",
+                password_hash="h",
+                es_admin=False,
+                bio="",
+                fecha_registro=utcnow(),
+            )
             .returning(s.users.c.id)
         ).scalar_one()
 
@@ -46,8 +52,14 @@ def addUser(nombre):
 
 def fail(conn):
     conn.execute(
-        insert(s.users).values(nombre="x", email="x@example.com", password_hash="h",
-                               es_admin=False, bio="", fecha_registro=utcnow())
+        insert(s.users).values(
+            nombre="x",
+            email="x@example.com",
+            password_hash="h",
+            es_admin=False,
+            bio="",
+            fecha_registro=utcnow(),
+        )
     )
     raise ValueError("this write fails after writing")
 
@@ -80,7 +92,11 @@ class GroupCommitMixin:
 
     def test_failingWriteFailsAlone(self):
         self.pool.write(addUser("a"))
-        b, bad, c = self.pool.write(addUser("b")), self.pool.write(fail), self.pool.write(addUser("c"))
+        b, bad, c = (
+            self.pool.write(addUser("b")),
+            self.pool.write(fail),
+            self.pool.write(addUser("c")),
+        )
         self.threads.runNext()
         self.threads.runNext()
         self.successResultOf(b)

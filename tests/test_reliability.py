@@ -204,7 +204,9 @@ class Web:
     def close(self) -> None:
         self.connection.close()
 
-    def post(self, path: str, body: dict[str, Any], cookie: str = "") -> tuple[int, dict[str, Any], Any]:
+    def post(
+        self, path: str, body: dict[str, Any], cookie: str = ""
+    ) -> tuple[int, dict[str, Any], Any]:
         headers = {
             "Content-Type": "application/json",
             "Origin": f"http://127.0.0.1:{self.port}",
@@ -223,7 +225,11 @@ def register(port: int, player: Player) -> Player:
     try:
         status, reply, response = web.post(
             "/api/registro",
-            {"nombre": f"Jugadora {player.index}", "email": player.email, "password": "contraseña-segura"},
+            {
+                "nombre": f"Jugadora {player.index}",
+                "email": player.email,
+                "password": "contraseña-segura",
+            },
         )
     finally:
         web.close()
@@ -247,7 +253,9 @@ def issue(web: Web, player: Player) -> tuple[dict[str, Any], float]:
     return reply["partida"], time.monotonic()
 
 
-def typed(palabras: Sequence[str], words: int, rng: random.Random) -> tuple[list[dict[str, Any]], int]:
+def typed(
+    palabras: Sequence[str], words: int, rng: random.Random
+) -> tuple[list[dict[str, Any]], int]:
     """
     Events for typing the first C{words} words, each a little slower than the human
     minimum, and the score they make.
@@ -377,7 +385,9 @@ class Driver:
         with self._condition:
             self.phase = phase
 
-    def waitUntil(self, condition: Callable[[], bool], what: str, timeout: float = PROGRESS_TIMEOUT) -> None:
+    def waitUntil(
+        self, condition: Callable[[], bool], what: str, timeout: float = PROGRESS_TIMEOUT
+    ) -> None:
         """
         Wait until C{condition()} holds (checked under the driver's lock), or the jobs
         ran out, or too many failed.
@@ -427,8 +437,11 @@ class Driver:
         return self.saves
 
 
-def saveJob(player: Player, chooseWords: Callable[[Sequence[str], float, random.Random], int],
-            partida: tuple[dict[str, Any], float] | None = None) -> Job:
+def saveJob(
+    player: Player,
+    chooseWords: Callable[[Sequence[str], float, random.Random], int],
+    partida: tuple[dict[str, Any], float] | None = None,
+) -> Job:
     """
     A job that saves a game of C{player}: a new partida (or the one given, issued
     earlier), typed for C{chooseWords(palabras, budgetMs, rng)} words.
@@ -501,7 +514,11 @@ class Pipeline:
         nonce = self._ask({"action": "auth_challenge"})["nonce"]
         clientNonce = auth.newNonce()
         reply = self._ask(
-            {"action": "auth", "client_nonce": clientNonce, "proof": auth.clientProof(secret, nonce, clientNonce)}
+            {
+                "action": "auth",
+                "client_nonce": clientNonce,
+                "proof": auth.clientProof(secret, nonce, clientNonce),
+            }
         )
         if not auth.check(auth.serverProof(secret, nonce, clientNonce), reply.get("proof")):
             raise AssertionError(f"service handshake failed: {reply}")
@@ -518,8 +535,13 @@ class Pipeline:
                 if not self._window.acquire(timeout=0.2):
                     continue
                 key = f"directa-{n}"
-                line = {"action": "save_score", "user_id": self.userID, "puntaje": n % 500,
-                        "idempotency_key": key, "id": key}
+                line = {
+                    "action": "save_score",
+                    "user_id": self.userID,
+                    "puntaje": n % 500,
+                    "idempotency_key": key,
+                    "id": key,
+                }
                 self.sent[key] = time.monotonic()
                 self._file.write(json.dumps(line).encode() + b"\n")
                 self._file.flush()
@@ -588,8 +610,12 @@ class ReliabilityMixin:
         accepted = [save for save in saves if save.accepted]
         allRows = self.system.query(
             select(
-                s.scores.c.id, s.scores.c.clave, s.scores.c.user_id, s.scores.c.puntaje,
-                s.scores.c.nuevo_record, s.scores.c.puntaje_maximo,
+                s.scores.c.id,
+                s.scores.c.clave,
+                s.scores.c.user_id,
+                s.scores.c.puntaje,
+                s.scores.c.nuevo_record,
+                s.scores.c.puntaje_maximo,
             ).order_by(s.scores.c.id)
         )
         playerIDs = {player.id for player in players}
@@ -626,7 +652,9 @@ class ReliabilityMixin:
         for row in allRows:
             record = row.puntaje > best[row.user_id]
             best[row.user_id] = max(best[row.user_id], row.puntaje)
-            case.assertEqual((bool(row.nuevo_record), row.puntaje_maximo), (record, best[row.user_id]), row)
+            case.assertEqual(
+                (bool(row.nuevo_record), row.puntaje_maximo), (record, best[row.user_id]), row
+            )
 
         played = Counter(save.player.id for save in accepted)
         maxima: dict[int, int] = defaultdict(int)
@@ -667,7 +695,9 @@ class ReliabilityMixin:
             )
         }
         notifications = self.system.query(
-            select(s.notifications.c.clave, s.notifications.c.user_id, s.notifications.c.message).where(
+            select(
+                s.notifications.c.clave, s.notifications.c.user_id, s.notifications.c.message
+            ).where(
                 s.notifications.c.message.like("¡Nuevo récord personal:%"),
                 s.notifications.c.user_id.in_(playerIDs),
             )
@@ -681,7 +711,7 @@ class ReliabilityMixin:
             set(perKey), {RECORD_PREFIX + clave for clave in records}, "record notifications differ"
         )
         for n in notifications:
-            score = records[n.clave[len(RECORD_PREFIX):]]
+            score = records[n.clave[len(RECORD_PREFIX) :]]
             case.assertEqual((n.user_id, n.message), (score.user_id, recordMessage(score.puntaje)))
         return figures
 
@@ -858,7 +888,9 @@ class ReliabilityTests(ReliabilityMixin, SynchronousTestCase):
         jobs = [saveJob(self.players[n % PLAYERS], someWords) for n in range(GRACEFUL_SAVES)]
         driver = self.drive(Driver(self.port, jobs, seed=3))
         driver.setPhase("tcp up")
-        pipeline = Pipeline(system.ports["tcp"], system.env["JUEGO_SERVICE_SECRET"], direct.id).start()
+        pipeline = Pipeline(
+            system.ports["tcp"], system.env["JUEGO_SERVICE_SECRET"], direct.id
+        ).start()
         self.addCleanup(pipeline.stop)
         driver.waitAccepted(GRACEFUL_STOP_AT)
         assert tcp.process is not None

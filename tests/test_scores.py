@@ -110,7 +110,9 @@ class ScoreServiceMixin:
         return json.loads(out)
 
     def test_seedLine(self):
-        line = json.dumps({"action": "save_score", "user_id": self.user.id, "puntaje": 100}).encode()
+        line = json.dumps(
+            {"action": "save_score", "user_id": self.user.id, "puntaje": 100}
+        ).encode()
         reply = self.ask(line)
         self.assertEqual(
             {k: reply[k] for k in ("success", "nuevo_record", "puntaje_maximo")},
@@ -128,10 +130,12 @@ class ScoreServiceMixin:
             b'{"action": "save_score", "user_id": "1", "puntaje": 1}': "invalid_request",
             b'{"action": "save_score", "user_id": %d, "puntaje": -1}' % uid: "invalid_request",
             b'{"action": "save_score", "user_id": %d, "puntaje": 1.5}' % uid: "invalid_request",
-            b'{"action": "save_score", "user_id": %d, "puntaje": 99999999999999999999}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": 99999999999999999999}'
+            % uid: "invalid_request",
             b'{"action": "save_score", "user_id": %d}' % uid: "invalid_request",
             b'{"action": "save_score", "user_id": %d, "puntaje": true}' % uid: "invalid_request",
-            b'{"action": "save_score", "user_id": %d, "puntaje": 1, "idempotency_key": 5}' % uid: "invalid_request",
+            b'{"action": "save_score", "user_id": %d, "puntaje": 1, "idempotency_key": 5}'
+            % uid: "invalid_request",
         }
         for line, code in cases.items():
             reply = self.ask(line)
@@ -141,11 +145,18 @@ class ScoreServiceMixin:
 
     def test_idempotencyKey(self):
         line = json.dumps(
-            {"action": "save_score", "user_id": self.user.id, "puntaje": 50, "idempotency_key": "p-1"}
+            {
+                "action": "save_score",
+                "user_id": self.user.id,
+                "puntaje": 50,
+                "idempotency_key": "p-1",
+            }
         ).encode()
         first, again = self.ask(line), self.ask(line)
         self.assertEqual(first, again)
-        self.assertEqual(self.successResultOf(self.store.stats.userStats(self.user.id)).partidas_jugadas, 1)
+        self.assertEqual(
+            self.successResultOf(self.store.stats.userStats(self.user.id)).partidas_jugadas, 1
+        )
 
 
 class SQLiteScoreServiceTests(SQLiteMixin, ScoreServiceMixin, SynchronousTestCase):
@@ -154,7 +165,9 @@ class SQLiteScoreServiceTests(SQLiteMixin, ScoreServiceMixin, SynchronousTestCas
         A new store on the same file (a restarted service) sees every save.
         """
         for p in (5, 9):
-            self.ask(json.dumps({"action": "save_score", "user_id": self.user.id, "puntaje": p}).encode())
+            self.ask(
+                json.dumps({"action": "save_score", "user_id": self.user.id, "puntaje": p}).encode()
+            )
         url = str(self.store.engine.url)
         self.store.engine.dispose()
         reopened = synchronousStore(self, url)

@@ -179,8 +179,9 @@ _json_scalars = (
 )
 _json_values = st.recursive(
     _json_scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=25,
 )
 _offsets = st.just(UTC) | st.integers(min_value=-1439, max_value=1439).map(
@@ -207,11 +208,13 @@ _python_scalars = (
 )
 _python_values = st.recursive(
     _python_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.lists(children, max_size=4).map(tuple)
-    | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4)
-    | st.sets(_hashable_scalars, max_size=4)
-    | st.frozensets(_hashable_scalars, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=4).map(tuple)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4)
+        | st.sets(_hashable_scalars, max_size=4)
+        | st.frozensets(_hashable_scalars, max_size=4)
+    ),
     max_leaves=20,
 )
 _wire_scalars = (
@@ -230,12 +233,14 @@ _wire_scalars = (
 )
 _wire_values = st.recursive(
     _wire_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.lists(children, max_size=4).map(tuple)
-    | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4).map(collections.OrderedDict)
-    | st.sets(_hashable_scalars, max_size=4)
-    | st.frozensets(_hashable_scalars, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=4).map(tuple)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4).map(collections.OrderedDict)
+        | st.sets(_hashable_scalars, max_size=4)
+        | st.frozensets(_hashable_scalars, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -294,7 +299,7 @@ class TrustedAPITests(SynchronousTestCase):
         value = {"nombre": "Ana", "puntos": [1, 2, 3], "media": 2.5, "activo": True, "x": None}
         text = Serializer.serialize_hybrid(value)
         self.assertTrue(text.startswith("json:"), text)
-        self.assertEqual(json.loads(text[len("json:"):]), value)
+        self.assertEqual(json.loads(text[len("json:") :]), value)
         self.assertTrue(_same(Serializer.deserialize_hybrid(text), value))
 
     def test_hybrid_json_keeps_non_ascii(self) -> None:
@@ -558,10 +563,20 @@ class WireRoundTripTests(SynchronousTestCase):
                 return super().find_class(module, name)
 
         value = [
-            datetime.now(UTC), date.today(), dtime(1, 2), timedelta(3),
-            timezone(timedelta(hours=5), "X"), decimal.Decimal("1.5"), uuid.uuid4(),
-            collections.OrderedDict(a=1), 1j, {1}, frozenset(), bytearray(b"x"),
-            _notification(), ColorPrueba.ROJO,
+            datetime.now(UTC),
+            date.today(),
+            dtime(1, 2),
+            timedelta(3),
+            timezone(timedelta(hours=5), "X"),
+            decimal.Decimal("1.5"),
+            uuid.uuid4(),
+            collections.OrderedDict(a=1),
+            1j,
+            {1},
+            frozenset(),
+            bytearray(b"x"),
+            _notification(),
+            ColorPrueba.ROJO,
         ]
         data, _ = encode_wire_pickle(value, None)
         back = Recording(io.BytesIO(base64.b64decode(data))).load()
@@ -580,9 +595,7 @@ class WireRoundTripTests(SynchronousTestCase):
             self.skipTest("juego.model does not exist yet")
         allowed = serialization._current_allow_list()
         classes = [
-            getattr(model, name)
-            for name in model.__all__
-            if isinstance(getattr(model, name), type)
+            getattr(model, name) for name in model.__all__ if isinstance(getattr(model, name), type)
         ]
         self.assertTrue(classes)
         for cls in classes:
@@ -711,39 +724,67 @@ def _hostile_payloads(marker: str) -> list[tuple[str, bytes, tuple[str, str]]]:
         return pickle.dumps(obj, protocol=5)
 
     return [
-        ("reduce os.system", dumps(_Payload(os.system, (touch,))),
-         (os.system.__module__, "system")),
-        ("reduce open", dumps(_Payload(builtins.open, (marker, "w"))),
-         (builtins.open.__module__, "open")),
-        ("reduce subprocess.Popen", dumps(_Payload(subprocess.Popen, (["touch", marker],))),
-         ("subprocess", "Popen")),
+        (
+            "reduce os.system",
+            dumps(_Payload(os.system, (touch,))),
+            (os.system.__module__, "system"),
+        ),
+        (
+            "reduce open",
+            dumps(_Payload(builtins.open, (marker, "w"))),
+            (builtins.open.__module__, "open"),
+        ),
+        (
+            "reduce subprocess.Popen",
+            dumps(_Payload(subprocess.Popen, (["touch", marker],))),
+            ("subprocess", "Popen"),
+        ),
         ("reduce eval", dumps(_Payload(builtins.eval, (touch_expr,))), ("builtins", "eval")),
         ("reduce exec", dumps(_Payload(builtins.exec, (touch_expr,))), ("builtins", "exec")),
-        ("getattr chain",
-         dumps(_Payload(_Payload(builtins.getattr, (_Sentinel, "hit")), ())),
-         ("builtins", "getattr")),
+        (
+            "getattr chain",
+            dumps(_Payload(_Payload(builtins.getattr, (_Sentinel, "hit")), ())),
+            ("builtins", "getattr"),
+        ),
         ("sentinel function", dumps(_Payload(_sentinel_hit, ())), (__name__, "_sentinel_hit")),
         ("GLOBAL os.system", b"cos\nsystem\n(V" + _line(touch) + b"tR.", ("os", "system")),
-        ("STACK_GLOBAL os.system",
-         b"\x80\x04" + _ustr("os") + _ustr("system") + b"\x93" + _ustr(touch) + b"\x85R.",
-         ("os", "system")),
+        (
+            "STACK_GLOBAL os.system",
+            b"\x80\x04" + _ustr("os") + _ustr("system") + b"\x93" + _ustr(touch) + b"\x85R.",
+            ("os", "system"),
+        ),
         ("INST os.system", b"(V" + _line(touch) + b"ios\nsystem\n.", ("os", "system")),
         ("OBJ os.system", b"(cos\nsystem\nV" + _line(touch) + b"o.", ("os", "system")),
-        ("copyreg._reconstructor around os.system",
-         b"ccopyreg\n_reconstructor\n(cbuiltins\nobject\ncbuiltins\nobject\n"
-         b"cos\nsystem\n(V" + _line(touch) + b"tRtR.",
-         ("copyreg", "_reconstructor")),
-        ("copyreg._reconstructor calling Popen.__init__",
-         b"ccopyreg\n_reconstructor\n(csubprocess\nPopen\ncsubprocess\nPopen\n"
-         b"(lp0\nVtouch\naV" + _line(marker) + b"atR.",
-         ("copyreg", "_reconstructor")),
-        ("__builtin__.eval (protocol 2 name mapping)",
-         b"c__builtin__\neval\n(V" + _line(touch_expr) + b"tR.",
-         ("__builtin__", "eval")),
-        ("hand-assembled getattr chain",
-         b"\x80\x04" + _ustr("builtins") + _ustr("getattr") + b"\x93"
-         + _ustr(__name__) + _ustr("_Sentinel") + b"\x93" + _ustr("hit") + b"\x86R)R.",
-         ("builtins", "getattr")),
+        (
+            "copyreg._reconstructor around os.system",
+            b"ccopyreg\n_reconstructor\n(cbuiltins\nobject\ncbuiltins\nobject\n"
+            b"cos\nsystem\n(V" + _line(touch) + b"tRtR.",
+            ("copyreg", "_reconstructor"),
+        ),
+        (
+            "copyreg._reconstructor calling Popen.__init__",
+            b"ccopyreg\n_reconstructor\n(csubprocess\nPopen\ncsubprocess\nPopen\n"
+            b"(lp0\nVtouch\naV" + _line(marker) + b"atR.",
+            ("copyreg", "_reconstructor"),
+        ),
+        (
+            "__builtin__.eval (protocol 2 name mapping)",
+            b"c__builtin__\neval\n(V" + _line(touch_expr) + b"tR.",
+            ("__builtin__", "eval"),
+        ),
+        (
+            "hand-assembled getattr chain",
+            b"\x80\x04"
+            + _ustr("builtins")
+            + _ustr("getattr")
+            + b"\x93"
+            + _ustr(__name__)
+            + _ustr("_Sentinel")
+            + b"\x93"
+            + _ustr("hit")
+            + b"\x86R)R.",
+            ("builtins", "getattr"),
+        ),
     ]
 
 
@@ -789,7 +830,11 @@ class HostilePickleTests(SynchronousTestCase):
         for label, raw, (module, name) in _hostile_payloads(self.marker):
             exc = self.assertRaises(
                 ForbiddenGlobal,
-                decode_wire_pickle, _b64(raw), _sign(raw), SECRET, require_signature=True,
+                decode_wire_pickle,
+                _b64(raw),
+                _sign(raw),
+                SECRET,
+                require_signature=True,
             )
             self.assertEqual((exc.module, exc.name), (module, name), label)
             self.assertNothingRan(label)
@@ -887,8 +932,13 @@ class StructureTests(SynchronousTestCase):
     def test_control_str_is_callable_without_inspection(self) -> None:
         """Control for the test above: the allow-list alone would call C{str}."""
         raw = (
-            b"\x80\x05" + _ustr("builtins") + _ustr("str") + b"\x93"
-            + b"]\x94(" + b"h\x00" * 3 + b"e\x85R."
+            b"\x80\x05"
+            + _ustr("builtins")
+            + _ustr("str")
+            + b"\x93"
+            + b"]\x94("
+            + b"h\x00" * 3
+            + b"e\x85R."
         )
         self.assertIsInstance(SafeUnpickler(io.BytesIO(raw)).load(), str)
 
@@ -906,8 +956,13 @@ class StructureTests(SynchronousTestCase):
     def test_build_on_a_class(self) -> None:
         """BUILD on a global would set attributes on the class itself, process-wide."""
         raw = (
-            b"\x80\x05" + _ustr(__name__) + _ustr("ColorPrueba") + b"\x93"
-            + b"N}" + _ustr("envenenado") + b"\x88s\x86b."
+            b"\x80\x05"
+            + _ustr(__name__)
+            + _ustr("ColorPrueba")
+            + b"\x93"
+            + b"N}"
+            + _ustr("envenenado")
+            + b"\x88s\x86b."
         )
 
         def cleanup() -> None:
@@ -926,8 +981,15 @@ class StructureTests(SynchronousTestCase):
     def test_build_on_an_enum_member(self) -> None:
         """Enum "construction" returns the shared member; BUILD would rewrite it."""
         raw = (
-            b"\x80\x05" + _ustr(__name__) + _ustr("ColorPrueba") + b"\x93"
-            + b"K\x01\x85R" + b"}" + _ustr("_value_") + b"Kcs" + b"b."
+            b"\x80\x05"
+            + _ustr(__name__)
+            + _ustr("ColorPrueba")
+            + b"\x93"
+            + b"K\x01\x85R"
+            + b"}"
+            + _ustr("_value_")
+            + b"Kcs"
+            + b"b."
         )
         member = ColorPrueba.ROJO
         self.addCleanup(setattr, member, "_value_", 1)
@@ -952,8 +1014,7 @@ class StructureTests(SynchronousTestCase):
             ("BINPERSID", b"\x80\x05K\x01Q."),
             ("PERSID", b"P1\n."),
             ("NEXT_BUFFER", b"\x80\x05\x97."),
-            ("NEWOBJ_EX",
-             b"\x80\x05" + _ustr("uuid") + _ustr("UUID") + b"\x93)}\x92."),
+            ("NEWOBJ_EX", b"\x80\x05" + _ustr("uuid") + _ustr("UUID") + b"\x93)}\x92."),
         ):
             self.assertRefusedUnloaded(raw, opcode)
 
@@ -971,4 +1032,3 @@ class StructureTests(SynchronousTestCase):
         exc = self.assertRaises(PickleRefused, decode_wire_pickle, _b64(raw), None, None)
         self.assertIsInstance(exc.__cause__, OverflowError)
         self.assertEqual(len(self.made), 1)
-

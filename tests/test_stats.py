@@ -371,12 +371,21 @@ class SubscribeTests(SynchronousTestCase):
     def test_idempotentAddPublishesOnce(self):
         subscriber, writer = self.h.connect(), self.h.connect()
         subscriber.ask("subscribe")
-        first = writer.ask("add_notification", user_id=self.user.id, message="r", idempotency_key="p1")
-        again = writer.ask("add_notification", user_id=self.user.id, message="r", idempotency_key="p1")
+        first = writer.ask(
+            "add_notification", user_id=self.user.id, message="r", idempotency_key="p1"
+        )
+        again = writer.ask(
+            "add_notification", user_id=self.user.id, message="r", idempotency_key="p1"
+        )
         self.assertEqual(first, again)
         subscriber.pump.flush()
         self.assertEqual(len(subscriber.events), 1)
-        self.assertEqual(writer.ask("add_notification", user_id=self.user.id, message="r", idempotency_key=7)["code"], "invalid_request")
+        self.assertEqual(
+            writer.ask("add_notification", user_id=self.user.id, message="r", idempotency_key=7)[
+                "code"
+            ],
+            "invalid_request",
+        )
 
     def test_subscriberMayAlsoAsk(self):
         peer = self.h.connect()

@@ -43,9 +43,7 @@ class StoreTestsMixin:
 
     def test_duplicateEmail(self):
         self.user("ana")
-        self.failureResultOf(
-            self.store.users.create("otra", "ANA@example.com", "h"), EmailInUse
-        )
+        self.failureResultOf(self.store.users.create("otra", "ANA@example.com", "h"), EmailInUse)
         stats = self.successResultOf(self.store.stats.globalStats(T0))
         self.assertEqual(stats.total_usuarios, 1)
 
@@ -128,8 +126,13 @@ class StoreTestsMixin:
     def test_globalStats(self):
         empty = self.successResultOf(self.store.stats.globalStats(T0))
         self.assertEqual(
-            (empty.total_usuarios, empty.usuarios_activos, empty.puntaje_promedio,
-             empty.puntaje_maximo_global, empty.partidas_totales),
+            (
+                empty.total_usuarios,
+                empty.usuarios_activos,
+                empty.puntaje_promedio,
+                empty.puntaje_maximo_global,
+                empty.partidas_totales,
+            ),
             (0, 0, 0.0, 0, 0),
         )
         a, b, _ = self.user("a"), self.user("b"), self.user("c")
@@ -152,10 +155,14 @@ class StoreTestsMixin:
         self.save(b.id, 100)
         self.successResultOf(self.store.scores.resetUser(a.id))
         sa = self.successResultOf(self.store.stats.userStats(a.id))
-        self.assertEqual((sa.puntaje_maximo, sa.partidas_jugadas, sa.posicion_ranking), (0, 0, None))
+        self.assertEqual(
+            (sa.puntaje_maximo, sa.partidas_jugadas, sa.posicion_ranking), (0, 0, None)
+        )
         self.assertEqual(self.successResultOf(self.store.stats.userStats(b.id)).posicion_ranking, 1)
         g = self.successResultOf(self.store.stats.globalStats(T0))
-        self.assertEqual((g.puntaje_maximo_global, g.partidas_totales, g.puntaje_promedio), (100, 1, 100.0))
+        self.assertEqual(
+            (g.puntaje_maximo_global, g.partidas_totales, g.puntaje_promedio), (100, 1, 100.0)
+        )
         self.assertTrue(self.successResultOf(self.store.scores.deleteUser(b.id)))
         self.assertFalse(self.successResultOf(self.store.scores.deleteUser(b.id)))
         g = self.successResultOf(self.store.stats.globalStats(T0))

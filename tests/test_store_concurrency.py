@@ -52,7 +52,9 @@ class CounterLockOrderTests(SynchronousTestCase):
         self.addCleanup(self.engine.dispose)
         upgrade(self.engine)
 
-    def bump(self, deltas: dict[int, int], rendezvous: threading.Barrier, errors: list[BaseException]) -> None:
+    def bump(
+        self, deltas: dict[int, int], rendezvous: threading.Barrier, errors: list[BaseException]
+    ) -> None:
         try:
             with self.engine.begin() as conn:
                 # Never hang the suite, whatever the order.
@@ -69,7 +71,10 @@ class CounterLockOrderTests(SynchronousTestCase):
         raises one bucket the other lowers.
         """
         with self.engine.begin() as conn:
-            conn.execute(insert(s.best_counts), [{"puntaje": 10, "jugadores": 1}, {"puntaje": 20, "jugadores": 1}])
+            conn.execute(
+                insert(s.best_counts),
+                [{"puntaje": 10, "jugadores": 1}, {"puntaje": 20, "jugadores": 1}],
+            )
         rendezvous = threading.Barrier(2, timeout=1.0)
         errors: list[BaseException] = []
         threads = [
@@ -82,12 +87,19 @@ class CounterLockOrderTests(SynchronousTestCase):
             thread.join(30)
         self.assertEqual(errors, [])
         with self.engine.connect() as conn:
-            counts = dict(conn.execute(select(s.best_counts.c.puntaje, s.best_counts.c.jugadores)).all())
+            counts = dict(
+                conn.execute(select(s.best_counts.c.puntaje, s.best_counts.c.jugadores)).all()
+            )
         self.assertEqual(counts, {10: 1, 20: 1, 30: 1})
 
     def test_emptiedBucketsGo(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(s.best_counts), [{"puntaje": 10, "jugadores": 1}, {"puntaje": 20, "jugadores": 2}])
+            conn.execute(
+                insert(s.best_counts),
+                [{"puntaje": 10, "jugadores": 1}, {"puntaje": 20, "jugadores": 2}],
+            )
             _bump(conn, s.best_counts, "puntaje", Counter({10: -1, 20: -1, 30: 2, 40: 0}))
-            counts = dict(conn.execute(select(s.best_counts.c.puntaje, s.best_counts.c.jugadores)).all())
+            counts = dict(
+                conn.execute(select(s.best_counts.c.puntaje, s.best_counts.c.jugadores)).all()
+            )
         self.assertEqual(counts, {20: 1, 30: 2})

@@ -55,7 +55,9 @@ class TCPServiceProcessTests(SynchronousTestCase):
         client = Lines(self.port)
         seed = b'{"action": "save_score", "user_id": %d, "puntaje": 100}' % self.user.id
         reply = client.ask(seed)
-        self.assertEqual((reply["success"], reply["nuevo_record"], reply["puntaje_maximo"]), (True, True, 100))
+        self.assertEqual(
+            (reply["success"], reply["nuevo_record"], reply["puntaje_maximo"]), (True, True, 100)
+        )
         bad = {
             b"not json": "invalid_json",
             b"[]": "invalid_request",
@@ -87,9 +89,12 @@ class TCPServiceProcessTests(SynchronousTestCase):
 
     def test_refusesPublicInterfaceWithoutSecret(self):
         service = ServiceProcess(
-            "juego-tcp", ["--listen", f"tcp:{self.port}", "--database", self.url], self.dir, self.port
+            "juego-tcp",
+            ["--listen", f"tcp:{self.port}", "--database", self.url],
+            self.dir,
+            self.port,
         )
         self.assertRaises(RuntimeError, service.start)
-        self.assertIn("JUEGO_SERVICE_SECRET", service.process.stderr.read().decode() + service.log())
-
-
+        self.assertIn(
+            "JUEGO_SERVICE_SECRET", service.process.stderr.read().decode() + service.log()
+        )

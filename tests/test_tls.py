@@ -33,7 +33,12 @@ class TLSBetweenServicesTests(TestCase):
         # A public-facing TLS listener is allowed because a secret is set.
         self.service = ServiceProcess(
             "juego-tcp",
-            ["--listen", f"ssl:{self.port}:privateKey={key}:certKey={cert}", "--database", self.url],
+            [
+                "--listen",
+                f"ssl:{self.port}:privateKey={key}:certKey={cert}",
+                "--database",
+                self.url,
+            ],
             self.dir,
             self.port,
             env={"JUEGO_SERVICE_SECRET": SECRET},

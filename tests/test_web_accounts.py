@@ -16,7 +16,9 @@ from tests.websupport import PASSWORD, WebTestCase
 
 
 def cookieHeader(reply) -> str:
-    [header] = [h for h in reply.headers.getRawHeaders("set-cookie") if h.startswith(COOKIE.decode())]
+    [header] = [
+        h for h in reply.headers.getRawHeaders("set-cookie") if h.startswith(COOKIE.decode())
+    ]
     return header
 
 
@@ -29,9 +31,7 @@ class RegistroTests(WebTestCase):
         )
         self.assertEqual(reply.status, 201)
         user = reply.json["user"]
-        self.assertEqual(
-            set(user), {"id", "nombre", "email", "es_admin", "fecha_registro"}
-        )
+        self.assertEqual(set(user), {"id", "nombre", "email", "es_admin", "fecha_registro"})
         self.assertEqual(user["nombre"], "<b>Ana</b> & co")
         self.assertEqual(user["email"], "ana@example.com")
         self.assertIs(user["es_admin"], False)
@@ -105,8 +105,13 @@ class RegistroTests(WebTestCase):
         client = self.client()
         reply = client.post(
             "/api/registro",
-            {"nombre": "Eve", "email": "eve@example.com", "password": PASSWORD, "es_admin": True,
-             "codigo_admin": "admin123"},
+            {
+                "nombre": "Eve",
+                "email": "eve@example.com",
+                "password": PASSWORD,
+                "es_admin": True,
+                "codigo_admin": "admin123",
+            },
         )
         self.assertEqual(reply.status, 201)
         self.assertIs(reply.json["user"]["es_admin"], False)
@@ -252,11 +257,17 @@ class SessionTests(WebTestCase):
 class RequestCheckTests(WebTestCase):
     def test_jsonContentTypeRequired(self):
         client, _ = self.signUp()
-        for headers in [{"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}, {}]:
+        for headers in [
+            {"Content-Type": "text/plain"},
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            {},
+        ]:
             reply = client.post("/api/partidas", data=b"{}", headers=headers)
             self.assertEqual(reply.status, 415, headers)
             self.assertEqual(reply.json["code"], "tipo_no_soportado")
-        reply = client.post("/api/partidas", data=b"{}", headers={"Content-Type": "application/json; charset=utf-8"})
+        reply = client.post(
+            "/api/partidas", data=b"{}", headers={"Content-Type": "application/json; charset=utf-8"}
+        )
         self.assertEqual(reply.status, 201)
 
     def test_formLoginRefused(self):
@@ -270,7 +281,12 @@ class RequestCheckTests(WebTestCase):
 
     def test_foreignOriginRefused(self):
         client, _ = self.signUp()
-        for origin in ["http://evil.example", "null", "http://juego.test.evil.example", "https://juego.test:8443"]:
+        for origin in [
+            "http://evil.example",
+            "null",
+            "http://juego.test.evil.example",
+            "https://juego.test:8443",
+        ]:
             reply = client.post("/api/partidas", {}, headers={"Origin": origin})
             self.assertEqual(reply.status, 403, origin)
             self.assertEqual(reply.json["code"], "csrf")
@@ -288,7 +304,9 @@ class RequestCheckTests(WebTestCase):
     def test_badJSON(self):
         client, _ = self.signUp()
         for data in [b"{", b"[1, 2]", b"\xff\xfe"]:
-            reply = client.post("/api/partidas", data=data, headers={"Content-Type": "application/json"})
+            reply = client.post(
+                "/api/partidas", data=data, headers={"Content-Type": "application/json"}
+            )
             self.assertEqual((reply.status, reply.json["code"]), (400, "invalid_request"), data)
 
     def test_bodyTooLarge(self):
@@ -301,7 +319,11 @@ class RequestCheckTests(WebTestCase):
         reply = client.get("/api/no-existe")
         self.assertEqual(
             reply.json,
-            {"success": False, "error": "No se ha encontrado lo que buscabas.", "code": "no_encontrado"},
+            {
+                "success": False,
+                "error": "No se ha encontrado lo que buscabas.",
+                "code": "no_encontrado",
+            },
         )
         self.assertEqual(reply.status, 404)
         reply = client.get("/api/registro")
@@ -339,7 +361,9 @@ class PerfilTests(WebTestCase):
         self.assertEqual(reply.json["bio"], "Hola\nmundo")
         self.assertEqual(client.get("/api/yo").json["user"]["nombre"], "<i>Ana</i>")
         reply = client.post("/api/perfil", {"bio": "solo bio"})
-        self.assertEqual((reply.json["user"]["nombre"], reply.json["bio"]), ("<i>Ana</i>", "solo bio"))
+        self.assertEqual(
+            (reply.json["user"]["nombre"], reply.json["bio"]), ("<i>Ana</i>", "solo bio")
+        )
 
     def test_editInvalid(self):
         client, _ = self.signUp("Ana")

@@ -45,7 +45,9 @@ class RankingTests(WebTestCase):
         client, user = self.signUp("Ana")
         _, played = self.play(client, 5)
         [entry] = self.client().get("/api/ranking").json["ranking"]
-        self.assertEqual((entry["user_id"], entry["puntaje_maximo"]), (user["id"], played.json["puntaje"]))
+        self.assertEqual(
+            (entry["user_id"], entry["puntaje_maximo"]), (user["id"], played.json["puntaje"])
+        )
 
     def test_limit(self):
         for i in range(3):
@@ -141,7 +143,9 @@ class NotificationTests(WebTestCase):
         self.assertEqual(
             set(notifications[0]), {"id", "user_id", "message", "type", "timestamp", "leida"}
         )
-        self.assertEqual(len(self.player.get("/api/notificaciones?limit=2").json["notifications"]), 2)
+        self.assertEqual(
+            len(self.player.get("/api/notificaciones?limit=2").json["notifications"]), 2
+        )
 
     def test_markRead(self):
         [tres, dos, uno] = self.player.get("/api/notificaciones").json["notifications"]
@@ -150,7 +154,9 @@ class NotificationTests(WebTestCase):
         unread = self.player.get("/api/notificaciones?no_leidas=1").json["notifications"]
         self.assertEqual([n["message"] for n in unread], ["tres", "dos"])
         self.player.post("/api/notificaciones/leer", {})
-        self.assertEqual(self.player.get("/api/notificaciones?no_leidas=1").json["notifications"], [])
+        self.assertEqual(
+            self.player.get("/api/notificaciones?no_leidas=1").json["notifications"], []
+        )
         self.assertEqual(self.dist.messages(self.user["id"] + 100), ["ajena"])
         self.assertFalse(self.dist.notifications[-1].leida)
 
@@ -180,7 +186,9 @@ class AdminTests(WebTestCase):
             ("POST", f"/api/admin/reiniciar_puntuacion/{self.adminUser['id']}"),
             ("POST", f"/api/admin/eliminar_usuario/{self.adminUser['id']}"),
         ]:
-            reply = self.player.request(method, path, {"password": PASSWORD} if method == "POST" else None)
+            reply = self.player.request(
+                method, path, {"password": PASSWORD} if method == "POST" else None
+            )
             self.assertEqual((reply.status, reply.json["code"]), (403, "prohibido"), path)
         self.assertIsNotNone(self.successResultOf(self.store.users.get(self.adminUser["id"])))
 
@@ -191,7 +199,15 @@ class AdminTests(WebTestCase):
         self.assertEqual([u["id"] for u in usuarios], [self.adminUser["id"], self.user["id"]])
         self.assertEqual(
             set(usuarios[1]),
-            {"id", "nombre", "email", "es_admin", "fecha_registro", "puntaje_maximo", "partidas_jugadas"},
+            {
+                "id",
+                "nombre",
+                "email",
+                "es_admin",
+                "fecha_registro",
+                "puntaje_maximo",
+                "partidas_jugadas",
+            },
         )
         self.assertEqual(usuarios[1]["nombre"], "<b>Ana</b>")
         self.assertEqual(usuarios[1]["puntaje_maximo"], self.played.json["puntaje"])
@@ -219,7 +235,9 @@ class AdminTests(WebTestCase):
         self.assertEqual(reply.status, 404)
 
     def test_delete(self):
-        reply = self.admin.post(f"/api/admin/eliminar_usuario/{self.user['id']}", {"password": PASSWORD})
+        reply = self.admin.post(
+            f"/api/admin/eliminar_usuario/{self.user['id']}", {"password": PASSWORD}
+        )
         self.assertEqual(reply.status, 200, reply.body)
         self.assertIs(reply.json["success"], True)
         self.assertIsNone(self.successResultOf(self.store.users.get(self.user["id"])))
@@ -248,7 +266,9 @@ class AdminTests(WebTestCase):
         self.assertEqual((reply.status, reply.json["code"]), (429, "demasiados_intentos"))
 
     def test_cannotDeleteSelf(self):
-        reply = self.admin.post(f"/api/admin/eliminar_usuario/{self.adminUser['id']}", {"password": PASSWORD})
+        reply = self.admin.post(
+            f"/api/admin/eliminar_usuario/{self.adminUser['id']}", {"password": PASSWORD}
+        )
         self.assertEqual((reply.status, reply.json["code"]), (403, "prohibido"))
         self.assertIsNotNone(self.successResultOf(self.store.users.get(self.adminUser["id"])))
 

@@ -21,7 +21,11 @@ class CreateAdminTests(SynchronousTestCase):
         self.url = sqliteURL(self)
         self.out = io.StringIO()
         self.err = io.StringIO()
-        self.patch(admin, "PasswordHasher", lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        self.patch(
+            admin,
+            "PasswordHasher",
+            lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        )
 
     def run_(self, *argv, answers=(), secrets=()):
         answers, secrets = list(answers), list(secrets)
@@ -40,7 +44,9 @@ class CreateAdminTests(SynchronousTestCase):
         return found
 
     def test_createsWithPrompts(self):
-        code = self.run_("Jefa@Example.com", answers=["<b>Jefa</b>"], secrets=["contraseña1", "contraseña1"])
+        code = self.run_(
+            "Jefa@Example.com", answers=["<b>Jefa</b>"], secrets=["contraseña1", "contraseña1"]
+        )
         self.assertEqual(code, 0)
         user, passwordHash = self.user("jefa@example.com")
         self.assertTrue(user.es_admin)
@@ -65,7 +71,9 @@ class CreateAdminTests(SynchronousTestCase):
         self.assertEqual(passwordHash, "h")
 
     def test_mismatchedPasswords(self):
-        self.assertEqual(self.run_("a@example.com", answers=["A"], secrets=["12345678", "87654321"]), 1)
+        self.assertEqual(
+            self.run_("a@example.com", answers=["A"], secrets=["12345678", "87654321"]), 1
+        )
         self.assertIsNone(self.user("a@example.com"))
 
     def test_invalid(self):

@@ -25,8 +25,13 @@ class PartidaTests(WebTestCase):
         self.assertEqual(partida["vidas"], 3)
         self.assertEqual(partida["reglas"], reglas())
         for key, value in {
-            "ms_base": 1000, "ms_por_letra": 450, "paso_nivel": 50, "ms_minimo_por_letra": 100,
-            "palabras_por_nivel": 10, "ms_humano_por_letra": 30, "vidas": 3,
+            "ms_base": 1000,
+            "ms_por_letra": 450,
+            "paso_nivel": 50,
+            "ms_minimo_por_letra": 100,
+            "palabras_por_nivel": 10,
+            "ms_humano_por_letra": 30,
+            "vidas": 3,
         }.items():
             self.assertEqual(partida["reglas"][key], value)
         words = partida["palabras"]
@@ -53,7 +58,9 @@ class PartidaTests(WebTestCase):
 
     def test_seedsDiffer(self):
         client, _ = self.signUp()
-        self.assertNotEqual(self.newPartida(client)["palabras"], self.newPartida(client)["palabras"])
+        self.assertNotEqual(
+            self.newPartida(client)["palabras"], self.newPartida(client)["palabras"]
+        )
 
 
 class SaveTests(WebTestCase):
@@ -88,12 +95,16 @@ class SaveTests(WebTestCase):
         self.assertGreater(body["wpm"], 0)
         self.assertEqual(self.scores.calls, [(self.user["id"], body["puntaje"], partida["id"])])
         row = self.partidaRow(partida["id"])
-        self.assertEqual((row.estado, row.puntaje, row.wpm, row.precision), ("guardada", body["puntaje"], body["wpm"], 1.0))
+        self.assertEqual(
+            (row.estado, row.puntaje, row.wpm, row.precision),
+            ("guardada", body["puntaje"], body["wpm"], 1.0),
+        )
         self.assertEqual(row.duracion_ms, playedEvents(words, 12)[-1]["t"])
         self.assertIsNotNone(row.cerrada)
         self.assertEqual(self.outbox(), [])
         self.assertEqual(
-            self.dist.messages(self.user["id"]), [f"¡Nuevo récord personal: {body['puntaje']} puntos!"]
+            self.dist.messages(self.user["id"]),
+            [f"¡Nuevo récord personal: {body['puntaje']} puntos!"],
         )
         self.assertEqual(self.dist.notifications[0].type, "success")
 
@@ -103,7 +114,9 @@ class SaveTests(WebTestCase):
         self.assertEqual(second.status, 200)
         self.assertIs(second.json["nuevo_record"], False)
         self.assertEqual(second.json["puntaje_maximo"], first.json["puntaje"])
-        self.assertEqual(second.json["message"], f"Puntuación guardada: {second.json['puntaje']} puntos.")
+        self.assertEqual(
+            second.json["message"], f"Puntuación guardada: {second.json['puntaje']} puntos."
+        )
         self.assertEqual(len(self.dist.notifications), 1)
 
     def test_clientScoreIgnored(self):
@@ -176,7 +189,9 @@ class SaveTests(WebTestCase):
     def test_tooLong(self):
         partida = self.newPartida(self.player)
         events = playedEvents(partida["palabras"], 20)
-        self.assertRefused(partida, events, "posterior al tiempo real", elapsed=events[-1]["t"] / 1000 - 2.5)
+        self.assertRefused(
+            partida, events, "posterior al tiempo real", elapsed=events[-1]["t"] / 1000 - 2.5
+        )
 
     def test_afterGameOver(self):
         partida = self.newPartida(self.player)
@@ -199,9 +214,16 @@ class SaveTests(WebTestCase):
 
     def test_malformedKeepsPartidaOpen(self):
         partida = self.newPartida(self.player)
-        for events in ["x", [{"t": "1", "ok": True, "errores": 0}], [{"t": 5, "ok": 1, "errores": 0}],
-                       [{"t": 5, "ok": True, "errores": -1}], [{"t": -5, "ok": True, "errores": 0}], [3],
-                       None, [{"t": 5, "ok": True, "errores": 0}] * 201]:
+        for events in [
+            "x",
+            [{"t": "1", "ok": True, "errores": 0}],
+            [{"t": 5, "ok": 1, "errores": 0}],
+            [{"t": 5, "ok": True, "errores": -1}],
+            [{"t": -5, "ok": True, "errores": 0}],
+            [3],
+            None,
+            [{"t": 5, "ok": True, "errores": 0}] * 201,
+        ]:
             reply = self.save(partida, events)
             self.assertEqual((reply.status, reply.json["code"]), (400, "invalid_request"), events)
         self.assertIsNone(self.partidaRow(partida["id"]).cerrada)
@@ -276,7 +298,8 @@ class SaveTests(WebTestCase):
         self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
         self.assertEqual(self.outbox(), [])
         self.assertEqual(
-            self.dist.messages(self.user["id"]), [f"¡Nuevo récord personal: {body['puntaje']} puntos!"]
+            self.dist.messages(self.user["id"]),
+            [f"¡Nuevo récord personal: {body['puntaje']} puntos!"],
         )
         stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
         self.assertEqual((stats.puntaje_maximo, stats.partidas_jugadas), (body["puntaje"], 1))

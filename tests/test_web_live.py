@@ -91,8 +91,12 @@ class HubTests(SynchronousTestCase):
 
 
 class EndpointTests(WebTestCase):
-    HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    HEADERS = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
 
     def test_needsSession(self):
         reply = self.client().get("/api/notificaciones/ws", headers=self.HEADERS)
@@ -100,7 +104,9 @@ class EndpointTests(WebTestCase):
 
     def test_foreignOrigin(self):
         client, _ = self.signUp()
-        reply = client.get("/api/notificaciones/ws", headers={**self.HEADERS, "Origin": "http://evil.example"})
+        reply = client.get(
+            "/api/notificaciones/ws", headers={**self.HEADERS, "Origin": "http://evil.example"}
+        )
         self.assertEqual((reply.status, reply.json["code"]), (403, "csrf"))
 
     def test_notAnUpgrade(self):

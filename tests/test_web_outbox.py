@@ -62,7 +62,9 @@ class DrainTests(WebTestCase):
         return self.successResultOf(self.store.partidas.enqueue(kind, payload, self.now, self.now))
 
     def notification(self, message="hola"):
-        return self.enqueue(ADD_NOTIFICATION, {"user_id": self.user["id"], "message": message, "type": "info"})
+        return self.enqueue(
+            ADD_NOTIFICATION, {"user_id": self.user["id"], "message": message, "type": "info"}
+        )
 
     def pending(self):
         return self.successResultOf(self.store.partidas.pending())
@@ -105,7 +107,9 @@ class DrainTests(WebTestCase):
     def test_backoffGrows(self):
         self.dist.down = True
         self.notification()
-        drainer = OutboxDrainer(self.store.partidas, Deliveries(self.scores, self.dist), self.clock, rand=lambda: 1.0)
+        drainer = OutboxDrainer(
+            self.store.partidas, Deliveries(self.scores, self.dist), self.clock, rand=lambda: 1.0
+        )
         tries = []
         for _ in range(8):
             self.successResultOf(drainer.drain())
@@ -194,7 +198,9 @@ class DeliveriesTests(SynchronousTestCase):
             ({"success": False, "code": "internal"}, Outcome.RETRY),
             ({"success": False, "code": "unauthorized"}, Outcome.RETRY),
         ]:
-            got, _ = self.successResultOf(Deferred.fromCoroutine(Deliveries(Scores(reply), None).send(SAVE_SCORE, payload)))
+            got, _ = self.successResultOf(
+                Deferred.fromCoroutine(Deliveries(Scores(reply), None).send(SAVE_SCORE, payload))
+            )
             self.assertIs(got, outcome, reply)
 
     def test_timing(self):

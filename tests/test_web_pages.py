@@ -47,7 +47,17 @@ class PageTests(WebTestCase):
             html = self.assertPage(client.get(path))
             self.assertIn(f'data-user-id="{user["id"]}"', html, path)
         juego = client.get("/juego").body.decode()
-        for hook in ["comenzar", "palabra-actual", "entrada", "vidas", "puntaje", "nivel", "terminar", "resultado", "jugar-otra-vez"]:
+        for hook in [
+            "comenzar",
+            "palabra-actual",
+            "entrada",
+            "vidas",
+            "puntaje",
+            "nivel",
+            "terminar",
+            "resultado",
+            "jugar-otra-vez",
+        ]:
             self.assertIn(f'id="{hook}"', juego)
         self.assertIn('id="tabla-ranking"', client.get("/ranking").body.decode())
 
@@ -70,7 +80,9 @@ class PageTests(WebTestCase):
             html = self.assertPage(client.get(path), 404)
             self.assertIn("Página no encontrada", html)
         reply = client.get("/static")
-        self.assertEqual((reply.status, reply.header("location")), (308, "http://juego.test/static/"))
+        self.assertEqual(
+            (reply.status, reply.header("location")), (308, "http://juego.test/static/")
+        )
 
     def test_methodNotAllowed(self):
         reply = self.client().post("/juego", {})
@@ -112,7 +124,13 @@ class StaticTests(WebTestCase):
 
     def test_noListingsNoEscape(self):
         client = self.client()
-        for path in ["/static/", "/static/js/", "/static/../app.py", "/static/%2e%2e/app.py", "/static/no.js"]:
+        for path in [
+            "/static/",
+            "/static/js/",
+            "/static/../app.py",
+            "/static/%2e%2e/app.py",
+            "/static/no.js",
+        ]:
             reply = client.get(path)
             self.assertIn(reply.status, (301, 302, 404), path)
             self.assertNotIn(b"import", reply.body, path)
@@ -159,7 +177,9 @@ class SecurityHeaderTests(WebTestCase):
         ]:
             self.assertSecure(client.request(method, path))
         self.assertSecure(self.client().get("/admin"))
-        self.assertSecure(client.post("/api/partidas", data=b"x", headers={"Content-Type": "text/plain"}))
+        self.assertSecure(
+            client.post("/api/partidas", data=b"x", headers={"Content-Type": "text/plain"})
+        )
 
     def test_apiNotCached(self):
         client, _ = self.signUp()

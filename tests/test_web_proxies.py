@@ -25,7 +25,9 @@ def request(peer: str, **headers: str) -> Request:
 
 class TrustedProxiesTests(SynchronousTestCase):
     def setUp(self):
-        self.proxies = TrustedProxies.fromEnvironment({"JUEGO_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"})
+        self.proxies = TrustedProxies.fromEnvironment(
+            {"JUEGO_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"}
+        )
 
     def test_clientFromTrustedProxy(self):
         r = request("10.0.0.5", x_forwarded_for="198.51.100.7, 10.0.0.9")

@@ -126,6 +126,8 @@ class GlobalStatsTests(WebTestCase):
         word = partida["palabras"][0]
         # A one-word game, sent without the clock moving (within the 2 s of slack).
         events = [{"t": 30 * len(word) + 50, "ok": True, "errores": 0}]
-        reply = client.post("/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events})
+        reply = client.post(
+            "/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events}
+        )
         self.assertEqual(reply.status, 200, reply.body)
         self.assertEqual(self.stats()["partidas_totales"], 1)

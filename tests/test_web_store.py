@@ -20,7 +20,9 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 class WebStoreTestsMixin:
     def setUp(self):
         self.store = synchronousStore(self, self.databaseURL())
-        self.user = self.successResultOf(self.store.users.create("Ana", "ana@example.com", "h", now=T0))
+        self.user = self.successResultOf(
+            self.store.users.create("Ana", "ana@example.com", "h", now=T0)
+        )
 
     def r(self, d):
         return self.successResultOf(d)
@@ -68,15 +70,23 @@ class WebStoreTestsMixin:
         self.assertIsNone(self.r(self.store.partidas.get("nope")))
         payload = {"user_id": self.user.id, "puntaje": 7, "partida_id": "p1"}
         result = Verified(7, 42.5, 0.9, 3000)
-        outboxID = self.r(self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0))
+        outboxID = self.r(
+            self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0)
+        )
         self.assertIsNotNone(outboxID)
-        self.assertIsNone(self.r(self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0)))
+        self.assertIsNone(
+            self.r(self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0))
+        )
         self.assertFalse(self.r(self.store.partidas.closeInvalid("p1", T0, "x")))
         self.assertEqual(self.r(self.store.partidas.get("p1")).cerrada, T0)
         [game] = self.r(self.store.partidas.games(self.user.id))
-        self.assertEqual((game.id, game.puntaje, game.wpm, game.precision, game.fecha), ("p1", 7, 42.5, 0.9, T0))
+        self.assertEqual(
+            (game.id, game.puntaje, game.wpm, game.precision, game.fecha), ("p1", 7, 42.5, 0.9, T0)
+        )
         [row] = self.r(self.store.partidas.pending())
-        self.assertEqual((row.id, row.kind, row.payload, row.intentos), (outboxID, "save_score", payload, 0))
+        self.assertEqual(
+            (row.id, row.kind, row.payload, row.intentos), (outboxID, "save_score", payload, 0)
+        )
 
     def test_invalidNotListed(self):
         self.partida()
@@ -86,10 +96,20 @@ class WebStoreTestsMixin:
     def test_gamesNewestFirstAndForget(self):
         for i in range(3):
             self.partida(f"p{i}")
-            self.r(self.store.partidas.closeSaved(
-                f"p{i}", T0 + timedelta(minutes=i), Verified(i, 1.0, 1.0, 1), "save_score", {}, T0))
+            self.r(
+                self.store.partidas.closeSaved(
+                    f"p{i}",
+                    T0 + timedelta(minutes=i),
+                    Verified(i, 1.0, 1.0, 1),
+                    "save_score",
+                    {},
+                    T0,
+                )
+            )
         self.partida("abierta")
-        self.assertEqual([g.id for g in self.r(self.store.partidas.games(self.user.id, 2))], ["p2", "p1"])
+        self.assertEqual(
+            [g.id for g in self.r(self.store.partidas.games(self.user.id, 2))], ["p2", "p1"]
+        )
         self.r(self.store.partidas.forgetGames(self.user.id))
         self.assertEqual(self.r(self.store.partidas.games(self.user.id)), [])
         self.assertIsNotNone(self.r(self.store.partidas.get("abierta")))
@@ -107,7 +127,9 @@ class WebStoreTestsMixin:
         second = self.r(partidas.enqueue("k", {"n": 2}, T0, T0 + timedelta(seconds=10)))
         claimed = self.r(partidas.claimDue(T0, T0 + timedelta(seconds=5)))
         self.assertEqual([c.id for c in claimed], [first])
-        self.assertEqual(self.r(partidas.claimDue(T0 + timedelta(seconds=1), T0 + timedelta(seconds=6))), [])
+        self.assertEqual(
+            self.r(partidas.claimDue(T0 + timedelta(seconds=1), T0 + timedelta(seconds=6))), []
+        )
         later = self.r(partidas.claimDue(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)))
         self.assertEqual([c.id for c in later], [first, second])
         self.r(partidas.retryLater(first, 3, T0 + timedelta(seconds=30)))
@@ -134,7 +156,10 @@ class WebStoreTestsMixin:
         self.assertEqual(self.r(users.passwordHash(self.user.id)), "nuevo")
         self.assertIsNone(self.r(users.passwordHash(999)))
         [summary] = self.r(users.summaries())
-        self.assertEqual((summary.user.id, summary.puntaje_maximo, summary.partidas_jugadas), (self.user.id, 0, 0))
+        self.assertEqual(
+            (summary.user.id, summary.puntaje_maximo, summary.partidas_jugadas),
+            (self.user.id, 0, 0),
+        )
 
 
 class SQLiteWebStoreTests(WebStoreTestsMixin, SQLiteMixin, SynchronousTestCase):

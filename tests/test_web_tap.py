@@ -27,7 +27,9 @@ class OptionsTests(SynchronousTestCase):
 
     def test_all(self):
         options = allTap.Options()
-        options.parseOptions(["--web", "tcp:1", "--tcp", "tcp:2", "--dist", "tcp:3", "-d", "sqlite://"])
+        options.parseOptions(
+            ["--web", "tcp:1", "--tcp", "tcp:2", "--dist", "tcp:3", "-d", "sqlite://"]
+        )
         self.assertEqual(
             (options["web"], options["tcp"], options["dist"], options["database"]),
             ("tcp:1", "tcp:2", "tcp:3", "sqlite://"),
@@ -49,13 +51,17 @@ class OptionsTests(SynchronousTestCase):
         self.assertRaises(usage.UsageError, allTap.clientEndpointFor, "systemd:domain=INET:index=0")
 
     def test_allRefusesOpenServicesWithoutSecret(self):
-        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"})
+        self.patch(
+            os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"}
+        )
         options = allTap.Options()
         options.parseOptions(["--tcp", "tcp:6000:interface=0.0.0.0", "-d", sqliteURL(self)])
         self.assertRaises(usage.UsageError, allTap.makeService, options)
 
     def test_webMayListenAnywhere(self):
-        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"})
+        self.patch(
+            os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"}
+        )
         options = webTap.Options()
         options.parseOptions(["--listen", "tcp:0:interface=0.0.0.0", "-d", sqliteURL(self)])
         service = webTap.makeService(options)
@@ -64,8 +70,18 @@ class OptionsTests(SynchronousTestCase):
 
     def test_allBuilds(self):
         options = allTap.Options()
-        options.parseOptions(["--web", "tcp:0:interface=127.0.0.1", "--tcp", "tcp:0:interface=127.0.0.1",
-                              "--dist", "tcp:0:interface=127.0.0.1", "-d", sqliteURL(self)])
+        options.parseOptions(
+            [
+                "--web",
+                "tcp:0:interface=127.0.0.1",
+                "--tcp",
+                "tcp:0:interface=127.0.0.1",
+                "--dist",
+                "tcp:0:interface=127.0.0.1",
+                "-d",
+                sqliteURL(self),
+            ]
+        )
         service = allTap.makeService(options)
         self.assertGreater(len(list(service)), 9)
 
@@ -104,7 +120,9 @@ class RunningWebTests(TestCase):
             self.assertEqual(response.code, 200)
             await response.content()
             page = await get(base + "/")
-            self.assertIn("Content-Security-Policy", [k.decode() for k, _ in page.headers.getAllRawHeaders()])
+            self.assertIn(
+                "Content-Security-Policy", [k.decode() for k, _ in page.headers.getAllRawHeaders()]
+            )
             await page.content()
         finally:
             await pool.closeCachedConnections()
@@ -112,4 +130,3 @@ class RunningWebTests(TestCase):
 
     def test_servesAndStops(self):
         return ensureDeferred(self._serve())
-

@@ -108,9 +108,18 @@ class ProtocolTests(SynchronousTestCase):
         codes = [(r["success"], r["code"]) for r in c.replies()]
         self.assertEqual(
             [code for _, code in codes],
-            ["invalid_json", "invalid_json", "invalid_request", "invalid_request",
-             "unknown_action", "invalid_request", "invalid_request", "invalid_request",
-             "not_found", "invalid_request"],
+            [
+                "invalid_json",
+                "invalid_json",
+                "invalid_request",
+                "invalid_request",
+                "unknown_action",
+                "invalid_request",
+                "invalid_request",
+                "invalid_request",
+                "not_found",
+                "invalid_request",
+            ],
         )
         self.assertTrue(all(not ok for ok, _ in codes))
         self.assertFalse(c.transport.disconnecting)
@@ -126,7 +135,11 @@ class ProtocolTests(SynchronousTestCase):
     def test_pipelinedRepliesInOrder(self):
         pending = []
         c = Connection(self, pending=pending)
-        c.send(b"".join(json.dumps({"action": "later", "n": n, "id": n}).encode() + b"\n" for n in range(3)))
+        c.send(
+            b"".join(
+                json.dumps({"action": "later", "n": n, "id": n}).encode() + b"\n" for n in range(3)
+            )
+        )
         c.send(b'{"action": "echo", "n": 9, "id": 9}\n')
         self.assertEqual(c.replies(), [])
         pending[2][1].callback({"success": True, "n": 2})
@@ -263,9 +276,7 @@ class FuzzTests(SynchronousTestCase):
         c = Connection(self)
         c.send(data)
         out = c.transport.value()
-        complete = [
-            line for line in data.split(b"\n")[:-1] if line.rstrip(b"\r").strip()
-        ]
+        complete = [line for line in data.split(b"\n")[:-1] if line.rstrip(b"\r").strip()]
         replies = [json.loads(line) for line in out.split(b"\n")[:-1]]
         self.assertEqual(len(replies), len(complete))
         for reply in replies:
@@ -275,8 +286,10 @@ class FuzzTests(SynchronousTestCase):
     @given(
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-            lambda children: st.lists(children, max_size=4)
-            | st.dictionaries(st.text(max_size=8), children, max_size=4),
+            lambda children: (
+                st.lists(children, max_size=4)
+                | st.dictionaries(st.text(max_size=8), children, max_size=4)
+            ),
             max_leaves=12,
         ),
         st.sampled_from(["echo", "ping", "missing", "later2", "auth", "auth_challenge"]),

@@ -47,7 +47,9 @@ class FakeScores:
         self.calls: list[tuple[int, int, str | None]] = []
         self.reply: dict[str, Any] | None = None
 
-    def save_score(self, user_id: int, puntaje: int, idempotency_key: str | None = None) -> Deferred[dict[str, Any]]:
+    def save_score(
+        self, user_id: int, puntaje: int, idempotency_key: str | None = None
+    ) -> Deferred[dict[str, Any]]:
         self.calls.append((user_id, puntaje, idempotency_key))
         if self.down:
             return fail(ServiceUnavailable("juego-tcp caído"))
@@ -85,9 +87,11 @@ class FakeDist:
         if down is not None:
             return down
         return self.store.stats.userStats(user_id).addCallback(
-            lambda stats: {"success": True, "stats": to_json(stats)}
-            if stats is not None
-            else {"success": False, "code": "not_found", "error": "no existe"}
+            lambda stats: (
+                {"success": True, "stats": to_json(stats)}
+                if stats is not None
+                else {"success": False, "code": "not_found", "error": "no existe"}
+            )
         )
 
     def get_global_stats(self) -> Deferred[dict[str, Any]]:
@@ -96,7 +100,11 @@ class FakeDist:
         )
 
     def add_notification(
-        self, user_id: int, message: str, notif_type: str = "info", idempotency_key: str | None = None
+        self,
+        user_id: int,
+        message: str,
+        notif_type: str = "info",
+        idempotency_key: str | None = None,
     ) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
@@ -112,7 +120,9 @@ class FakeDist:
             subscriber(to_json(n))
         return succeed({"success": True, "notification": to_json(n)})
 
-    def get_notifications(self, user_id: int, limit: int | None = None, unread_only: bool = False) -> Deferred[dict[str, Any]]:
+    def get_notifications(
+        self, user_id: int, limit: int | None = None, unread_only: bool = False
+    ) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
             return down
@@ -121,7 +131,9 @@ class FakeDist:
             mine = [n for n in mine if not n.leida]
         return succeed({"success": True, "notifications": to_json(mine[:limit])})
 
-    def mark_notifications_read(self, user_id: int, ids: list[int] | None = None) -> Deferred[dict[str, Any]]:
+    def mark_notifications_read(
+        self, user_id: int, ids: list[int] | None = None
+    ) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
             return down
@@ -244,7 +256,9 @@ class WebTestCase(SynchronousTestCase):
         self.store = synchronousStore(self, self.databaseURL())
         self.scores = FakeScores(self.store)
         self.dist = FakeDist(self.store, self.clock)
-        self.app = Application.build(self.store, self.scores, self.dist, self.clock, cheapPasswords())
+        self.app = Application.build(
+            self.store, self.scores, self.dist, self.clock, cheapPasswords()
+        )
         self.addCleanup(self.app.close)
         self.resource = self.app.resource()
         # twisted.web pulls static files through the global cooperator, which needs a
@@ -256,11 +270,17 @@ class WebTestCase(SynchronousTestCase):
     def client(self) -> Client:
         return Client(self, self.resource, self.pump)
 
-    def signUp(self, nombre: str = "Ana", email: str | None = None) -> tuple[Client, dict[str, Any]]:
+    def signUp(
+        self, nombre: str = "Ana", email: str | None = None
+    ) -> tuple[Client, dict[str, Any]]:
         client = self.client()
         reply = client.post(
             "/api/registro",
-            {"nombre": nombre, "email": email or f"{nombre.lower()}@example.com", "password": PASSWORD},
+            {
+                "nombre": nombre,
+                "email": email or f"{nombre.lower()}@example.com",
+                "password": PASSWORD,
+            },
         )
         self.assertEqual(reply.status, 201, reply.body)
         return client, reply.json["user"]
@@ -284,5 +304,7 @@ class WebTestCase(SynchronousTestCase):
         partida = self.newPartida(client)
         events = playedEvents(partida["palabras"], n)
         self.clock.advance((events[-1]["t"] if events else 0) / 1000 + 1)
-        reply = client.post("/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events})
+        reply = client.post(
+            "/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events}
+        )
         return partida, reply

@@ -99,9 +99,7 @@ def build(lang: str, count: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--count", type=int, default=DEFAULT_COUNT, help="words per language"
-    )
+    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="words per language")
     parser.add_argument("--out", type=Path, default=WORDS_DIR, help="output directory")
     args = parser.parse_args(argv)
     if not 3000 <= args.count <= 4000:
@@ -110,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     for lang in sorted(ALPHABETS):
         words = build(lang, args.count)
         path = args.out / f"{lang}.txt"
-        path.write_text(
-            "".join(f"{w}\n" for w in words), encoding="utf-8", newline="\n"
-        )
+        path.write_text("".join(f"{w}\n" for w in words), encoding="utf-8", newline="\n")
         print(f"{path}: {len(words)} words", file=sys.stderr)
     return 0
 

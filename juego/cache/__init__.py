@@ -45,9 +45,7 @@ class Cache(MultiService):
         self.health = Health(settings.where)
         self.link = RedisLink(settings, reactor, self.health)
         self.link.setServiceParent(self)
-        self.ranking = RankingCache(
-            self.link, store.stats, settings.prefix, reactor, rebuilds=dist
-        )
+        self.ranking = RankingCache(self.link, store.stats, settings.prefix, reactor, rebuilds=dist)
         store.scores.listener = self.ranking
         self.bus: NotificationBus | None = None
         if dist:

@@ -41,7 +41,7 @@ INITIAL_DELAY = 0.25
 MAX_DELAY = 5.0
 
 
-class RedisUnavailable(txredisapi.ConnectionError):  # type: ignore[misc]
+class RedisUnavailable(txredisapi.ConnectionError):
     """
     No connection to Redis right now: use the database.
     """
@@ -84,7 +84,9 @@ class RedisSettings:
                 prefix=prefix,
             )
         if scheme not in ("redis", "rediss"):
-            raise ConfigError(f"JUEGO_REDIS_URL must be redis://, rediss:// or unix://, not {url!r}")
+            raise ConfigError(
+                f"JUEGO_REDIS_URL must be redis://, rediss:// or unix://, not {url!r}"
+            )
         try:
             port = parts.port or DEFAULT_PORT
         except ValueError:
@@ -131,7 +133,7 @@ def _db(text: str, url: str) -> int:
     return db
 
 
-class SubscriberProtocol(txredisapi.SubscriberProtocol):  # type: ignore[misc]
+class SubscriberProtocol(txredisapi.SubscriberProtocol):
     """
     A connection in pub/sub mode: each message goes to C{onMessage(channel, message)}.
     """

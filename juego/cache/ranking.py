@@ -90,13 +90,16 @@ end
 """
 
 #: KEYS: zset, hash, removed. ARGV: (uid, score, reached, member) per player.
-UPDATE_SCRIPT = _UPSERT + """
+UPDATE_SCRIPT = (
+    _UPSERT
+    + """
 local n = 0
 for i = 1, #ARGV, 4 do
   n = n + upsert(KEYS[1], KEYS[2], KEYS[3], ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3])
 end
 return n
 """
+)
 
 #: KEYS: zset, hash, removed. ARGV: tombstone seconds, then (uid, reached or "") per player.
 REMOVE_SCRIPT = """
@@ -137,7 +140,9 @@ return 1
 
 #: KEYS: building, zset, hash, removed. ARGV: token, lock ms, then players as for
 #: UPDATE_SCRIPT. 0 if the rebuild lost its lock (invalidated, or taken over).
-CHUNK_SCRIPT = _UPSERT + """
+CHUNK_SCRIPT = (
+    _UPSERT
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 for i = 3, #ARGV, 4 do
@@ -145,6 +150,7 @@ for i = 3, #ARGV, 4 do
 end
 return 1
 """
+)
 
 #: KEYS: building, ready. ARGV: token, ready seconds.
 FINISH_SCRIPT = """

@@ -21,7 +21,6 @@ C{prepareConnection} rejects (a failed handshake) is left open, and closing it t
 races the service's state machine; the pool's few states are simpler to own.
 """
 
-
 from juego.clients.blocking import DistributedServiceClient, ScoreClient
 from juego.clients.common import (
     DEFAULT_TIMEOUT,
@@ -50,4 +49,3 @@ __all__ = [
     "Subscription",
     "backoffDelay",
 ]
-

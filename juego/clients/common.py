@@ -75,7 +75,6 @@ def describeFailure(failure: Failure) -> str:
     return str(value) or type(value).__name__
 
 
-
 def notificationFields(limit: int | None, unread_only: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if limit is not None:
@@ -83,4 +82,3 @@ def notificationFields(limit: int | None, unread_only: bool) -> dict[str, Any]:
     if unread_only:
         fields["unread_only"] = True
     return fields
-

@@ -396,7 +396,9 @@ class ServiceClient:
     def _lostCall(self, failure: Failure, call: _Call) -> None:
         if self._finish(call):
             call.result.errback(
-                ServiceUnavailable(f"Se perdió la conexión con el servicio: {describeFailure(failure)}")
+                ServiceUnavailable(
+                    f"Se perdió la conexión con el servicio: {describeFailure(failure)}"
+                )
             )
 
     def _timedOut(self, call: _Call) -> None:

@@ -64,9 +64,7 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_shape(
-    palabras: Sequence[str], eventos: object
-) -> list[tuple[int, bool, int]]:
+def _check_shape(palabras: Sequence[str], eventos: object) -> list[tuple[int, bool, int]]:
     if not isinstance(eventos, list):
         raise MalformedEvents("«eventos» debe ser una lista")
     if len(eventos) > MAX_EVENTOS:
@@ -89,9 +87,7 @@ def _check_shape(
         if not isinstance(ok, bool):
             raise MalformedEvents(f"evento {n}: «ok» debe ser true o false")
         if not _is_int(errores) or errores < 0:
-            raise MalformedEvents(
-                f"evento {n}: «errores» debe ser un entero mayor o igual que 0"
-            )
+            raise MalformedEvents(f"evento {n}: «errores» debe ser un entero mayor o igual que 0")
         parsed.append((t, ok, errores))
     return parsed
 

@@ -19,9 +19,7 @@ def load_words(idioma: str) -> tuple[str, ...]:
     never relative to the working directory.  Raises ``ValueError`` for an unknown idioma.
     """
     if idioma not in IDIOMAS:
-        raise ValueError(
-            f"idioma desconocido: {idioma!r} (válidos: {', '.join(IDIOMAS)})"
-        )
+        raise ValueError(f"idioma desconocido: {idioma!r} (válidos: {', '.join(IDIOMAS)})")
     return _load(idioma)
 
 
@@ -30,9 +28,7 @@ def _load(idioma: str) -> tuple[str, ...]:
     resource = files("juego.game") / "words" / f"{idioma}.txt"
     text = resource.read_text(encoding="utf-8")
     words = tuple(
-        unicodedata.normalize("NFC", line.strip())
-        for line in text.splitlines()
-        if line.strip()
+        unicodedata.normalize("NFC", line.strip()) for line in text.splitlines() if line.strip()
     )
     if not words:
         raise RuntimeError(f"word list {idioma!r} is empty")

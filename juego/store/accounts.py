@@ -85,9 +85,7 @@ class AccountsStore:
     def extendSession(self, tokenHash: str, expira: datetime) -> Deferred[None]:
         def work(conn: Connection) -> None:
             conn.execute(
-                update(s.sessions)
-                .where(s.sessions.c.token_hash == tokenHash)
-                .values(expira=expira)
+                update(s.sessions).where(s.sessions.c.token_hash == tokenHash).values(expira=expira)
             )
 
         return self._pool.write(work)

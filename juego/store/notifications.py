@@ -79,7 +79,9 @@ def _add(
             return earlier, False
     notificationID = conn.execute(
         insert(_n)
-        .values(user_id=userID, message=message, type=kind, timestamp=when, leida=False, clave=clave)
+        .values(
+            user_id=userID, message=message, type=kind, timestamp=when, leida=False, clave=clave
+        )
         .returning(_n.c.id)
     ).scalar_one()
     # The id of the oldest notification to keep; everything older goes. NULL (nothing

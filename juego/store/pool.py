@@ -55,9 +55,7 @@ def makeEngine(url: str, threads: int | None = None, **kwargs: Any) -> Engine:
         )
         _sqliteTransactions(engine)
         return engine
-    return create_engine(
-        url, pool_size=size, max_overflow=2, pool_pre_ping=True, **kwargs
-    )
+    return create_engine(url, pool_size=size, max_overflow=2, pool_pre_ping=True, **kwargs)
 
 
 def _sqliteTransactions(engine: Engine) -> None:
@@ -92,7 +90,9 @@ MAX_WRITE_BATCH = 256
 class _Write:
     __slots__ = ("fn", "a", "kw", "d")
 
-    def __init__(self, fn: Callable[..., Any], a: tuple[Any, ...], kw: dict[str, Any], d: Deferred[Any]) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], a: tuple[Any, ...], kw: dict[str, Any], d: Deferred[Any]
+    ) -> None:
         self.fn, self.a, self.kw, self.d = fn, a, kw, d
 
 
@@ -114,7 +114,9 @@ class DBThreadPool:
         self._reactor = reactor
         if threadpool is None:
             threadpool = ThreadPool(
-                minthreads=1, maxthreads=engine.pool.size(), name="juego-db"  # type: ignore[attr-defined]
+                minthreads=1,
+                maxthreads=engine.pool.size(),  # type: ignore[attr-defined]
+                name="juego-db",
             )
         self.threadpool = threadpool
         self.dialect = engine.dialect.name
@@ -135,7 +137,7 @@ class DBThreadPool:
             with engine.begin() as connection:
                 return fn(connection, *a, **kw)
 
-        return deferToThreadPool(self._reactor, self.threadpool, inThread)  # type: ignore[arg-type]
+        return deferToThreadPool(self._reactor, self.threadpool, inThread)
 
     def read(
         self, fn: Callable[Concatenate[Connection, P], T], *a: P.args, **kw: P.kwargs
@@ -173,7 +175,10 @@ class DBThreadPool:
         del self._writes[:MAX_WRITE_BATCH]
         self._writing = True
         done = deferToThreadPool(
-            self._reactor, self.threadpool, self._runWrites, batch  # type: ignore[arg-type]
+            self._reactor,
+            self.threadpool,
+            self._runWrites,
+            batch,
         )
         done.addCallback(self._deliver, batch)
         done.addErrback(self._failAll, batch)

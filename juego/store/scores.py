@@ -157,9 +157,7 @@ def _ensureAggregates(conn: Connection, userID: int) -> bool:
     if exists is None:
         return False
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    conn.execute(
-        dialect.insert(s.user_aggregates).values(user_id=userID).on_conflict_do_nothing()
-    )
+    conn.execute(dialect.insert(s.user_aggregates).values(user_id=userID).on_conflict_do_nothing())
     return True
 
 
@@ -185,10 +183,13 @@ def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
     agg = s.user_aggregates
     ids = sorted(userIDs)
     rows = conn.execute(
-        select(agg.c.user_id, agg.c.puntaje_maximo, agg.c.partidas_jugadas, agg.c.dia_ultimo_juego)
-        .where(agg.c.user_id.in_(ids))
+        select(
+            agg.c.user_id, agg.c.puntaje_maximo, agg.c.partidas_jugadas, agg.c.dia_ultimo_juego
+        ).where(agg.c.user_id.in_(ids))
     ).all()
-    players = {r.user_id: _Player(r.puntaje_maximo, r.partidas_jugadas, r.dia_ultimo_juego) for r in rows}
+    players = {
+        r.user_id: _Player(r.puntaje_maximo, r.partidas_jugadas, r.dia_ultimo_juego) for r in rows
+    }
     missing = [i for i in ids if i not in players]
     if missing:
         for userID in conn.execute(select(s.users.c.id).where(s.users.c.id.in_(missing))).scalars():
@@ -213,8 +214,9 @@ def _saveBatch(
     earlier: dict[str, SaveResult] = {}
     if keys:
         for row in conn.execute(
-            select(s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo)
-            .where(s.scores.c.clave.in_(sorted(keys)))
+            select(
+                s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
+            ).where(s.scores.c.clave.in_(sorted(keys)))
         ):
             earlier[row.clave] = SaveResult(row.id, bool(row.nuevo_record), row.puntaje_maximo)
 
@@ -326,12 +328,21 @@ def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, 
             values["puntaje_maximo"] = bindparam("p_best")
             values["fecha_maximo"] = bindparam("p_last")
         params = [
-            {"p_id": userID, "p_games": p.games, "p_total": p.total, "p_last": now, "p_day": today, "p_best": p.best}
+            {
+                "p_id": userID,
+                "p_games": p.games,
+                "p_total": p.total,
+                "p_last": now,
+                "p_day": today,
+                "p_best": p.best,
+            }
             for userID, p in sorted(players.items())
             if p.touched and p.bestChanged == bestChanged
         ]
         if params:
-            conn.execute(update(agg).where(agg.c.user_id == bindparam("p_id")).values(values), params)
+            conn.execute(
+                update(agg).where(agg.c.user_id == bindparam("p_id")).values(values), params
+            )
 
 
 def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> Best | None:
@@ -377,7 +388,9 @@ class ScoresStore:
         self._pool = pool
         self.listener: RankingListener | None = None
 
-    def _tell(self, changed: Sequence[Best], removed: Sequence[int] = (), old: Sequence[Best] = ()) -> None:
+    def _tell(
+        self, changed: Sequence[Best], removed: Sequence[int] = (), old: Sequence[Best] = ()
+    ) -> None:
         """
         Pass a committed change on to the listener; its failure never fails the write.
         """
@@ -413,10 +426,10 @@ class ScoresStore:
 
         return self._retrying(work).addCallback(committed)
 
-    def _retrying(self, work):  # type: ignore[no-untyped-def]
+    def _retrying(self, work):
         attempts = 0
 
-        def retry(failure):  # type: ignore[no-untyped-def]
+        def retry(failure):
             nonlocal attempts
             failure.trap(IntegrityError, DBAPIError)
             attempts += 1

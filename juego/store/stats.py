@@ -65,9 +65,7 @@ def _userStats(conn: Connection, userID: int) -> UserStats | None:
     )
 
 
-def _unrankedUserStats(
-    conn: Connection, userID: int
-) -> tuple[UserStats, datetime | None] | None:
+def _unrankedUserStats(conn: Connection, userID: int) -> tuple[UserStats, datetime | None] | None:
     """
     A player's stats without their position, and when they first reached their best
     (L{None} before their first game): what the position is computed from.

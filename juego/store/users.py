@@ -167,7 +167,7 @@ class UsersStore:
             )
             return User(userID, nombre, email, esAdmin, when, "")
 
-        def translate(failure):  # type: ignore[no-untyped-def]
+        def translate(failure):
             failure.trap(IntegrityError)
             raise EmailInUse(email)
 
@@ -269,8 +269,7 @@ class UsersStore:
                 .offset(offset)
             )
             return [
-                UserSummary(_user(r), r.puntaje_maximo or 0, r.partidas_jugadas or 0)
-                for r in rows
+                UserSummary(_user(r), r.puntaje_maximo or 0, r.partidas_jugadas or 0) for r in rows
             ]
 
         return self._pool.read(work)

@@ -26,7 +26,7 @@ class SequentialMultiService(MultiService):
     """
 
     @defer.inlineCallbacks
-    def stopService(self):  # type: ignore[no-untyped-def,override]
+    def stopService(self):
         Service.stopService(self)
         for child in reversed(list(self)):
             yield defer.maybeDeferred(child.stopService)
@@ -69,9 +69,7 @@ class CallbackService(Service):
 
 
 def listeningService(reactor: Any, description: str, factory: Any) -> IService:
-    service = StreamServerEndpointService(
-        endpoints.serverFromString(reactor, description), factory
-    )
+    service = StreamServerEndpointService(endpoints.serverFromString(reactor, description), factory)
     # A port that cannot be bound stops start-up with the error.
     service._raiseSynchronously = True
     return service
@@ -90,7 +88,12 @@ def checkExposure(description: str, secret: bytes | None, insecure: bool) -> Non
 
 
 #: C{--redis URL}: the optional shared cache and pub/sub (L{juego.cache}).
-REDIS_OPTION = ["redis", None, None, "Redis URL for the shared ranking cache and pub/sub (default: JUEGO_REDIS_URL; unset: no Redis)."]
+REDIS_OPTION = [
+    "redis",
+    None,
+    None,
+    "Redis URL for the shared ranking cache and pub/sub (default: JUEGO_REDIS_URL; unset: no Redis).",
+]
 #: The name of the L{juego.cache.Cache} service in a process's service tree.
 CACHE_SERVICE = "redis"
 
@@ -98,13 +101,17 @@ CACHE_SERVICE = "redis"
 class ServiceOptions(usage.Options):
     optParameters = [
         ["listen", "l", None, "Server endpoint string (tcp:, ssl:, unix:)."],
-        ["database", "d", None, "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db)."],
+        [
+            "database",
+            "d",
+            None,
+            "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db).",
+        ],
         REDIS_OPTION,
     ]
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without a service secret."],
     ]
-
 
 
 def reactor() -> Any:

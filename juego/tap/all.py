@@ -30,10 +30,30 @@ class Options(usage.Options):
     """
 
     optParameters = [
-        ["web", None, None, "Server endpoint string for the web site (default: MAIN_SERVER_HOST/PORT)."],
-        ["tcp", None, None, "Server endpoint string for juego-tcp (default: TCP_PERSIST_HOST/PORT)."],
-        ["dist", None, None, "Server endpoint string for juego-dist (default: DISTRIBUTED_HOST/PORT)."],
-        ["database", "d", None, "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db)."],
+        [
+            "web",
+            None,
+            None,
+            "Server endpoint string for the web site (default: MAIN_SERVER_HOST/PORT).",
+        ],
+        [
+            "tcp",
+            None,
+            None,
+            "Server endpoint string for juego-tcp (default: TCP_PERSIST_HOST/PORT).",
+        ],
+        [
+            "dist",
+            None,
+            None,
+            "Server endpoint string for juego-dist (default: DISTRIBUTED_HOST/PORT).",
+        ],
+        [
+            "database",
+            "d",
+            None,
+            "SQLAlchemy database URL (default: JUEGO_DATABASE_URL, then instance/usuarios.db).",
+        ],
         REDIS_OPTION,
     ]
     optFlags = [

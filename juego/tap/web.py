@@ -68,12 +68,8 @@ def addTo(
     """
     from juego.clients import DistServiceClient, ScoreServiceClient
 
-    scores = ScoreServiceClient(
-        reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret
-    )
-    dist = DistServiceClient(
-        reactor, distEndpoint or config.clientEndpoint("dist"), secret
-    )
+    scores = ScoreServiceClient(reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret)
+    dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
     metrics = Metrics() if metrics is None else metrics
     app = Application.build(
         store,

@@ -89,9 +89,7 @@ class API:
     async def perfil(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
         games = await self.store.partidas.games(user.id, PROFILE_GAMES)
-        return ok(
-            request, user=userJSON(user), bio=user.bio, partidas=[gameJSON(g) for g in games]
-        )
+        return ok(request, user=userJSON(user), bio=user.bio, partidas=[gameJSON(g) for g in games])
 
     @router.route("/perfil", methods=["POST"])
     async def editarPerfil(self, request: IRequest) -> bytes:

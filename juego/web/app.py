@@ -86,7 +86,12 @@ class Application:
         metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(
             api=API(
-                store, auth, games, dist, hub, admin,
+                store,
+                auth,
+                games,
+                dist,
+                hub,
+                admin,
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
             ),
             pages=Pages(auth, Renderer()),
@@ -104,9 +109,7 @@ class Application:
         """
         The site's root resource.
         """
-        return RequestTracing(
-            SecurityHeaders(self.router.resource()), self.metrics, self.proxies
-        )
+        return RequestTracing(SecurityHeaders(self.router.resource()), self.metrics, self.proxies)
 
     def close(self) -> None:
         self._resources.close()

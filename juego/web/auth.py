@@ -56,11 +56,15 @@ class Authenticator:
             raise Forbidden("Solo los administradores pueden hacer esto.")
         return user
 
-    async def register(self, request: IRequest, nombre: object, email: object, password: object) -> User:
+    async def register(
+        self, request: IRequest, nombre: object, email: object, password: object
+    ) -> User:
         nombre, email, password = checkNombre(nombre), checkEmail(email), checkPassword(password)
         passwordHash = await self.passwords.hash(password)
         try:
-            user = await self._store.users.create(nombre, email, passwordHash, now=utcnow(self._clock))
+            user = await self._store.users.create(
+                nombre, email, passwordHash, now=utcnow(self._clock)
+            )
         except EmailInUse:
             raise EmailInUseError() from None
         await self.sessions.start(request, user)

@@ -47,9 +47,7 @@ def requireString(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def queryInt(
-    request: IRequest, name: str, default: int, minimum: int, maximum: int
-) -> int:
+def queryInt(request: IRequest, name: str, default: int, minimum: int, maximum: int) -> int:
     """
     An integer query argument: C{default} when absent, clamped to C{maximum}; 400 when
     it is not an integer or is below C{minimum}.

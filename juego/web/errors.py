@@ -111,7 +111,9 @@ class TooLarge(APIError):
 class UnsupportedType(APIError):
     status = 415
     code = "tipo_no_soportado"
-    default = "Las peticiones que modifican datos deben enviar JSON (Content-Type: application/json)."
+    default = (
+        "Las peticiones que modifican datos deben enviar JSON (Content-Type: application/json)."
+    )
 
 
 class InvalidResultError(APIError):
@@ -171,13 +173,13 @@ def asAPIError(failure: Failure) -> APIError:
     errors, and a logged 500 for anything else.
     """
     if failure.check(APIError):
-        return failure.value  # type: ignore[return-value]
+        return failure.value
     if failure.check(InvalidField):
         return InvalidRequest(str(failure.value))
     if failure.check(NotFound):
         return NotFoundError()
     if failure.check(MethodNotAllowed):
-        allowed = ", ".join(failure.value.valid_methods or ())  # type: ignore[union-attr]
+        allowed = ", ".join(failure.value.valid_methods or ())
         return MethodNotAllowedError(headers={"Allow": allowed} if allowed else None)
     log.failure("Unhandled error in a JSON request", failure)
     return InternalError()
@@ -187,7 +189,7 @@ def redirect(request: IRequest, failure: Failure) -> bytes:
     """
     Answer routing's redirect (a path missing its trailing slash, say).
     """
-    target: RequestRedirect = failure.value  # type: ignore[assignment]
+    target: RequestRedirect = failure.value
     request.setResponseCode(target.code)
     request.setHeader(b"Location", target.new_url.encode("utf-8"))
     return b""

@@ -91,7 +91,9 @@ class Games:
             raise PartidaExpired()
         return partida
 
-    async def save(self, user: User, partidaID: object, eventos: object) -> tuple[int, dict[str, Any]]:
+    async def save(
+        self, user: User, partidaID: object, eventos: object
+    ) -> tuple[int, dict[str, Any]]:
         """
         Verify and save a result: the HTTP status and the reply's fields.
         """
@@ -105,7 +107,9 @@ class Games:
         except InvalidResult as e:
             if not await self._store.partidas.closeInvalid(partida.id, now, e.rule):
                 raise PartidaClosed() from None
-            raise InvalidResultError(f"Resultado no válido: {e.rule}", extra={"motivo": e.rule}) from None
+            raise InvalidResultError(
+                f"Resultado no válido: {e.rule}", extra={"motivo": e.rule}
+            ) from None
 
         payload = {
             "user_id": user.id,

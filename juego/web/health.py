@@ -66,7 +66,11 @@ class Health:
         C{{"database": "ok" | "error", "tcp": "ok" | "down", "dist": "ok" | "down"}}.
         """
         results = await DeferredList(
-            [self._database(), self._ping(self._scores, "juego-tcp"), self._ping(self._dist, "juego-dist")]
+            [
+                self._database(),
+                self._ping(self._scores, "juego-tcp"),
+                self._ping(self._dist, "juego-dist"),
+            ]
         )
         database, tcp, dist = (ok and value for ok, value in results)
         return {

@@ -110,7 +110,9 @@ class NotificationHub:
         sockets = self._sockets.get(notification.get("user_id"), [])  # type: ignore[arg-type]
         if not sockets:
             return
-        text = json.dumps({"event": "notification", "notification": notification}, ensure_ascii=False)
+        text = json.dumps(
+            {"event": "notification", "notification": notification}, ensure_ascii=False
+        )
         for socket in list(sockets):
             try:
                 socket.send(text)

@@ -91,7 +91,9 @@ class Deliveries:
             )
         raise ValueError(f"unknown outbox kind {kind!r}")
 
-    async def send(self, kind: str, payload: dict[str, Any]) -> tuple[Outcome, dict[str, Any] | None]:
+    async def send(
+        self, kind: str, payload: dict[str, Any]
+    ) -> tuple[Outcome, dict[str, Any] | None]:
         try:
             # sent with the id of the request that queued it, if it has one
             reply = await callWithRequestID(
@@ -115,7 +117,9 @@ class Deliveries:
         return Outcome.RETRY, reply
 
 
-def followUp(kind: str, payload: dict[str, Any], reply: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+def followUp(
+    kind: str, payload: dict[str, Any], reply: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]] | None:
     """
     The work a confirmed row leads to: a saved score that is a new best gets its
     notification.

@@ -51,7 +51,9 @@ class TrustedProxies:
         forwarded = request.getHeader(b"x-forwarded-for")
         if forwarded:
             hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
-            client = next((h for h in reversed(hops) if not self.trusts(h)), hops[0] if hops else None)
+            client = next(
+                (h for h in reversed(hops) if not self.trusts(h)), hops[0] if hops else None
+            )
             if client is not None:
                 try:
                     parsed = ipaddress.ip_address(client)
@@ -66,4 +68,4 @@ class TrustedProxies:
             name, _, port = host.decode("latin-1").rpartition(":")
             if not name or not port.isdigit():
                 name, port = host.decode("latin-1"), "443"
-            request.setHost(name.encode("latin-1"), int(port), ssl=True)  # type: ignore[attr-defined]
+            request.setHost(name.encode("latin-1"), int(port), ssl=True)

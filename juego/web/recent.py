@@ -52,7 +52,9 @@ class Recent(Generic[T]):
         self._generation += 1
         self._value, self._expires, self._waiters = None, float("-inf"), None
 
-    def _fetched(self, result: Any, waiters: list[Deferred[T]], generation: int, started: float) -> None:
+    def _fetched(
+        self, result: Any, waiters: list[Deferred[T]], generation: int, started: float
+    ) -> None:
         if self._waiters is waiters:
             self._waiters = None
         if not isinstance(result, Failure) and generation == self._generation:

@@ -30,9 +30,7 @@ class RequestLog:
         # Labelled children, looked up once each (labels() takes a lock).
         self._requests: dict[str, Any] = {}
         self._errors: dict[str, Any] = {}
-        self._connections = (
-            None if metrics is None else metrics.connections.labels(service, "line")
-        )
+        self._connections = None if metrics is None else metrics.connections.labels(service, "line")
 
     def connected(self) -> None:
         if self._connections is not None:

@@ -288,7 +288,7 @@ class LineProtocol(LineReceiver, TimeoutMixin):
 
     def _failed(self, failure: Failure) -> Reply:
         if failure.check(WireError):
-            return failure.value.reply()  # type: ignore[union-attr]
+            return failure.value.reply()
         self.log.failure("handler failed", failure)
         return errorReply(INTERNAL, "Error interno del servicio")
 
@@ -306,7 +306,9 @@ class LineProtocol(LineReceiver, TimeoutMixin):
             encoded["sig"] = sig
         return encoded
 
-    def _fill_cb(self, reply: Reply, slot: _Slot, requestID: Any, fields: Mapping[str, Any]) -> None:
+    def _fill_cb(
+        self, reply: Reply, slot: _Slot, requestID: Any, fields: Mapping[str, Any]
+    ) -> None:
         try:
             encoded = self._encode(reply, fields)
         except Exception:

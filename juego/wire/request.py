@@ -56,7 +56,11 @@ class Request:
         return value
 
     def str(
-        self, name: builtins.str, default: Any = _MISSING, maxLength: builtins.int = 1000, minLength: builtins.int = 0
+        self,
+        name: builtins.str,
+        default: Any = _MISSING,
+        maxLength: builtins.int = 1000,
+        minLength: builtins.int = 0,
     ) -> Any:
         value = self._get(name, default)
         if value is default and default is not _MISSING:
@@ -75,13 +79,17 @@ class Request:
             raise invalid(f"El campo '{name}' debe ser true o false")
         return value
 
-    def choice(self, name: builtins.str, choices: tuple[builtins.str, ...], default: Any = _MISSING) -> Any:
+    def choice(
+        self, name: builtins.str, choices: tuple[builtins.str, ...], default: Any = _MISSING
+    ) -> Any:
         value = self.str(name, default)
         if value not in choices:
             raise invalid(f"El campo '{name}' debe ser uno de: {', '.join(choices)}")
         return value
 
-    def intList(self, name: builtins.str, default: Any = _MISSING, maxItems: builtins.int = 1000) -> Any:
+    def intList(
+        self, name: builtins.str, default: Any = _MISSING, maxItems: builtins.int = 1000
+    ) -> Any:
         value = self._get(name, default)
         if value is default and default is not _MISSING:
             return value

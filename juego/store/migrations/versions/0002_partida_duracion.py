@@ -9,17 +9,17 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('partidas', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('duracion_ms', sa.Integer(), nullable=True))
+    with op.batch_alter_table("partidas", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("duracion_ms", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('partidas', schema=None) as batch_op:
-        batch_op.drop_column('duracion_ms')
+    with op.batch_alter_table("partidas", schema=None) as batch_op:
+        batch_op.drop_column("duracion_ms")
