@@ -1,0 +1,254 @@
+"""
+Players' data outlives releases: a database made by the previous release, with data in it,
+is upgraded to this release's schema and keeps every row, on SQLite and on PostgreSQL.
+
+The previous release's schema is revision C{PREVIOUS} (the head of the last release that
+landed). Its rows are written with tables reflected from the database at that revision, so
+the test does not depend on today's L{juego.store.schema}: a migration that drops or
+rewrites a column that existed then fails here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, select
+from twisted.trial.unittest import SynchronousTestCase
+
+from juego.store import Store
+from juego.store.migrate import currentRevision, headRevision, upgrade
+from juego.store.pool import (
+    DBThreadPool,
+    SynchronousReactorThreads,
+    SynchronousThreadPool,
+    makeEngine,
+)
+
+from .support import PostgresMixin, SQLiteMixin
+
+#: The schema revision of the previous release (what a running install has today).
+PREVIOUS = "0002"
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def previousReleaseRows() -> dict[str, list[dict[str, Any]]]:
+    """
+    The rows a running install of the previous release holds: two players, one of them an
+    admin, scores with their aggregates, sessions, a closed and an open partida, a
+    notification, a pending outbox row and a login failure.
+    """
+    day = (T0.date() - datetime(1970, 1, 1).date()).days
+    return {
+        "users": [
+            {
+                "id": 1,
+                "nombre": "<b>Ana</b>",
+                "email": "ana@example.com",
+                "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+                "es_admin": False,
+                "bio": "hola",
+                "fecha_registro": T0,
+            },
+            {
+                "id": 2,
+                "nombre": "Root",
+                "email": "root@example.com",
+                "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+                "es_admin": True,
+                "bio": "",
+                "fecha_registro": T0,
+            },
+        ],
+        "sessions": [
+            {"token_hash": "a" * 64, "user_id": 1, "creada": T0, "expira": T0 + timedelta(days=30)},
+        ],
+        "partidas": [
+            {
+                "id": "00000000-0000-4000-8000-000000000001",
+                "user_id": 1,
+                "idioma": "es",
+                "seed": 12345,
+                "emitida": T0,
+                "cerrada": T0 + timedelta(minutes=2),
+                "estado": "guardada",
+                "puntaje": 120,
+                "wpm": 61.5,
+                "precision": 0.97,
+                "motivo": None,
+                "duracion_ms": 95_000,
+            },
+            {
+                "id": "00000000-0000-4000-8000-000000000002",
+                "user_id": 1,
+                "idioma": "en",
+                "seed": 678,
+                "emitida": T0 + timedelta(minutes=5),
+                "cerrada": None,
+                "estado": "abierta",
+                "puntaje": None,
+                "wpm": None,
+                "precision": None,
+                "motivo": None,
+                "duracion_ms": None,
+            },
+        ],
+        "scores": [
+            {
+                "id": 1,
+                "user_id": 1,
+                "puntaje": 80,
+                "fecha": T0 - timedelta(days=1),
+                "clave": None,
+                "nuevo_record": True,
+                "puntaje_maximo": 80,
+            },
+            {
+                "id": 2,
+                "user_id": 1,
+                "puntaje": 120,
+                "fecha": T0 + timedelta(minutes=2),
+                "clave": "00000000-0000-4000-8000-000000000001",
+                "nuevo_record": True,
+                "puntaje_maximo": 120,
+            },
+        ],
+        "user_aggregates": [
+            {
+                "user_id": 1,
+                "puntaje_maximo": 120,
+                "fecha_maximo": T0 + timedelta(minutes=2),
+                "partidas_jugadas": 2,
+                "puntaje_total": 200,
+                "fecha_ultimo_juego": T0 + timedelta(minutes=2),
+                "dia_ultimo_juego": day,
+            },
+        ],
+        "best_counts": [{"puntaje": 120, "jugadores": 1}],
+        "activity_days": [{"dia": day, "jugadores": 1}],
+        "notifications": [
+            {
+                "id": 1,
+                "user_id": 1,
+                "message": "¡Nuevo récord personal: 120 puntos!",
+                "type": "success",
+                "timestamp": T0 + timedelta(minutes=2),
+                "leida": False,
+                "clave": "record:00000000-0000-4000-8000-000000000001",
+            },
+        ],
+        "outbox": [
+            {
+                "id": 1,
+                "kind": "add_notification",
+                "payload": '{"user_id": 2, "message": "hola", "type": "info"}',
+                "creado": T0,
+                "intentos": 3,
+                "proximo": T0 + timedelta(seconds=8),
+            },
+        ],
+        "login_failures": [
+            {"id": 1, "clave": "cuenta:root@example.com", "fecha": T0},
+        ],
+    }
+
+
+def _reflect(engine: Engine) -> MetaData:
+    metadata = MetaData()
+    metadata.reflect(engine)
+    return metadata
+
+
+def _comparable(value: Any) -> Any:
+    # SQLite hands back naive datetimes for timezone-aware columns.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class MigrationUpgradeMixin:
+    backend: str
+
+    def databaseURL(self) -> str:
+        raise NotImplementedError
+
+    def previousReleaseDatabase(self: Any) -> Engine:
+        engine = makeEngine(self.databaseURL())
+        self.addCleanup(engine.dispose)
+        upgrade(engine, PREVIOUS)
+        self.assertEqual(currentRevision(engine), PREVIOUS)
+        tables = _reflect(engine).tables
+        rows = previousReleaseRows()
+        with engine.begin() as conn:
+            for name, values in rows.items():
+                conn.execute(tables[name].insert(), values)
+            conn.execute(
+                tables["totals"]
+                .update()
+                .values(usuarios=2, jugadores=1, suma_mejores=120, partidas=2)
+            )
+        return engine
+
+    def test_everyRowKept(self: Any) -> None:
+        """
+        After the upgrade every row of the previous release is there, with the value it had
+        in every column that existed then.
+        """
+        engine = self.previousReleaseDatabase()
+        upgrade(engine)
+        self.assertEqual(currentRevision(engine), headRevision())
+        tables = _reflect(engine).tables
+        with engine.connect() as conn:
+            for name, expected in previousReleaseRows().items():
+                table = tables[name]
+                columns = list(expected[0])
+                found = [
+                    {c: _comparable(v) for c, v in row._mapping.items()}
+                    for row in conn.execute(
+                        select(*(table.c[c] for c in columns)).order_by(table.c[columns[0]])
+                    )
+                ]
+                self.assertEqual(found, expected, f"rows of {name!r} changed")
+
+    def test_storeReadsUpgradedData(self: Any) -> None:
+        """
+        This release's code reads the upgraded data: the players, their stats, the ranking,
+        the notifications and the sessions' users.
+        """
+        engine = self.previousReleaseDatabase()
+        upgrade(engine)
+        store = Store(DBThreadPool(engine, SynchronousReactorThreads(), SynchronousThreadPool()))
+        found = self.successResultOf(store.users.byEmail("ana@example.com"))
+        self.assertIsNotNone(found)
+        user, _ = found
+        self.assertEqual((user.id, user.nombre), (1, "<b>Ana</b>"))
+        stats = self.successResultOf(store.stats.userStats(1))
+        self.assertEqual(
+            (stats.puntaje_maximo, stats.partidas_jugadas, stats.posicion_ranking), (120, 2, 1)
+        )
+        ranking = self.successResultOf(store.stats.ranking(10))
+        self.assertEqual([(r.user_id, r.puntaje_maximo) for r in ranking], [(1, 120)])
+        overall = self.successResultOf(store.stats.globalStats(T0))
+        self.assertEqual((overall.total_usuarios, overall.partidas_totales), (2, 2))
+        notifications = self.successResultOf(store.notifications.list(1))
+        self.assertEqual(
+            [n.message for n in notifications], ["¡Nuevo récord personal: 120 puntos!"]
+        )
+
+    def test_upgradeTwice(self: Any) -> None:
+        """
+        Upgrading an up-to-date database is a no-op (services starting together).
+        """
+        engine = self.previousReleaseDatabase()
+        upgrade(engine)
+        upgrade(engine)
+        self.assertEqual(currentRevision(engine), headRevision())
+
+
+class SQLiteMigrationTests(SQLiteMixin, MigrationUpgradeMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresMigrationTests(PostgresMixin, MigrationUpgradeMixin, SynchronousTestCase):
+    pass
