@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+STAMP     := $(VENV)/.installed-stamp
 # The checkout is on PYTHONPATH: twistd finds twisted/plugins/ there (an editable install
 # alone would not put it where twistd looks).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -14,13 +15,22 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
+# make run installs only what running needs; make test adds the test tools and the
+# PostgreSQL and Redis drivers.
+$(RUN_STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres,redis]'
 	touch $@
 
-run: $(STAMP)
-	$(BIN)/twistd --nodaemon --pidfile= juego
+# Ctrl-C stops twistd cleanly; twistd then ends by the signal, as a Unix program should,
+# and the trap keeps make from reporting that as an error.
+run: $(RUN_STAMP)
+	@echo "juego: open http://127.0.0.1:5000/ once it is up (Ctrl-C stops it)"
+	@trap true INT; $(BIN)/twistd --nodaemon --pidfile= juego || [ $$? -eq 130 ]
 
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
 # test tool downloads), nginx with its stream module for the multi-node test.
@@ -49,8 +59,10 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy juego
 
+# Coverage of the test process (report printed; setup.cfg holds the floor, which only rises).
 test: $(STAMP) system-deps lint typecheck
-	$(BIN)/trial --random=0 tests
+	$(BIN)/coverage run -m twisted.trial --random=0 tests
+	$(BIN)/coverage report
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 
