@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import attrs
 from argon2 import PasswordHasher
@@ -23,6 +24,7 @@ from juego.game import draw_words, limite_ms, minimo_humano_ms, puntos
 from juego.model import Notification, to_json
 from juego.store import Store
 from juego.store.scores import SaveRequest, UserNotFound
+from juego.web import openapi
 from juego.web.app import Application
 from juego.web.passwords import Passwords
 from tests.support import sqliteURL, synchronousStore
@@ -159,6 +161,41 @@ class FakeDist:
         return [n.message for n in self.notifications if n.user_id == user_id]
 
 
+_described: Any = None
+
+
+def checkAgainstDocument(case: SynchronousTestCase, method: str, path: str, reply: Reply) -> None:
+    """
+    Fail the test if a JSON reply of a described C{/api} route does not match the OpenAPI
+    document (L{juego.web.openapi}): its status must be listed and its body must fit the
+    schema. Undescribed routes and methods (405) are left to C{tests/test_openapi.py}.
+    """
+    global _described
+    contentType = reply.header("content-type") or ""
+    if not path.startswith("/api/") or not contentType.startswith("application/json"):
+        return
+    if _described is None:
+        from openapi_core import OpenAPI
+
+        _described = OpenAPI.from_dict(openapi.document())
+    from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+    from openapi_core.testing import MockRequest, MockResponse
+
+    url, _, query = path.partition("?")
+    request = MockRequest(BASE, method.lower(), url, args=dict(parse_qsl(query)))
+    response = MockResponse(reply.body, status_code=reply.status, content_type="application/json")
+    errors = [
+        e
+        for e in _described.unmarshal_response(request, response).errors
+        if not isinstance(e, PathNotFound | OperationNotFound)
+    ]
+    if errors:
+        detail = "; ".join(f"{e!r}: {e.__cause__!r}" for e in errors)
+        case.fail(
+            f"{method} {path} -> {reply.status} {reply.body[:300]!r} breaks the document: {detail}"
+        )
+
+
 @attrs.frozen
 class Reply:
     status: int
@@ -218,7 +255,9 @@ class Client:
             kw["json"] = {}
         response = self._settle(self.treq.request(method, BASE + path, **kw))
         content = self._settle(response.content())
-        return Reply(response.code, response.headers, content)
+        reply = Reply(response.code, response.headers, content)
+        checkAgainstDocument(self.case, method, path, reply)
+        return reply
 
     def get(self, path: str, **kw: Any) -> Reply:
         return self.request("GET", path, **kw)

@@ -5,6 +5,7 @@ The web application: one Klein router per area, mounted here.
                behind the CSRF/content-type check of L{juego.web.csrf}
   /static/...  the package's static files
   /api/salud   health (L{juego.web.health}); /metrics: Prometheus metrics (L{juego.metrics})
+  /api/openapi.json, /api/docs   the API described (L{juego.web.openapi})
   /...         the HTML pages (L{juego.web.pages})
 
 Every response carries the security headers (L{juego.web.security}) and a request id
@@ -24,6 +25,7 @@ from twisted.web.resource import IResource
 
 from juego.metrics import Metrics
 from juego.store import Store
+from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
@@ -122,6 +124,16 @@ class Application:
     @router.route("/api/salud", methods=["GET"])
     async def salud(self, request: IRequest) -> bytes:
         return await self.health.reply(request)
+
+    @router.route("/api/openapi.json", methods=["GET"])
+    def openapiDocument(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-cache")
+        return openapi.documentBytes()
+
+    @router.route("/api/docs", methods=["GET"])
+    async def apiDocs(self, request: IRequest) -> bytes:
+        return await self.pages.apiDocs(request, openapi.document())
 
     @router.route("/metrics", methods=["GET"])
     def metricsResource(self, request: IRequest) -> IResource:

@@ -61,6 +61,12 @@ class Pages:
             request, "error.html", user, "error", status, status=status, message=MESSAGES[status]
         )
 
+    async def apiDocs(self, request: IRequest, document: dict[str, Any]) -> bytes:
+        """
+        The OpenAPI document rendered for people (no script: the page is the document).
+        """
+        return await self._public(request, "api-docs.html", "api-docs", api=document)
+
     async def _public(self, request: IRequest, template: str, page: str, **context: Any) -> bytes:
         user = await self.auth.currentUser(request)
         return self._render(request, template, page, user, **context)

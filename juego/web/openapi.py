@@ -1,0 +1,504 @@
+"""
+The HTTP API described for machines: an OpenAPI 3.1 document of every C{/api} route, its
+bodies, replies and error codes, served at C{GET /api/openapi.json}; C{/api/docs} renders it
+for people (L{juego.web.pages}).
+
+The document is data built once, here, beside the code it describes; tests hold the two
+together: every Klein route under C{/api} must be described, and the web tests' replies are
+validated against it (C{tests/test_openapi.py}).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["document", "documentBytes"]
+
+JSON = "application/json"
+
+#: Error codes by status, as C{juego/web/errors.py} sends them (each reply names one).
+ERROR_STATUS_TEXT = {
+    400: "Petición no válida (campo ausente o de otro tipo, JSON roto o demasiado profundo).",
+    401: "Sin sesión, o credenciales no válidas.",
+    403: "Prohibido (no es admin, partida de otro jugador, origen ajeno).",
+    404: "No existe.",
+    405: "Método no permitido para esta dirección.",
+    409: "Conflicto con el estado actual.",
+    410: "Caducado.",
+    413: "Cuerpo demasiado grande.",
+    415: "El cuerpo debe ser JSON (Content-Type: application/json).",
+    422: "El resultado rompe una regla del juego.",
+    429: "Demasiadas peticiones; reintentar tras Retry-After.",
+    500: "Error interno (queda registrado).",
+    503: "Servicio no disponible; reintentar tras Retry-After.",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    """
+    An object schema: the fields every reply has, and those it may have. More fields may
+    come (clients ignore what they do not know), so the schema stays open.
+    """
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def _success(fields: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _obj({"success": {"const": True}, **fields}, optional)
+
+
+def _reply(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": f"#/components/responses/Error{status}"} for status in statuses}
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+INT = {"type": "integer"}
+NUM = {"type": "number"}
+STR = {"type": "string"}
+BOOL = {"type": "boolean"}
+DATE = {"type": ["string", "null"], "format": "date-time"}
+
+#: Every state-changing call may meet these (CSRF, content type, size, JSON, throttling).
+_WRITE_ERRORS = (400, 403, 413, 415, 429)
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(
+        {"success": {"const": False}, "error": STR, "code": STR},
+        {"motivo": STR},
+    ),
+    "User": _obj(
+        {
+            "id": INT,
+            "nombre": {"type": "string", "minLength": 1, "maxLength": 40},
+            "email": STR,
+            "es_admin": BOOL,
+            "fecha_registro": DATE,
+        }
+    ),
+    "Reglas": {"type": "object", "additionalProperties": INT},
+    "Partida": _obj(
+        {
+            "id": STR,
+            "idioma": {"enum": ["es", "en"]},
+            "palabras": {"type": "array", "items": STR},
+            "vidas": INT,
+            "reglas": _ref("Reglas"),
+        }
+    ),
+    "Evento": _obj(
+        {
+            "t": {"type": "integer", "minimum": 0},
+            "ok": BOOL,
+            "errores": {"type": "integer", "minimum": 0},
+        },
+        {"teclas": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+    ),
+    "UserStats": _obj(
+        {
+            "user_id": INT,
+            "nombre": STR,
+            "email": STR,
+            "puntaje_maximo": INT,
+            "partidas_jugadas": INT,
+            "puntaje_promedio": NUM,
+            "fecha_ultimo_juego": DATE,
+            "posicion_ranking": {"type": ["integer", "null"]},
+        }
+    ),
+    "GlobalStats": _obj(
+        {
+            "total_usuarios": INT,
+            "usuarios_activos": INT,
+            "puntaje_promedio": NUM,
+            "puntaje_maximo_global": INT,
+            "partidas_totales": INT,
+        }
+    ),
+    "Notification": _obj(
+        {
+            "id": INT,
+            "user_id": INT,
+            "message": STR,
+            "type": {"enum": ["info", "success", "warning", "error"]},
+            "timestamp": DATE,
+            "leida": BOOL,
+        }
+    ),
+    "RankingRow": _obj(
+        {"posicion": INT, "user_id": INT, "nombre": STR, "puntaje_maximo": INT},
+    ),
+    "PlayedGame": _obj(
+        {"id": STR, "fecha": DATE, "puntaje": INT, "idioma": STR},
+        {"wpm": {"type": ["number", "null"]}, "precision": {"type": ["number", "null"]}},
+    ),
+    "UserSummary": _obj(
+        {
+            "id": INT,
+            "nombre": STR,
+            "email": STR,
+            "es_admin": BOOL,
+            "fecha_registro": DATE,
+            "puntaje_maximo": INT,
+            "partidas_jugadas": INT,
+        }
+    ),
+}
+
+_USER_REPLY = _success({"user": _ref("User")})
+_MESSAGE_REPLY = _success({"message": STR})
+_SESSION: list[dict[str, list[str]]] = [{"session": []}]
+_PUBLIC: list[dict[str, list[str]]] = []
+
+
+def _op(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    security: list[dict[str, list[str]]] | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    # Any operation may meet a bug (500 internal); its reply is an Error all the same.
+    responses = responses | {"default": {"$ref": "#/components/responses/Error500"}}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if description:
+        operation["description"] = description
+    if body is not None:
+        operation["requestBody"] = body
+    if parameters:
+        operation["parameters"] = parameters
+    operation["security"] = _SESSION if security is None else security
+    return operation
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _pathParam(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": INT}
+
+
+PATHS: dict[str, Any] = {
+    "/api/registro": {
+        "post": _op(
+            "Crear una cuenta e iniciar sesión",
+            {"201": _reply("Cuenta creada; la cookie de sesión va en Set-Cookie.", _USER_REPLY)}
+            | _errors(*_WRITE_ERRORS, 409, 503),
+            body=_body(
+                _obj(
+                    {
+                        "nombre": {"type": "string", "minLength": 1, "maxLength": 40},
+                        "email": {"type": "string", "maxLength": 254},
+                        "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+                    }
+                )
+            ),
+            security=_PUBLIC,
+        )
+    },
+    "/api/login": {
+        "post": _op(
+            "Iniciar sesión",
+            {"200": _reply("Sesión iniciada; la cookie va en Set-Cookie.", _USER_REPLY)}
+            | _errors(*_WRITE_ERRORS, 401, 503),
+            body=_body(_obj({"email": STR, "password": STR})),
+            security=_PUBLIC,
+        )
+    },
+    "/api/logout": {
+        "post": _op(
+            "Cerrar la sesión",
+            {"200": _reply("Sesión cerrada.", _MESSAGE_REPLY)} | _errors(*_WRITE_ERRORS, 401),
+            body=_body({"type": "object"}, required=False),
+        )
+    },
+    "/api/yo": {
+        "get": _op(
+            "El usuario de la sesión", {"200": _reply("El usuario.", _USER_REPLY)} | _errors(401)
+        )
+    },
+    "/api/perfil": {
+        "get": _op(
+            "El perfil y las últimas partidas",
+            {
+                "200": _reply(
+                    "Perfil.",
+                    _success(
+                        {
+                            "user": _ref("User"),
+                            "bio": STR,
+                            "partidas": {"type": "array", "items": _ref("PlayedGame")},
+                        }
+                    ),
+                )
+            }
+            | _errors(401),
+        ),
+        "post": _op(
+            "Cambiar el nombre o la biografía",
+            {"200": _reply("Perfil cambiado.", _success({"user": _ref("User"), "bio": STR}))}
+            | _errors(*_WRITE_ERRORS, 401, 404),
+            body=_body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "nombre": {"type": "string", "minLength": 1, "maxLength": 40},
+                        "bio": {"type": "string", "maxLength": 500},
+                    },
+                }
+            ),
+        ),
+    },
+    "/api/partidas": {
+        "post": _op(
+            "Pedir una partida nueva",
+            {"201": _reply("La partida.", _success({"partida": _ref("Partida")}))}
+            | _errors(*_WRITE_ERRORS, 401),
+            body=_body(
+                {"type": "object", "properties": {"idioma": {"enum": ["es", "en"]}}},
+                required=False,
+            ),
+        )
+    },
+    "/api/guardar_puntaje": {
+        "post": _op(
+            "Entregar los eventos de una partida terminada",
+            {
+                "200": _reply(
+                    "Resultado verificado y guardado (o descartado, o retenido para revisión).",
+                    _success(
+                        {},
+                        {
+                            "puntaje": INT,
+                            "nuevo_record": {"type": ["boolean", "null"]},
+                            "puntaje_maximo": {"type": ["integer", "null"]},
+                            "message": STR,
+                            "wpm": NUM,
+                            "precision": NUM,
+                        },
+                    ),
+                ),
+                "202": _reply(
+                    "Resultado verificado y guardado de forma duradera; juego-tcp lo recibirá "
+                    "cuando vuelva.",
+                    _success({"pendiente": {"const": True}}),
+                ),
+            }
+            | _errors(*_WRITE_ERRORS, 401, 404, 409, 410, 422),
+            body=_body(
+                _obj(
+                    {
+                        "partida_id": STR,
+                        "eventos": {"type": "array", "items": _ref("Evento")},
+                    }
+                )
+            ),
+            description=(
+                "El servidor recalcula la puntuación a partir de los eventos; un campo "
+                "«puntaje» en el cuerpo se ignora."
+            ),
+        )
+    },
+    "/api/ranking": {
+        "get": _op(
+            "La clasificación",
+            {
+                "200": _reply(
+                    "Mejores jugadores, el mejor primero.",
+                    _success({"ranking": {"type": "array", "items": _ref("RankingRow")}}),
+                )
+            }
+            | _errors(400),
+            parameters=[
+                _query(
+                    "limit", {"type": "integer", "minimum": 1}, "Filas (1-100, por defecto 10)."
+                ),
+            ],
+            security=_PUBLIC,
+        )
+    },
+    "/api/stats/usuario": {
+        "get": _op(
+            "Estadísticas del jugador",
+            {"200": _reply("Estadísticas.", _success({"stats": _ref("UserStats")}))}
+            | _errors(401, 503),
+        )
+    },
+    "/api/stats/global": {
+        "get": _op(
+            "Estadísticas globales",
+            {"200": _reply("Estadísticas.", _success({"stats": _ref("GlobalStats")}))}
+            | _errors(503),
+            security=_PUBLIC,
+        )
+    },
+    "/api/notificaciones": {
+        "get": _op(
+            "Notificaciones del jugador, la más reciente primero",
+            {
+                "200": _reply(
+                    "Notificaciones.",
+                    _success({"notifications": {"type": "array", "items": _ref("Notification")}}),
+                )
+            }
+            | _errors(400, 401, 503),
+            parameters=[
+                _query(
+                    "limit", {"type": "integer", "minimum": 1}, "Cuántas (1-100, por defecto 50)."
+                ),
+                _query("no_leidas", {"enum": [0, 1]}, "1: solo las no leídas."),
+            ],
+        )
+    },
+    "/api/notificaciones/leer": {
+        "post": _op(
+            "Marcar notificaciones como leídas",
+            {"200": _reply("Marcadas.", _success({}))} | _errors(*_WRITE_ERRORS, 401, 503),
+            body=_body(
+                {
+                    "type": "object",
+                    "properties": {"ids": {"type": "array", "items": INT, "maxItems": 1000}},
+                },
+                required=False,
+            ),
+        )
+    },
+    "/api/notificaciones/ws": {
+        "get": _op(
+            "WebSocket de notificaciones en vivo",
+            {"101": {"description": "Conexión WebSocket abierta."}} | _errors(400, 401, 403),
+            description=(
+                'El servidor envía {"event": "notification", "notification": {...}} por '
+                "cada notificación nueva del jugador."
+            ),
+        )
+    },
+    "/api/admin/usuarios": {
+        "get": _op(
+            "Usuarios (solo admins)",
+            {
+                "200": _reply(
+                    "Usuarios por id.",
+                    _success({"usuarios": {"type": "array", "items": _ref("UserSummary")}}),
+                )
+            }
+            | _errors(400, 401, 403),
+            parameters=[
+                _query("limit", {"type": "integer", "minimum": 1}, "Cuántos (hasta 1000)."),
+                _query("offset", {"type": "integer", "minimum": 0}, "Desde cuál."),
+            ],
+        )
+    },
+    "/api/admin/reiniciar_puntuacion/{user_id}": {
+        "post": _op(
+            "Reiniciar la puntuación de un jugador (solo admins)",
+            {"200": _reply("Reiniciada.", _MESSAGE_REPLY)} | _errors(*_WRITE_ERRORS, 401, 404),
+            parameters=[_pathParam("user_id")],
+            body=_body({"type": "object"}, required=False),
+        )
+    },
+    "/api/admin/eliminar_usuario/{user_id}": {
+        "post": _op(
+            "Eliminar una cuenta (solo admins; nunca la propia)",
+            {"200": _reply("Eliminada.", _MESSAGE_REPLY)} | _errors(*_WRITE_ERRORS, 401, 404, 503),
+            parameters=[_pathParam("user_id")],
+            body=_body(_obj({"password": STR})),
+        )
+    },
+    "/api/salud": {
+        "get": _op(
+            "Estado del servicio y de sus dependencias",
+            {
+                "200": _reply(
+                    "Todo responde.",
+                    _success({"database": STR, "tcp": STR, "dist": STR}),
+                ),
+                "503": _reply(
+                    "Alguna parte no responde.",
+                    _obj({"success": {"const": False}, "error": STR, "code": STR}),
+                ),
+            },
+            security=_PUBLIC,
+        )
+    },
+    "/api/docs": {
+        "get": _op(
+            "Este documento, para personas",
+            {"200": {"description": "Página HTML.", "content": {"text/html": {"schema": STR}}}},
+            security=_PUBLIC,
+        )
+    },
+    "/api/openapi.json": {
+        "get": _op(
+            "Este documento",
+            {"200": _reply("OpenAPI 3.1.", {"type": "object"})},
+            security=_PUBLIC,
+        )
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """
+    The OpenAPI 3.1 document (a new dict each call).
+    """
+    responses = {
+        f"Error{status}": _reply(text, _ref("Error")) for status, text in ERROR_STATUS_TEXT.items()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "juego",
+            "version": "1",
+            "description": (
+                "API JSON de juego-web: cuentas, partidas verificadas, clasificación, "
+                "estadísticas y notificaciones. Los errores son siempre "
+                "{success: false, error, code}."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": json.loads(json.dumps(PATHS)),
+        "components": {
+            "schemas": json.loads(json.dumps(SCHEMAS)),
+            "responses": responses,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "juego_sesion"}
+            },
+        },
+    }
+
+
+_cached: bytes | None = None
+
+
+def documentBytes() -> bytes:
+    """
+    The document as UTF-8 JSON, built once per process.
+    """
+    global _cached
+    if _cached is None:
+        _cached = json.dumps(document(), ensure_ascii=False).encode("utf-8")
+    return _cached
