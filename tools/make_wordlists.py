@@ -25,6 +25,10 @@ lowercase, which is how the game shows it.  That one check drops:
 - foreign words (``the`` in Spanish, ``que`` in English): only the other language's
   dictionary accepts them.
 
+A short curated list (``EXCLUDED``) then drops the names and abbreviations the dictionaries
+also accept in lowercase (``henry``, ``china``, ``etc``), and a blocklist the words nobody
+wants to be asked to type.  Words shorter than 3 or longer than 10 letters are never kept.
+
 The output is deterministic for a given ``wordfreq`` release and pair of dictionaries (the
 shipped lists were made with wordfreq 3.1.1, hunspell-es 1:7.5.0-1 and hunspell-en-us
 1:2020.12.07-2): ties in frequency keep wordfreq's own order.  ``tests/test_wordlists.py``
@@ -107,12 +111,13 @@ BLOCKLIST: dict[str, frozenset[str]] = {
     ),
 }
 
-# Words the dictionary accepts in lowercase, but whose frequency comes from a name (people,
-# places, brands, nationalities), an abbreviation or an apostrophe-less contraction: the
-# dictionary cannot tell "henry" (a unit) from Henry.  Deliberately incomplete, like the
-# blocklist; ``--report`` lists the kept words that the dictionary also knows capitalised,
-# for review.
-NAMES: dict[str, frozenset[str]] = {
+# Words the dictionary accepts in lowercase, but whose frequency comes from something else: a
+# name (people, places, brands, nationalities), an abbreviation, a contraction without its
+# apostrophe ("cant"), or a rare Spanish word that is mostly a frequent one typed without
+# its accent ("tenia" for "tenía").  The dictionary cannot tell "henry" (a unit) from Henry.
+# Deliberately incomplete, like the blocklist; ``--report`` lists the kept words that the
+# dictionary also knows capitalised, for review.
+EXCLUDED: dict[str, frozenset[str]] = {
     "es": frozenset(
         _split(
             """
@@ -120,7 +125,7 @@ NAMES: dict[str, frozenset[str]] = {
             enrique james cristina ramón lucas rivera carmen teresa alonso césar calderón
             gil bolívar castro henry ben man perú brasil cuba japón rusia panamá córdoba
             caracas habana honduras paraguay málaga nicaragua siria corea áfrica
-            california castilla roma art etc máx mio rio
+            california castilla roma york art etc máx mio rio sera tenia numero ultimo
             """
         )
     ),
@@ -144,7 +149,7 @@ NOT_LOWERCASE = "not lowercase"
 ALPHABET = "outside the language's alphabet"
 LENGTH = f"shorter than {MIN_LEN} or longer than {MAX_LEN}"
 BLOCKED = "blocklist"
-NAME = "name or abbreviation the dictionary also knows in lowercase (curated list)"
+CURATED = "name, abbreviation or unaccented form the dictionary also accepts (curated)"
 PROPER_NOUN = "proper noun (dictionary knows it only capitalised)"
 ACRONYM = "acronym (dictionary knows it only in capitals)"
 NO_ACCENT = "missing accent (replaced by the accented form)"
@@ -231,8 +236,8 @@ def shape(word: str, lang: str) -> str | None:
         return LENGTH
     if word in BLOCKLIST[lang]:
         return BLOCKED
-    if word in NAMES[lang]:
-        return NAME
+    if word in EXCLUDED[lang]:
+        return CURATED
     return None
 
 
@@ -244,7 +249,7 @@ class Built:
     dropped: dict[str, list[str]] = field(default_factory=dict)
     replaced: dict[str, str] = field(default_factory=dict)
     #: Kept words the dictionary also lists capitalised ("may", "henry"): review these
-    #: for names, and add the ones that are to L{NAMES}.
+    #: for names, and add the ones that are to L{EXCLUDED}.
     ambiguous: list[str] = field(default_factory=list)
 
 
