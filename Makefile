@@ -33,8 +33,9 @@ run: $(RUN_STAMP)
 	@trap true INT; $(BIN)/twistd --nodaemon --pidfile= juego || [ $$? -eq 130 ]
 
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
-# test tool downloads), nginx with its stream module for the multi-node test.
-SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream
+# test tool downloads), nginx with its stream module for the multi-node test, hunspell and
+# its Spanish and US English dictionaries for the word-list test (and tools/make_wordlists.py).
+SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream hunspell hunspell-es hunspell-en-us
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
