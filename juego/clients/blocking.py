@@ -66,11 +66,19 @@ class _BlockingClient:
         self.host = host.strip("[]")
         self.port = int(port)
         self.timeout = timeout
-        # The install's secret is looked up when a connection is made, not here: a
-        # constructor never raises, and a script started before the services (which make
-        # the generated secret on first start) still finds it once they are up.
+        # The install's secret, if there is one yet; else it is looked up again when a
+        # connection is made: a script started before the services (which make the
+        # generated secret on first start) finds it once they are up, and an unusable
+        # secret file is a failure reply then, never an exception here.
         self._findSecret = secret is FROM_ENV
-        self.secret = None if self._findSecret else secretFrom(secret)
+        self.secret: bytes | None = None
+        if self._findSecret:
+            try:
+                self.secret = secretFrom(FROM_ENV)
+            except SecretError:
+                pass
+        else:
+            self.secret = secretFrom(secret)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._lock = threading.Lock()
