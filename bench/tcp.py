@@ -68,9 +68,10 @@ def load(port: int, seconds: float, keyed: bool = False, database: str | None = 
         command.append("--keyed")
     if database:
         command += ["--database", database]
-    out = subprocess.run(
-        command, env=serviceEnvironment(), cwd=CHECKOUT, check=True, capture_output=True, text=True
-    )
+    # Like the service it measures, the load has no JUEGO_SERVICE_SECRET: it finds the
+    # secret the service generated beside the database.
+    env = serviceEnvironment(without=("JUEGO_SERVICE_SECRET",))
+    out = subprocess.run(command, env=env, cwd=CHECKOUT, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
