@@ -308,8 +308,8 @@ class InsecureTests(SynchronousTestCase):
             assert service.process is not None
             self.assertIn("--insecure", service.process.stderr.read().decode() + service.log())
             service.process.stderr.close()
-        # Refused before anything was made: no secret to steal, no database.
-        self.assertFalse((self.folder / "instance" / "service-secret").exists())
+        # Refused before anything was made: no secret, no database.
+        self.assertFalse((self.folder / "instance").exists())
 
     def test_insecureOnLoopbackIsOpenAndSaysSo(self) -> None:
         """
