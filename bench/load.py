@@ -5,6 +5,8 @@ A load generator for the line protocol, run as its own process:
 
 Each connection keeps C{in-flight} pipelined C{save_score} requests outstanding for the
 given time. Prints one JSON line: requests answered, errors, rate and latency percentiles.
+With C{--database URL} each connection first makes the service handshake with that
+install's secret (L{juego.secret}), before the clock starts.
 """
 
 from __future__ import annotations
@@ -19,13 +21,21 @@ import time
 async def connection(
     port: int,
     inFlight: int,
-    until: float,
+    deadline: list[float],
     users: int,
     latencies: list[float],
     counts: dict[str, int],
     keyed: bool,
+    secret: bytes | None,
+    ready: asyncio.Barrier,
+    go: asyncio.Event,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    if secret is not None:
+        await handshake(reader, writer, secret)
+    await ready.wait()
+    await go.wait()
+    until = deadline[0]
     rng = random.Random()
     sent: list[float] = []
     serial = 0
@@ -61,6 +71,23 @@ async def connection(
     writer.close()
 
 
+async def handshake(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, secret: bytes
+) -> None:
+    from juego.wire import auth
+
+    async def ask(request: dict) -> dict:
+        writer.write(json.dumps(request).encode() + b"\n")
+        return json.loads(await reader.readline())
+
+    nonce = (await ask({"action": "auth_challenge"}))["nonce"]
+    clientNonce = auth.newNonce()
+    proof = auth.clientProof(secret, nonce, clientNonce)
+    reply = await ask({"action": "auth", "client_nonce": clientNonce, "proof": proof})
+    if not auth.check(auth.serverProof(secret, nonce, clientNonce), reply.get("proof")):
+        raise RuntimeError(f"service handshake failed: {reply}")
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -71,14 +98,37 @@ def percentile(values: list[float], p: float) -> float:
 async def main(args: argparse.Namespace) -> dict:
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0, "closed": 0}
-    start = time.perf_counter()
-    until = start + args.seconds
-    await asyncio.gather(
-        *(
-            connection(args.port, args.in_flight, until, args.users, latencies, counts, args.keyed)
-            for _ in range(args.connections)
+    secret = None
+    if args.database:
+        from juego.secret import serviceSecret
+
+        secret = serviceSecret(args.database, create=False)
+    # Every connection made (and authenticated) before the clock starts.
+    ready = asyncio.Barrier(args.connections + 1)
+    go = asyncio.Event()
+    deadline = [0.0]
+    tasks = [
+        asyncio.ensure_future(
+            connection(
+                args.port,
+                args.in_flight,
+                deadline,
+                args.users,
+                latencies,
+                counts,
+                args.keyed,
+                secret,
+                ready,
+                go,
+            )
         )
-    )
+        for _ in range(args.connections)
+    ]
+    await asyncio.wait_for(ready.wait(), 60)
+    start = time.perf_counter()
+    deadline[0] = start + args.seconds
+    go.set()
+    await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     return {
         "requests": counts["ok"] + counts["errors"],
@@ -98,6 +148,9 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument(
+        "--database", help="authenticate with the secret of the install on this database URL"
+    )
     parser.add_argument(
         "--keyed", action="store_true", help="send an idempotency key with each save"
     )

@@ -221,11 +221,16 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 class _Target:
-    def __init__(self, players: int, port: int) -> None:
+    def __init__(self, players: int, port: int, database: Path) -> None:
         from juego.clients import DistributedServiceClient
+        from juego.secret import serviceSecret
 
         self.players = players
-        self.client = DistributedServiceClient(host="127.0.0.1", port=port, secret=None, timeout=30)
+        # The secret the service generated beside its database (it runs without one set).
+        secret = serviceSecret(f"sqlite:///{database}", environ={}, create=False)
+        self.client = DistributedServiceClient(
+            host="127.0.0.1", port=port, secret=secret, timeout=30
+        )
         self.user: list[float] = []
         self.globals: list[float] = []
         self.random = random.Random(players)
@@ -313,7 +318,10 @@ def run(quick: bool = False, requests: int | None = None) -> list[dict[str, Any]
             }
         )
     with service(paths[small]) as smallPort, service(paths[large]) as largePort:
-        targets = [_Target(small, smallPort), _Target(large, largePort)]
+        targets = [
+            _Target(small, smallPort, paths[small]),
+            _Target(large, largePort, paths[large]),
+        ]
         for target in targets:
             target.check()
             target.measure(WARMUP, keep=False)

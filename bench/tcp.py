@@ -49,7 +49,7 @@ def prepareDatabase(path: Path, users: int = USERS) -> str:
     return url
 
 
-def load(port: int, seconds: float, keyed: bool = False) -> dict:
+def load(port: int, seconds: float, keyed: bool = False, database: str | None = None) -> dict:
     command = [
         sys.executable,
         "-m",
@@ -66,9 +66,12 @@ def load(port: int, seconds: float, keyed: bool = False) -> dict:
     ]
     if keyed:
         command.append("--keyed")
-    out = subprocess.run(
-        command, env=serviceEnvironment(), cwd=CHECKOUT, check=True, capture_output=True, text=True
-    )
+    if database:
+        command += ["--database", database]
+    # Like the service it measures, the load has no JUEGO_SERVICE_SECRET: it finds the
+    # secret the service generated beside the database.
+    env = serviceEnvironment(without=("JUEGO_SERVICE_SECRET",))
+    out = subprocess.run(command, env=env, cwd=CHECKOUT, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
@@ -94,11 +97,16 @@ def run(quick: bool = False) -> list[dict]:
         ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", url],
         str(work),
         port,
+        without=("JUEGO_SERVICE_SECRET", "JUEGO_DATABASE_URL"),
     ).start()
     try:
-        measured = load(port, seconds, keyed=True)
+        # juego-tcp made its install's secret beside the database: the load authenticates.
+        measured = load(port, seconds, keyed=True, database=url)
     finally:
         service.stop()
+    if measured["errors"] or not measured["ok"]:
+        # A refused save (say, a failed handshake) must not pass for throughput.
+        raise RuntimeError(f"juego-tcp refused saves under load: {measured}")
     ratio = measured["rate"] / reference["rate"] if reference["rate"] else 0.0
     if os.environ.get("JUEGO_BENCH_KEEP") is None:
         for f in work.iterdir():

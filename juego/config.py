@@ -113,22 +113,18 @@ def isLoopbackEndpoint(description: str) -> bool:
     return interface is not None and (interface in LOOPBACK_HOSTS or interface.startswith("127."))
 
 
-def serviceSecret(environ: Mapping[str, str] | None = None) -> bytes | None:
-    secret = _environ(environ).get("JUEGO_SERVICE_SECRET")
-    return secret.encode("utf-8") if secret else None
-
-
 def databaseURL(
     flag: str | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    create: bool = True,
 ) -> str:
     """
     The SQLAlchemy URL of the database.
 
     The flag, else C{JUEGO_DATABASE_URL}, else C{instance/usuarios.db} under the working
     directory if it exists, else C{usuarios.db} there if that exists, else a new
-    C{instance/usuarios.db} (its folder is made).
+    C{instance/usuarios.db} (its folder is made when C{create}).
     """
     if flag:
         return flag
@@ -143,7 +139,8 @@ def databaseURL(
     elif legacy.exists():
         path = legacy
     else:
-        preferred.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            preferred.parent.mkdir(parents=True, exist_ok=True)
         path = preferred
     return f"sqlite:///{path.resolve()}"
 

@@ -57,13 +57,14 @@ import importlib
 import io
 import json
 import math
-import os
 import pickle
 import pickletools
 import sys
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
+
+from juego.secret import ENV_VAR, environmentSecret
 
 __all__ = [
     "MAX_CALL_INT_BITS",
@@ -231,7 +232,7 @@ class Serializer:
 # Network path: signed, inspected, allow-listed pickles
 # ---------------------------------------------------------------------------
 
-SECRET_ENV_VAR = "JUEGO_SERVICE_SECRET"
+SECRET_ENV_VAR = ENV_VAR
 WIRE_PICKLE_PROTOCOL = 5
 
 #: Longest base64 text L{decode_wire_pickle} will look at (3 MiB of pickle).
@@ -874,6 +875,8 @@ def _load_inspected(raw: bytes) -> object:
 
 
 def secret_from_env() -> bytes | None:
-    """The services' shared secret from C{JUEGO_SERVICE_SECRET} (UTF-8), or C{None}."""
-    value = os.environ.get(SECRET_ENV_VAR)
-    return value.encode("utf-8") if value else None
+    """
+    The services' shared secret from C{JUEGO_SERVICE_SECRET} (UTF-8), or C{None}; read
+    by L{juego.secret}, which also knows the install's generated secret.
+    """
+    return environmentSecret()

@@ -50,22 +50,16 @@ class AddressTests(SynchronousTestCase):
 
 
 class ExposureTests(SynchronousTestCase):
-    def test_loopbackOnlyWithoutSecret(self):
-        for local in (
-            "tcp:6000:interface=127.0.0.1",
-            "unix:/tmp/x.sock",
-            r"tcp6:6000:interface=\:\:1",
-        ):
-            checkExposure(local, None, False)
-        for public in ("tcp:6000", "tcp:6000:interface=0.0.0.0", "ssl:6000:privateKey=k.pem"):
-            self.assertRaises(UsageError, checkExposure, public, None, False)
-            checkExposure(public, b"secret", False)
-            checkExposure(public, None, True)
-
-    def test_secret(self):
-        self.assertIsNone(config.serviceSecret({}))
-        self.assertIsNone(config.serviceSecret({"JUEGO_SERVICE_SECRET": ""}))
-        self.assertEqual(config.serviceSecret({"JUEGO_SERVICE_SECRET": "ñ"}), "ñ".encode())
+    def test_insecureOnlyOnLoopback(self):
+        local = ("tcp:6000:interface=127.0.0.1", "unix:/tmp/x.sock", r"tcp6:6000:interface=\:\:1")
+        public = ("tcp:6000", "tcp:6000:interface=0.0.0.0", "ssl:6000:privateKey=k.pem")
+        for description in local:
+            checkExposure(description, True)
+            checkExposure(description, False)
+        for description in public:
+            self.assertRaises(UsageError, checkExposure, description, True)
+            # With the handshake required (always, unless --insecure) anywhere is fine.
+            checkExposure(description, False)
 
 
 class DatabaseURLTests(SynchronousTestCase):
@@ -79,7 +73,9 @@ class DatabaseURLTests(SynchronousTestCase):
         self.assertEqual(config.databaseURL(None, env, self.cwd), "postgresql://x/y")
 
     def test_newInstanceDatabase(self):
-        url = config.databaseURL(None, {}, self.cwd)
+        url = config.databaseURL(None, {}, self.cwd, create=False)
+        self.assertFalse((self.cwd / "instance").exists())
+        self.assertEqual(config.databaseURL(None, {}, self.cwd), url)
         self.assertEqual(url, f"sqlite:///{self.cwd}/instance/usuarios.db")
         self.assertTrue((self.cwd / "instance").is_dir())
 

@@ -67,9 +67,10 @@ print(repr(DistributedServiceClient().get_user_stats(user_id=1)))
 
 class SeedExampleTests(SynchronousTestCase):
     def setUp(self) -> None:
+        # An install's folder as a fresh clone has it: the default database, no settings.
         self.dir = Path(self.mktemp()).resolve()
-        self.dir.mkdir(parents=True)
-        self.databaseURL = f"sqlite:///{self.dir}/juego.db"
+        (self.dir / "instance").mkdir(parents=True)
+        self.databaseURL = f"sqlite:///{self.dir}/instance/usuarios.db"
         store = synchronousStore(self, self.databaseURL)
         user = self.successResultOf(store.users.create("Ana", "ana@example.com", "hash"))
         self.assertEqual(user.id, 1)
@@ -93,9 +94,11 @@ class SeedExampleTests(SynchronousTestCase):
 
     def startService(self, secret: str | None = None, port: int | None = None):
         port = port or freePort()
+        # No --database: the service finds instance/usuarios.db (and makes the install's
+        # secret beside it) from the folder, as the script finds them.
         service = ServiceProcess(
             "juego-dist",
-            ["--listen", f"tcp:{port}:interface=127.0.0.1", "--database", self.databaseURL],
+            ["--listen", f"tcp:{port}:interface=127.0.0.1"],
             str(self.dir),
             port,
             env={"JUEGO_SERVICE_SECRET": secret} if secret is not None else None,
@@ -147,6 +150,12 @@ class SeedExampleTests(SynchronousTestCase):
 
     def test_seedExample(self):
         process, port, log = self.startService()
+        # The service made the install's secret; a stranger's unauthenticated read is
+        # refused, and the script from the folder finds the secret with no settings.
+        self.assertTrue((self.dir / "instance" / "service-secret").exists())
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b'{"action": "get_user_stats", "user_id": 1}\n')
+            self.assertEqual(json.loads(s.makefile("rb").readline())["code"], "unauthorized")
         stdout, _ = self.runScript(EXAMPLE, port)
         self.checkExampleOutput(stdout)
 

@@ -11,14 +11,27 @@ import socket
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from juego.secret import serviceSecret
+from juego.wire import auth
 from tests.processes import ServiceProcess, freePort
 from tests.support import synchronousStore
 
 
 class Lines:
-    def __init__(self, port: int) -> None:
+    """
+    A raw line-protocol connection; with C{secret}, it makes the service handshake first.
+    """
+
+    def __init__(self, port: int, secret: bytes | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.file = self.sock.makefile("rwb")
+        if secret is not None:
+            nonce = self.ask(b'{"action": "auth_challenge"}')["nonce"]
+            clientNonce = auth.newNonce()
+            proof = auth.clientProof(secret, nonce, clientNonce)
+            request = {"action": "auth", "client_nonce": clientNonce, "proof": proof}
+            reply = self.ask(json.dumps(request).encode())
+            assert auth.check(auth.serverProof(secret, nonce, clientNonce), reply["proof"])
 
     def ask(self, line: bytes) -> dict:
         self.file.write(line + b"\n")
@@ -41,18 +54,31 @@ class TCPServiceProcessTests(SynchronousTestCase):
         self.port = freePort()
 
     def start(self) -> ServiceProcess:
+        # No configuration: the service makes the install's secret beside the database.
         service = ServiceProcess(
             "juego-tcp",
             ["--listen", f"tcp:{self.port}:interface=127.0.0.1", "--database", self.url],
             self.dir,
             self.port,
+            without=("JUEGO_SERVICE_SECRET", "JUEGO_DATABASE_URL"),
         )
         self.addCleanup(service.stop)
         return service.start()
 
+    def secret(self) -> bytes:
+        found = serviceSecret(self.url, environ={}, create=False)
+        assert found is not None
+        return found
+
     def test_seedLineBadInputsAndRestart(self):
         service = self.start()
-        client = Lines(self.port)
+        stranger = Lines(self.port)
+        refused = stranger.ask(
+            b'{"action": "save_score", "user_id": %d, "puntaje": 1}' % self.user.id
+        )
+        self.assertEqual(refused["code"], "unauthorized")
+        stranger.close()
+        client = Lines(self.port, self.secret())
         seed = b'{"action": "save_score", "user_id": %d, "puntaje": 100}' % self.user.id
         reply = client.ask(seed)
         self.assertEqual(
@@ -69,7 +95,7 @@ class TCPServiceProcessTests(SynchronousTestCase):
             self.assertEqual(client.ask(line)["code"], code)
         self.assertEqual(client.ask(b'{"action": "ping"}')["message"], "pong")
         # An oversized line: an error, then that connection closes; the service stays up.
-        other = Lines(self.port)
+        other = Lines(self.port, self.secret())
         other.file.write(b"x" * (70 * 1024) + b"\n")
         other.file.flush()
         self.assertEqual(json.loads(other.file.readline())["code"], "line_too_long")
@@ -82,19 +108,18 @@ class TCPServiceProcessTests(SynchronousTestCase):
         self.assertIn(service.stop(), (0, -15))
         self.assertIn("Server Shut Down", service.log())
         self.start()
-        client = Lines(self.port)
+        client = Lines(self.port, self.secret())
         again = client.ask(b'{"action": "save_score", "user_id": %d, "puntaje": 40}' % self.user.id)
         self.assertEqual((again["nuevo_record"], again["puntaje_maximo"]), (False, 100))
         client.close()
 
-    def test_refusesPublicInterfaceWithoutSecret(self):
+    def test_refusesInsecureBeyondLoopback(self):
         service = ServiceProcess(
             "juego-tcp",
-            ["--listen", f"tcp:{self.port}", "--database", self.url],
+            ["--listen", f"tcp:{self.port}", "--database", self.url, "--insecure"],
             self.dir,
             self.port,
+            without=("JUEGO_SERVICE_SECRET",),
         )
         self.assertRaises(RuntimeError, service.start)
-        self.assertIn(
-            "JUEGO_SERVICE_SECRET", service.process.stderr.read().decode() + service.log()
-        )
+        self.assertIn("--insecure", service.process.stderr.read().decode() + service.log())

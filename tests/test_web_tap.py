@@ -8,14 +8,18 @@ from __future__ import annotations
 import os
 
 import treq
+from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from juego.clients import ServiceClient
+from juego.secret import serviceSecret
 from juego.tap import all as allTap
 from juego.tap import web as webTap
+from juego.wire import WireFactory
 from tests.support import sqliteURL
 
 
@@ -50,13 +54,56 @@ class OptionsTests(SynchronousTestCase):
             self.assertEqual(allTap.clientEndpointFor(server), client, server)
         self.assertRaises(usage.UsageError, allTap.clientEndpointFor, "systemd:domain=INET:index=0")
 
-    def test_allRefusesOpenServicesWithoutSecret(self):
+    def withoutSecret(self):
         self.patch(
             os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_SERVICE_SECRET"}
         )
+
+    def lineFactories(self, top):
+        return [
+            s.factory
+            for s in top
+            if isinstance(s, StreamServerEndpointService) and isinstance(s.factory, WireFactory)
+        ]
+
+    def test_allRefusesInsecureBeyondLoopback(self):
+        self.withoutSecret()
+        for flag in ("--tcp", "--dist"):
+            options = allTap.Options()
+            options.parseOptions(
+                [flag, "tcp:6000:interface=0.0.0.0", "--insecure", "-d", sqliteURL(self)]
+            )
+            self.assertRaises(usage.UsageError, allTap.makeService, options)
+
+    def test_allRequiresTheHandshakeByDefault(self):
+        """
+        Without a secret or --insecure, juego-tcp and juego-dist (even in one process with
+        the web site) demand the install's generated secret, and the web's clients have it.
+        """
+        self.withoutSecret()
+        url = sqliteURL(self)
         options = allTap.Options()
-        options.parseOptions(["--tcp", "tcp:6000:interface=0.0.0.0", "-d", sqliteURL(self)])
-        self.assertRaises(usage.UsageError, allTap.makeService, options)
+        options.parseOptions(["--tcp", "tcp:0:interface=0.0.0.0", "-d", url])
+        top = allTap.makeService(options)
+        generated = serviceSecret(url, create=False)
+        self.assertIsNotNone(generated)
+        factories = self.lineFactories(top)
+        self.assertEqual([f.secret for f in factories], [generated, generated])
+        self.assertEqual([s.secret for s in self.webClients(top)], [generated, generated])
+        # --insecure: open services (loopback only) and clients that skip the handshake.
+        options = allTap.Options()
+        options.parseOptions(["--insecure", "-d", url])
+        top = allTap.makeService(options)
+        self.assertEqual([f.secret for f in self.lineFactories(top)], [None, None])
+        self.assertEqual([s.secret for s in self.webClients(top)], [None, None])
+
+    def webClients(self, top):
+        return [
+            s._onStart.__self__
+            for s in top
+            if getattr(getattr(s, "_onStart", None), "__self__", None) is not None
+            and isinstance(s._onStart.__self__, ServiceClient)
+        ]
 
     def test_webMayListenAnywhere(self):
         self.patch(

@@ -19,6 +19,7 @@ from juego.clients.common import (
     notificationFields,
     secretFrom,
 )
+from juego.secret import SecretError
 from juego.serialization import PickleRefused
 from juego.wire import auth
 from juego.wire.client import (
@@ -65,7 +66,19 @@ class _BlockingClient:
         self.host = host.strip("[]")
         self.port = int(port)
         self.timeout = timeout
-        self.secret = secretFrom(secret)
+        # The install's secret, if there is one yet; else it is looked up again when a
+        # connection is made: a script started before the services (which make the
+        # generated secret on first start) finds it once they are up, and an unusable
+        # secret file is a failure reply then, never an exception here.
+        self._findSecret = secret is FROM_ENV
+        self.secret: bytes | None = None
+        if self._findSecret:
+            try:
+                self.secret = secretFrom(FROM_ENV)
+            except SecretError:
+                pass
+        else:
+            self.secret = secretFrom(secret)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._lock = threading.Lock()
@@ -125,6 +138,11 @@ class _BlockingClient:
             self.close()
         if self._sock is not None:
             return
+        if self.secret is None and self._findSecret:
+            try:
+                self.secret = secretFrom(FROM_ENV)
+            except SecretError as e:
+                raise _Refused(UNAUTHORIZED, f"Secreto de servicio inutilizable: {e}") from None
         sock = socket.create_connection((self.host, self.port), timeout=self._left(deadline))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
@@ -236,7 +254,9 @@ def _format(fields: dict[str, Any], format: str | None) -> dict[str, Any]:
 class DistributedServiceClient(_BlockingClient):
     """
     juego-dist for scripts (the seed's API): C{DISTRIBUTED_HOST}/C{DISTRIBUTED_PORT} or
-    C{host=}/C{port=}; C{secret=} defaults to C{JUEGO_SERVICE_SECRET}.
+    C{host=}/C{port=}; C{secret=} defaults to the install's (C{JUEGO_SERVICE_SECRET}, else
+    the secret the services generated beside the database, found from the working
+    directory and C{JUEGO_DATABASE_URL} as the services find the database).
     """
 
     service = "dist"
@@ -277,7 +297,7 @@ class DistributedServiceClient(_BlockingClient):
 class ScoreClient(_BlockingClient):
     """
     juego-tcp for scripts: C{TCP_PERSIST_HOST}/C{TCP_PERSIST_PORT} or C{host=}/C{port=};
-    C{secret=} defaults to C{JUEGO_SERVICE_SECRET}.
+    C{secret=} defaults to the install's, as for L{DistributedServiceClient}.
     """
 
     service = "tcp"

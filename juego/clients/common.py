@@ -11,7 +11,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from juego import config
+from juego.secret import serviceSecret
 from juego.wire.errors import UNAVAILABLE
 
 #: Seconds a call waits for its reply (and a connection attempt for its connection).
@@ -23,7 +23,8 @@ INITIAL_BACKOFF = 0.1
 #: Client-side code for a reply we refused to load.
 INVALID_REPLY = "invalid_reply"
 
-#: The default of a client's C{secret}: take it from C{JUEGO_SERVICE_SECRET}.
+#: The default of a client's C{secret}: the install's (L{juego.secret.serviceSecret}:
+#: C{JUEGO_SERVICE_SECRET}, else the generated secret beside the database, never made here).
 FROM_ENV: Any = object()
 
 
@@ -61,8 +62,15 @@ def backoffDelay(failures: int, rand: Callable[[], float] = random.random) -> fl
 
 
 def secretFrom(secret: Any, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """
+    A client's secret: the one given (L{None} or empty: no handshake), or with
+    L{FROM_ENV} the install's, looked up but never created (a client does not make the
+    secret its services have not made).
+
+    @raise juego.secret.SecretError: the install's secret file is unsafe.
+    """
     if secret is FROM_ENV:
-        return config.serviceSecret(environ)
+        return serviceSecret(environ=environ, create=False)
     if isinstance(secret, str):
         return secret.encode("utf-8") or None
     return secret or None

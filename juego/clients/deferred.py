@@ -292,8 +292,11 @@ class ServiceClient:
         **kw: Any,
     ) -> Self:
         """
-        A client of the service at C{TCP_PERSIST_*} / C{DISTRIBUTED_*}, with the secret
-        from C{JUEGO_SERVICE_SECRET} unless one is given (L{None}: no handshake).
+        A client of the service at C{TCP_PERSIST_*} / C{DISTRIBUTED_*}, with the install's
+        secret (L{juego.secret.serviceSecret}: C{JUEGO_SERVICE_SECRET}, else the generated
+        one) unless one is given (L{None}: no handshake).
+
+        @raise juego.secret.SecretError: the install's secret file is unsafe.
         """
         endpoint = config.clientEndpoint(cls.service, environ)
         return cls(reactor, endpoint, secretFrom(secret, environ), **kw)

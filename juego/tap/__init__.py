@@ -12,9 +12,10 @@ from typing import Any
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer, endpoints
+from twisted.logger import Logger
 from twisted.python import usage
 
-from juego import config
+from juego import config, secret
 from juego.store import Store
 
 
@@ -75,15 +76,49 @@ def listeningService(reactor: Any, description: str, factory: Any) -> IService:
     return service
 
 
-def checkExposure(description: str, secret: bytes | None, insecure: bool) -> None:
+def checkExposure(description: str, insecure: bool) -> None:
     """
-    Without a shared secret a service may listen only on loopback (or a UNIX socket),
-    unless the operator says C{--insecure}.
+    An open service (C{--insecure}, no secret) may listen only on loopback or a UNIX
+    socket: on any other interface every machine that reaches it could write scores and
+    read users.
     """
-    if secret is None and not insecure and not config.isLoopbackEndpoint(description):
+    if insecure and not config.isLoopbackEndpoint(description):
         raise usage.UsageError(
-            f"refusing to listen on {description!r} without JUEGO_SERVICE_SECRET: "
-            "set a secret, listen on loopback, or pass --insecure"
+            f"refusing --insecure on {description!r}: a service without a secret listens "
+            "only on loopback (interface=127.0.0.1 or ::1) or a UNIX socket"
+        )
+
+
+def serviceSecret(database: str | None, insecure: bool) -> bytes | None:
+    """
+    The secret a process's services and clients use: L{None} with C{--insecure} (an open
+    service, clients that skip the handshake), else L{juego.secret.serviceSecret}
+    (C{JUEGO_SERVICE_SECRET}, else the install's generated secret, made on first start).
+    """
+    if insecure:
+        return None
+    try:
+        return secret.serviceSecret(database)
+    except secret.SecretError as e:
+        raise usage.UsageError(str(e)) from None
+
+
+class InsecureWarning(Service):
+    """
+    Says, once the log is running, that a service is open to every local process.
+    """
+
+    log = Logger()
+
+    def __init__(self, names: str) -> None:
+        self.names = names
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self.log.warn(
+            "{names} started with --insecure: no service secret, any process on this "
+            "machine may write scores, read users and subscribe to notifications",
+            names=self.names,
         )
 
 
@@ -110,7 +145,12 @@ class ServiceOptions(usage.Options):
         REDIS_OPTION,
     ]
     optFlags = [
-        ["insecure", None, "Allow listening beyond loopback without a service secret."],
+        [
+            "insecure",
+            None,
+            "No service secret: juego-tcp/juego-dist answer anyone (loopback only); "
+            "juego-web's clients skip the handshake.",
+        ],
     ]
 
 
@@ -163,12 +203,15 @@ def singleService(options: ServiceOptions, name: str, add: AddService) -> IServi
     One service in its own process: its store, then its parts, stopped in reverse.
     """
     theReactor = reactor()
-    secret = config.serviceSecret()
+    insecure = bool(options["insecure"])
     description = config.listenEndpoint(name, options["listen"])
-    checkExposure(description, secret, bool(options["insecure"]))
+    checkExposure(description, insecure)
+    theSecret = serviceSecret(options["database"], insecure)
     store = openStore(options["database"], theReactor)
     top = SequentialMultiService()
+    if insecure:
+        InsecureWarning(f"juego-{name}").setServiceParent(top)
     StoreService(store).setServiceParent(top)
     openCache(options["redis"], store, theReactor, top, dist=name == "dist")
-    add(top, store, description, secret, theReactor)
+    add(top, store, description, theSecret, theReactor)
     return top

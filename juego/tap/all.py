@@ -13,12 +13,14 @@ from juego import config
 from juego.metrics import Metrics
 from juego.tap import (
     REDIS_OPTION,
+    InsecureWarning,
     SequentialMultiService,
     StoreService,
     checkExposure,
     openCache,
     openStore,
     reactor,
+    serviceSecret,
 )
 from juego.tap import tcp as tcpTap
 from juego.tap import web as webTap
@@ -57,7 +59,11 @@ class Options(usage.Options):
         REDIS_OPTION,
     ]
     optFlags = [
-        ["insecure", None, "Allow juego-tcp/juego-dist beyond loopback without a service secret."],
+        [
+            "insecure",
+            None,
+            "No service secret: juego-tcp/juego-dist answer anyone (loopback only).",
+        ],
     ]
 
 
@@ -100,15 +106,19 @@ def makeService(options: Options) -> IService:
     from juego.tap import dist as distTap
 
     theReactor = reactor()
-    secret = config.serviceSecret()
     insecure = bool(options["insecure"])
     web = config.listenEndpoint("web", options["web"])
     tcp = config.listenEndpoint("tcp", options["tcp"])
     dist = config.listenEndpoint("dist", options["dist"])
-    checkExposure(tcp, secret, insecure)
-    checkExposure(dist, secret, insecure)
+    checkExposure(tcp, insecure)
+    checkExposure(dist, insecure)
+    # Even in one process the two line services listen on ports any local process can
+    # reach: they require the handshake, and the web site's clients make it.
+    secret = serviceSecret(options["database"], insecure)
     store = openStore(options["database"], theReactor)
     top = SequentialMultiService()
+    if insecure:
+        InsecureWarning("juego-tcp and juego-dist").setServiceParent(top)
     StoreService(store).setServiceParent(top)
     openCache(options["redis"], store, theReactor, top, dist=True)
     # One registry for the three: the web site's /metrics shows them all.

@@ -24,6 +24,7 @@ from juego.tap import (
     openCache,
     openStore,
     reactor,
+    serviceSecret,
 )
 from juego.web.app import Application
 from juego.web.health import OutboxDepth
@@ -99,12 +100,14 @@ def addTo(
 
 
 def makeService(options: Options) -> IService:
-    # The web process may listen anywhere: it is the public face (no --insecure check).
+    # The web process may listen anywhere: it is the public face. Its --insecure only
+    # means its clients skip the handshake (to reach services started with --insecure).
     theReactor = reactor()
     description = config.listenEndpoint("web", options["listen"])
+    secret = serviceSecret(options["database"], bool(options["insecure"]))
     store = openStore(options["database"], theReactor)
     top = SequentialMultiService()
     StoreService(store).setServiceParent(top)
     openCache(options["redis"], store, theReactor, top, dist=False)
-    addTo(top, store, description, config.serviceSecret(), theReactor)
+    addTo(top, store, description, secret, theReactor)
     return top
