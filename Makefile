@@ -10,7 +10,7 @@ STAMP     := $(VENV)/.installed-stamp
 # alone would not put it where twistd looks).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: run test lint format typecheck bench system-deps clean
+.PHONY: run test check lint format typecheck bench system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,15 @@ typecheck: $(STAMP)
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/coverage run -m twisted.trial --random=0 tests
 	$(BIN)/coverage report
+
+# The quick loop while working: lint and format, then every test module but those that
+# start real processes, browsers or nginx (make test runs everything).
+SLOW_TESTS := test_reliability test_multinode test_browser test_tcp_integration \
+	test_dist_integration test_logging_integration test_tls test_faults test_attacks_%
+FAST_TESTS = $(filter-out $(SLOW_TESTS),$(basename $(notdir $(wildcard tests/test_*.py))))
+
+check: $(STAMP) lint
+	$(BIN)/trial --random=0 $(addprefix tests.,$(FAST_TESTS))
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 
