@@ -63,8 +63,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/Error{status}"} for status in statuses}
 
 
-def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {JSON: {"schema": schema}}}
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    # Every state-changing call must carry Content-Type: application/json, so its body is
+    # required even where every field is optional ({} is fine).
+    return {"required": True, "content": {JSON: {"schema": schema}}}
 
 
 INT = {"type": "integer"}
@@ -232,7 +234,7 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "Cerrar la sesión",
             {"200": _reply("Sesión cerrada.", _MESSAGE_REPLY)} | _errors(*_WRITE_ERRORS, 401),
-            body=_body({"type": "object"}, required=False),
+            body=_body({"type": "object"}),
         )
     },
     "/api/yo": {
@@ -279,7 +281,6 @@ PATHS: dict[str, Any] = {
             | _errors(*_WRITE_ERRORS, 401),
             body=_body(
                 {"type": "object", "properties": {"idioma": {"enum": ["es", "en"]}}},
-                required=False,
             ),
         )
     },
@@ -382,7 +383,6 @@ PATHS: dict[str, Any] = {
                     "type": "object",
                     "properties": {"ids": {"type": "array", "items": INT, "maxItems": 1000}},
                 },
-                required=False,
             ),
         )
     },
@@ -417,7 +417,7 @@ PATHS: dict[str, Any] = {
             "Reiniciar la puntuación de un jugador (solo admins)",
             {"200": _reply("Reiniciada.", _MESSAGE_REPLY)} | _errors(*_WRITE_ERRORS, 401, 404),
             parameters=[_pathParam("user_id")],
-            body=_body({"type": "object"}, required=False),
+            body=_body({"type": "object"}),
         )
     },
     "/api/admin/eliminar_usuario/{user_id}": {
