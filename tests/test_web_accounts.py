@@ -303,11 +303,15 @@ class RequestCheckTests(WebTestCase):
 
     def test_badJSON(self):
         client, _ = self.signUp()
-        for data in [b"{", b"[1, 2]", b"\xff\xfe"]:
+        for data, code in [
+            (b"{", "invalid_json"),
+            (b"\xff\xfe", "invalid_json"),
+            (b"[1, 2]", "invalid_request"),
+        ]:
             reply = client.post(
                 "/api/partidas", data=data, headers={"Content-Type": "application/json"}
             )
-            self.assertEqual((reply.status, reply.json["code"]), (400, "invalid_request"), data)
+            self.assertEqual((reply.status, reply.json["code"]), (400, code), data)
 
     def test_bodyTooLarge(self):
         client, _ = self.signUp()
