@@ -10,7 +10,8 @@ The web application: one Klein router per area, mounted here.
 
 Every response carries the security headers (L{juego.web.security}) and a request id
 (L{juego.web.tracing}), and is logged. A request for a host name the site does not serve
-gets 400 before routing (L{juego.web.hosts}).
+gets 400 before routing (L{juego.web.hosts}), a path with NUL or non-UTF-8 bytes 404
+(L{juego.web.paths}).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from juego.web.networks import NetworkList, metricsAllowList
 from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
 from juego.web.passwords import Passwords
+from juego.web.paths import PathCheck
 from juego.web.proxies import TrustedProxies
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
@@ -121,7 +123,7 @@ class Application:
         """
         The site's root resource.
         """
-        checked = HostCheck(self.router.resource(), self.hosts)
+        checked = HostCheck(PathCheck(self.router.resource()), self.hosts)
         return RequestTracing(SecurityHeaders(checked), self.metrics, self.proxies)
 
     def close(self) -> None:
