@@ -81,6 +81,16 @@ class ParseJSONTests(SynchronousTestCase):
         self.assertTrue(tooDeep(b'["\\"", ' + b"[" * 40 + b"]" * 40 + b"]"))
         self.assertTrue(tooDeep(b'["\\\\", ' + b"[" * 40 + b"]" * 40 + b"]"))
         self.assertFalse(tooDeep(b'["\\"' + b"[" * 40 + b'"]'))
+        # Closing brackets inside strings (with escaped quotes around them, or not) do
+        # not make room for more opening ones outside.
+        for string in [b'"\\"' + b"]" * 100 + b'\\""', b'"' + b"]" * 100 + b'"']:
+            self.assertTrue(tooDeep(b"[" + string + b"," + b"[" * 40 + b"]" * 41), string)
+            self.assertFalse(tooDeep(b"[" + string + b"," + b"[" * 30 + b"]" * 31), string)
+        # Depth exactly at the limit, with and without empty leaves.
+        for leaf, extra in [(b"1", 0), (b"[]", 1), (b"{}", 1), (b'"x"', 0)]:
+            for depth in range(MAX_DEPTH - 3, MAX_DEPTH + 3):
+                raw = b"[" * depth + leaf + b"]" * depth
+                self.assertEqual(tooDeep(raw), depth + extra > MAX_DEPTH, (leaf, depth))
 
     def test_guardarPuntajeBodyIsCheap(self):
         # The hot path's body (hundreds of brackets, no escapes) is below the limit.

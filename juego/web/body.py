@@ -32,17 +32,15 @@ MAX_INT = 2**63 - 1
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: Every byte but brackets and quotes (deleted with C{bytes.translate}).
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_OPENING = frozenset(b"[{")
-#: Digits, exponent marks and signs kept (as C{0}, C{e}, C{+}), anything else a space:
-#: the shapes of a number that may overflow (19+ digits, or a 3-digit exponent) are then
-#: found with plain substring searches (a regular expression is ten times slower here).
+_OPEN_ARRAY, _OPEN_OBJECT = b"[{"
+#: Digits kept as C{0}, exponent marks and signs as C{e}, anything else a space: the
+#: shapes of a number that may overflow (19+ digits, or an exponent of 3+ digits, signed
+#: or not) are then found with plain substring searches (a regular expression is ten
+#: times slower here).
 _NUMBER_SHAPE = bytes(
-    {**dict.fromkeys(b"0123456789", ord("0")), **dict.fromkeys(b"eE", ord("e"))}.get(
-        b, ord("+") if b in b"+-" else ord(" ")
-    )
-    for b in range(256)
+    ord("0") if b in b"0123456789" else ord("e") if b in b"eE+-" else ord(" ") for b in range(256)
 )
-_BIG_NUMBER_SHAPES = (b"0" * 19, b"e000", b"e+000")
+_BIG_NUMBER_SHAPES = (b"0" * 19, b"e000")
 #: An escape that may decode to NUL or a surrogate: the parsed strings are checked.
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 #: Characters no string may hold.
@@ -75,6 +73,22 @@ _BOUNDED_DECODER = json.JSONDecoder(
 )
 
 
+def _deeperThan(structure: bytes, limit: int) -> bool:
+    """
+    Whether the brackets C{structure} nest more than C{limit} deep (stops as soon as
+    they do, so C{[} × 60,000 costs C{limit} steps).
+    """
+    depth = 0
+    for bracket in structure:
+        if bracket == _OPEN_ARRAY or bracket == _OPEN_OBJECT:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def tooDeep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     """
     Whether the JSON C{raw} (valid UTF-8, whose multi-byte characters never contain an
@@ -87,20 +101,24 @@ def tooDeep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
     if b"\\" in raw:
-        # An escaped quote does not end a string: find the strings properly (rare).
-        raw = _STRING.sub(b'""', raw)
-    # Without escapes, quotes pair up: every other piece between them is a string.
-    # Keeping only brackets and quotes first makes that split cheap (C code throughout).
-    structure = b"".join(raw.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
-    depth = 0
-    for bracket in structure:
-        if bracket in _OPENING:
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
+        # An escaped quote does not end its string: find the strings properly (rare).
+        structure = _STRING.sub(b"", raw).translate(None, _NOT_STRUCTURE)
+    else:
+        # Without escapes, quotes pair up in order. Keep brackets and quotes only (C code
+        # throughout): strings without brackets are then empty quote pairs; with no quote
+        # left after removing those, what remains is exactly the nesting. Otherwise
+        # every other piece between quotes is a string's brackets.
+        structure = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+        if b'"' in structure:
+            structure = b"".join(structure.split(b'"')[::2])
+    # Empty leaves (C{[]}, C{{}}) go first: each replace removes at most one level, so
+    # what is left nests at most two levels less. A guardar_puntaje body (hundreds of
+    # C{{"teclas": [...]}}) comes down to a handful of brackets; only a body that may be
+    # too deep is walked in full.
+    collapsed = structure.replace(b"[]", b"").replace(b"{}", b"")
+    if not _deeperThan(collapsed, limit - 2):
+        return False
+    return _deeperThan(structure, limit)
 
 
 def _hasForbiddenText(value: Any) -> bool:
