@@ -255,14 +255,34 @@ class InputAttackTests(SynchronousTestCase):
                     self.assertEqual(reply, notFound)
         self.assertNoTraceback(juego.log())
 
-    def test_metricsAllowSetting(self):
+    def test_settings(self):
         juego = Juego(
-            self, {"JUEGO_TRUSTED_PROXIES": "127.0.0.1", "JUEGO_METRICS_ALLOW": "10.0.0.0/24"}
+            self,
+            {
+                "JUEGO_TRUSTED_PROXIES": "127.0.0.1",
+                "JUEGO_METRICS_ALLOW": "10.0.0.0/24",
+                "JUEGO_ALLOWED_HOSTS": "juego.example.org",
+            },
         )
-        forwarded = {"X-Forwarded-For": "10.0.0.7"}
+        site = {"Host": "juego.example.org"}
+        forwarded = {**site, "X-Forwarded-For": "10.0.0.7"}
         self.assertEqual(juego.request("GET", "/metrics", None, forwarded)[0], 200)
-        # The list replaces loopback.
-        self.assertEqual(juego.request("GET", "/metrics")[0], 404)
+        # Each list replaces its default: loopback is neither a host nor a scraper now.
+        self.assertEqual(juego.request("GET", "/metrics", None, site)[0], 404)
+        self.assertEqual(juego.request("GET", "/api/ranking", None, site)[0], 200)
+        status, _, reply = juego.request("GET", "/api/ranking", None, {"Host": "127.0.0.1"})
+        self.assertEqual((status, code(reply)), (400, "host_no_permitido"))
+        # Through the trusted proxy, https: the CSRF check compares the Origin with the
+        # validated host, so the site's own Origin passes and a stranger's does not.
+        proxied = {**site, **JSON, "X-Forwarded-Proto": "https"}
+        body = json.dumps({"email": "nadie@example.com", "password": "x"}).encode()
+        for origin, expected in [
+            ("https://juego.example.org", "credenciales_invalidas"),
+            ("https://evil.example", "csrf"),
+            ("http://juego.example.org", "csrf"),
+        ]:
+            _, _, reply = juego.request("POST", "/api/login", body, {**proxied, "Origin": origin})
+            self.assertEqual(code(reply), expected, origin)
 
 
 class OpenRedirectTests(SynchronousTestCase):

@@ -286,6 +286,8 @@ class RequestCheckTests(WebTestCase):
             "null",
             "http://juego.test.evil.example",
             "https://juego.test:8443",
+            "https://juego.test",
+            "ws://juego.test",
         ]:
             reply = client.post("/api/partidas", {}, headers={"Origin": origin})
             self.assertEqual(reply.status, 403, origin)

@@ -30,8 +30,8 @@ def _netloc(scheme: str, netloc: str) -> str:
 
 def sameOrigin(request: IRequest, origin: str) -> bool:
     """
-    Whether C{origin} (an Origin header) names the host this request was sent to: the
-    host L{juego.web.hosts} validated (one this site serves), never a raw C{Host}.
+    Whether C{origin} (an Origin header) is this request's own: its scheme, and the host
+    L{juego.web.hosts} validated (one this site serves, never a raw C{Host}).
     """
     parts = urlsplit(origin.strip())
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
@@ -39,8 +39,10 @@ def sameOrigin(request: IRequest, origin: str) -> bool:
     host = validatedHost(request)
     if not host:
         return False
+    # The whole origin: an http page (anyone on the network path can write one) may not
+    # act on the https site of the same name.
     scheme = "https" if request.isSecure() else "http"
-    return _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
+    return parts.scheme == scheme and _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
 
 
 def isJSON(contentType: bytes | None) -> bool:
