@@ -286,7 +286,6 @@ class RequestCheckTests(WebTestCase):
             "null",
             "http://juego.test.evil.example",
             "https://juego.test:8443",
-            "https://juego.test",
             "ws://juego.test",
         ]:
             reply = client.post("/api/partidas", {}, headers={"Origin": origin})

@@ -249,6 +249,20 @@ class HostCheckTests(WebTestCase):
         )
         self.assertEqual(reply.json["code"], "credenciales_invalidas")
 
+    def test_httpOriginRefusedOverHTTPS(self):
+        # A page on http://juego.test (anyone on the network path can write one) may not
+        # act on the https site; the https page may.
+        client = self.client()
+        body = {"email": "a@example.com", "password": "x"}
+        for origin, status in [("http://juego.test", 403), ("https://juego.test", 401)]:
+            response = client._settle(
+                client.treq.post(
+                    "https://juego.test/api/login", json=body, headers={"Origin": origin}
+                )
+            )
+            client._settle(response.content())
+            self.assertEqual(response.code, status, origin)
+
     def test_rebindingOriginRefused(self):
         # DNS rebinding: evil.example now resolves here; its page posts with its own
         # Origin and Host. Before routing, the host is refused.

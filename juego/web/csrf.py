@@ -30,8 +30,9 @@ def _netloc(scheme: str, netloc: str) -> str:
 
 def sameOrigin(request: IRequest, origin: str) -> bool:
     """
-    Whether C{origin} (an Origin header) is this request's own: its scheme, and the host
-    L{juego.web.hosts} validated (one this site serves, never a raw C{Host}).
+    Whether C{origin} (an Origin header) names the host this request was sent to: the
+    host L{juego.web.hosts} validated (one this site serves, never a raw C{Host}), and
+    https when the request came over https.
     """
     parts = urlsplit(origin.strip())
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
@@ -39,10 +40,13 @@ def sameOrigin(request: IRequest, origin: str) -> bool:
     host = validatedHost(request)
     if not host:
         return False
-    # The whole origin: an http page (anyone on the network path can write one) may not
-    # act on the https site of the same name.
     scheme = "https" if request.isSecure() else "http"
-    return parts.scheme == scheme and _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
+    # An http page (anyone on the network path can write one) may not act on the https
+    # site of the same name. The other way round is let through: a request that looks
+    # like http may have come through a TLS proxy nobody named in JUEGO_TRUSTED_PROXIES.
+    if scheme == "https" and parts.scheme != "https":
+        return False
+    return _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
 
 
 def isJSON(contentType: bytes | None) -> bool:
