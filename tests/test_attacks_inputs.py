@@ -79,6 +79,7 @@ class Juego:
         directory = Path(case.mktemp()).resolve()
         directory.mkdir(parents=True)
         self.web, tcp, dist = freePorts(3)
+        self.tcp, self.dist = tcp, dist
         self.base = f"http://127.0.0.1:{self.web}"
         self.process = ServiceProcess(
             "juego",
@@ -193,6 +194,20 @@ class InputAttackTests(SynchronousTestCase):
         )
         self.assertEqual(log.count(" 404 "), len(BAD_PATHS), log[-3000:])
         self.assertNoTraceback(log)
+
+    def test_deepLineOnTheServicePorts(self):
+        # The same body as a line of the line protocol (juego-tcp, juego-dist): an
+        # invalid_json reply, the connection still usable, no traceback.
+        juego = Juego(self)
+        for port in (juego.tcp, juego.dist):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                reader = s.makefile("rb")
+                for line in (b"[" * 60000, b'{"a":' * 10000 + b"1" + b"}" * 10000):
+                    s.sendall(line + b"\n")
+                    self.assertEqual(code(reader.readline()), "invalid_json", port)
+                s.sendall(b'{"action": "ping"}\n')
+                self.assertIn(b"pong", reader.readline())
+        self.assertNoTraceback(juego.log())
 
     def test_foreignHosts(self):
         juego = Juego(self)
