@@ -4,7 +4,8 @@ fresh SQLite, the default settings an operator gets), over plain sockets and
 C{http.client}, plus the post-login open redirect in Debian's Chromium.
 
   - JSON bodies nested 30,000 deep, C{[} × 60,000, invalid UTF-8, NaN, huge numbers: 400
-    C{invalid_json}, one log line each, no traceback, also in a concurrent burst;
+    C{invalid_json}, one log line each, no traceback, also in a concurrent burst; the
+    deepest of them as lines on juego-tcp's and juego-dist's ports: C{invalid_json} too;
   - C{/static/%00} and other NUL or non-UTF-8 paths: 404, no traceback;
   - a foreign C{Host} (or two, or none): 400 C{host_no_permitido} before routing, even with
     a matching C{Origin} (DNS rebinding) or an C{X-Forwarded-Host};
