@@ -69,7 +69,13 @@ http {
     }
 
     server {
+        listen 127.0.0.1:@HTTP_PORT@ default_server;
+        return 444;
+    }
+
+    server {
         listen 127.0.0.1:@HTTP_PORT@;
+        server_name 127.0.0.1;
 
         proxy_http_version 1.1;
         proxy_set_header Host $http_host;
@@ -91,6 +97,10 @@ http {
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
             proxy_buffering off;
+        }
+
+        location ^~ /metrics {
+            return 404;
         }
 
         location / {

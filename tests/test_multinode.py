@@ -221,6 +221,10 @@ class Cluster:
             "TCP_PERSIST_PORT": str(streamPort),
             "DISTRIBUTED_HOST": "127.0.0.1",
             "DISTRIBUTED_PORT": str(dist),
+            # As deploy/nginx.conf says: the public name (here the balancer's address),
+            # and the balancer as the trusted proxy.
+            "JUEGO_ALLOWED_HOSTS": "127.0.0.1",
+            "JUEGO_TRUSTED_PROXIES": "127.0.0.1",
         }
         self.web = [
             ServiceProcess(
@@ -301,7 +305,7 @@ class DeployExampleTests(SynchronousTestCase):
             f"\n    {kind}_temp_path {directory}/tmp/{kind};"
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
-        ports = iter(freePorts(8))
+        ports = iter(freePorts(12))
         rewrites: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
             # nginx -t binds the listening sockets: loopback ports of our own instead.
             (r"(?m)^(\s*listen\s+)[^\s;]+", lambda m: f"{m.group(1)}127.0.0.1:{next(ports)}"),
@@ -364,6 +368,7 @@ class MultiNodeTests(SynchronousTestCase):
                 self.sessionMadeOnOneNodeWorksOnTheOther,
                 self.notificationFromOneNodeReachesASocketOnTheOther,
                 self.concurrentSavesThroughBothScoreNodesKeepCountsRight,
+                self.foreignHostsAndMetricsStopAtTheEdge,
                 self.losingAWebNodeLeavesTheSiteServing,
                 self.bothScoreNodesCarriedSaves,
             ):
@@ -489,6 +494,38 @@ class MultiNodeTests(SynchronousTestCase):
                 future.result()
         self.assertEqual(sum(len(s) for s in self.ledger.saves.values()), THREADS * GAMES + 1)
         self.checkConsistency(players)
+
+    # hosts and /metrics
+
+    def rawGet(self, port: int, path: str, host: str) -> tuple[int, bytes] | None:
+        """
+        GET C{path} with C{Host: host}: the status and body, or L{None} when the
+        connection is closed without an answer (nginx's 444).
+        """
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        try:
+            connection.putrequest("GET", path, skip_host=True)
+            connection.putheader("Host", host)
+            connection.endheaders()
+            response = connection.getresponse()
+            return response.status, response.read()
+        except http.client.RemoteDisconnected:
+            return None
+        finally:
+            connection.close()
+
+    def foreignHostsAndMetricsStopAtTheEdge(self) -> None:
+        front, node = f"127.0.0.1:{self.front}", f"127.0.0.1:{self.nodeA}"
+        # nginx answers nothing for a name it does not serve; the node itself says 400.
+        self.assertIsNone(self.rawGet(self.front, "/", "evil.example"))
+        status, body = self.rawGet(self.nodeA, "/", "evil.example") or (0, b"")
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(body)["code"], "host_no_permitido")
+        # /metrics does not exist through nginx; a scraper on the node's network reads it.
+        self.assertEqual((self.rawGet(self.front, "/metrics", front) or (0,))[0], 404)
+        self.assertEqual((self.rawGet(self.front, "/metrics/", front) or (0,))[0], 404)
+        self.assertEqual((self.rawGet(self.front, "//metrics", front) or (0,))[0], 404)
+        self.assertEqual((self.rawGet(self.nodeA, "/metrics", node) or (0,))[0], 200)
 
     # (d)
 

@@ -37,13 +37,12 @@ from juego.store.pool import SynchronousReactorThreads
 from juego.store.scores import SaveRequest
 from juego.tap import dist as distTap
 from juego.tap import tcp as tcpTap
-from juego.web.app import Application
 from juego.web.health import OutboxDepth
 from juego.wire import WireFactory
 from juego.wire.observe import RequestLog
 from tests.support import sqliteURL
 from tests.test_clients import ENDPOINT, World
-from tests.websupport import BASE, WebTestCase, cheapPasswords, playedEvents
+from tests.websupport import BASE, WebTestCase, playedEvents
 
 PONG = {"success": True, "message": "pong"}
 
@@ -241,9 +240,7 @@ class WebObservabilityTests(WebTestCase):
     def setUp(self):
         super().setUp()
         self.metrics = Metrics(reactor=SynchronousReactorThreads(), threadpool=_InThisThread())
-        self.app = Application.build(
-            self.store, self.scores, self.dist, self.clock, cheapPasswords(), metrics=self.metrics
-        )
+        self.app = self.buildApplication(metrics=self.metrics)
         self.addCleanup(self.app.close)
         self.resource = self.app.resource()
         self.scores.ping = lambda: succeed(PONG)

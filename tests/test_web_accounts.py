@@ -286,6 +286,7 @@ class RequestCheckTests(WebTestCase):
             "null",
             "http://juego.test.evil.example",
             "https://juego.test:8443",
+            "ws://juego.test",
         ]:
             reply = client.post("/api/partidas", {}, headers={"Origin": origin})
             self.assertEqual(reply.status, 403, origin)
@@ -303,11 +304,15 @@ class RequestCheckTests(WebTestCase):
 
     def test_badJSON(self):
         client, _ = self.signUp()
-        for data in [b"{", b"[1, 2]", b"\xff\xfe"]:
+        for data, code in [
+            (b"{", "invalid_json"),
+            (b"\xff\xfe", "invalid_json"),
+            (b"[1, 2]", "invalid_request"),
+        ]:
             reply = client.post(
                 "/api/partidas", data=data, headers={"Content-Type": "application/json"}
             )
-            self.assertEqual((reply.status, reply.json["code"]), (400, "invalid_request"), data)
+            self.assertEqual((reply.status, reply.json["code"]), (400, code), data)
 
     def test_bodyTooLarge(self):
         client, _ = self.signUp()

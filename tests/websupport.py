@@ -26,11 +26,13 @@ from juego.store import Store
 from juego.store.scores import SaveRequest, UserNotFound
 from juego.web import openapi
 from juego.web.app import Application
+from juego.web.hosts import AllowedHosts
 from juego.web.passwords import Passwords
 from tests.support import sqliteURL, synchronousStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-BASE = "http://juego.test"
+HOST = "juego.test"
+BASE = f"http://{HOST}"
 PASSWORD = "contraseña-segura"
 
 
@@ -295,9 +297,7 @@ class WebTestCase(SynchronousTestCase):
         self.store = synchronousStore(self, self.databaseURL())
         self.scores = FakeScores(self.store)
         self.dist = FakeDist(self.store, self.clock)
-        self.app = Application.build(
-            self.store, self.scores, self.dist, self.clock, cheapPasswords()
-        )
+        self.app = self.buildApplication()
         self.addCleanup(self.app.close)
         self.resource = self.app.resource()
         # twisted.web pulls static files through the global cooperator, which needs a
@@ -305,6 +305,15 @@ class WebTestCase(SynchronousTestCase):
         self.pump = Clock()
         cooperator = Cooperator(scheduler=lambda f: self.pump.callLater(0, f))
         self.patch(_producer_helpers, "cooperate", cooperator.cooperate)
+
+    def buildApplication(self, **kw: Any) -> Application:
+        """
+        The application over this test's store, fakes and clock, serving C{BASE}'s host.
+        """
+        kw.setdefault("hosts", AllowedHosts([HOST]))
+        return Application.build(
+            self.store, self.scores, self.dist, self.clock, cheapPasswords(), **kw
+        )
 
     def client(self) -> Client:
         return Client(self, self.resource, self.pump)

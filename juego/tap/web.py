@@ -28,7 +28,9 @@ from juego.tap import (
 )
 from juego.web.app import Application
 from juego.web.health import OutboxDepth
+from juego.web.hosts import AllowedHosts
 from juego.web.housekeeping import Housekeeping
+from juego.web.networks import metricsAllowList
 from juego.web.passwords import Passwords
 from juego.web.proxies import TrustedProxies
 from juego.web.tracing import Site
@@ -80,6 +82,8 @@ def addTo(
         Passwords.inThreads(reactor),
         metrics=metrics,
         proxies=TrustedProxies.fromEnvironment(),
+        hosts=AllowedHosts.fromEnvironment(description),
+        metricsAllow=metricsAllowList(),
     )
     CallbackService(app.close).setServiceParent(parent)
     CallbackService(scores.stop, scores.start).setServiceParent(parent)

@@ -4,12 +4,15 @@ The web application: one Klein router per area, mounted here.
   /api/...     the JSON API (L{juego.web.api}; /api/admin/... in L{juego.web.admin}),
                behind the CSRF/content-type check of L{juego.web.csrf}
   /static/...  the package's static files
-  /api/salud   health (L{juego.web.health}); /metrics: Prometheus metrics (L{juego.metrics})
+  /api/salud   health (L{juego.web.health}); /metrics: Prometheus metrics (L{juego.metrics}),
+               for the networks of L{juego.web.networks} only (the 404 page for others)
   /api/openapi.json, /api/docs   the API described (L{juego.web.openapi})
   /...         the HTML pages (L{juego.web.pages})
 
 Every response carries the security headers (L{juego.web.security}) and a request id
-(L{juego.web.tracing}), and is logged.
+(L{juego.web.tracing}), and is logged. A request for a host name the site does not serve
+gets 400 before routing (L{juego.web.hosts}), a path with NUL or non-UTF-8 bytes 404
+(L{juego.web.paths}).
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
 from juego.web.csrf import checkStateChange
-from juego.web.errors import installJSONErrors
+from juego.web.errors import MethodNotAllowedError, installJSONErrors
 from juego.web.game import Games
 from juego.web.health import Health
+from juego.web.hosts import AllowedHosts, HostCheck
 from juego.web.live import NotificationHub
+from juego.web.networks import NetworkList, metricsAllowList
 from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
 from juego.web.passwords import Passwords
+from juego.web.paths import PathCheck
 from juego.web.proxies import TrustedProxies
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
@@ -61,6 +67,8 @@ class Application:
     metrics: Metrics
     _resources: ExitStack = attrs.field(factory=ExitStack)
     proxies: TrustedProxies = attrs.field(factory=TrustedProxies)
+    hosts: AllowedHosts = attrs.field(factory=AllowedHosts.default)
+    metricsAllow: NetworkList = attrs.field(factory=lambda: metricsAllowList({}))
 
     @classmethod
     def build(
@@ -72,11 +80,15 @@ class Application:
         passwords: Passwords,
         metrics: Metrics | None = None,
         proxies: TrustedProxies | None = None,
+        hosts: AllowedHosts | None = None,
+        metricsAllow: NetworkList | None = None,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
         juego-dist through C{dist} (L{juego.clients} or fakes), on C{clock}.
-        C{metrics} is the process's (a new registry by default).
+        C{metrics} is the process's (a new registry by default). By default it believes
+        no proxy, answers for loopback's host names only and shows C{/metrics} to
+        loopback only.
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
@@ -105,13 +117,16 @@ class Application:
             health=Health(store, scores, dist, clock),
             metrics=metrics,
             proxies=proxies or TrustedProxies(),
+            hosts=hosts or AllowedHosts.default(),
+            metricsAllow=metricsAllow or metricsAllowList({}),
         )
 
     def resource(self) -> IResource:
         """
         The site's root resource.
         """
-        return RequestTracing(SecurityHeaders(self.router.resource()), self.metrics, self.proxies)
+        checked = HostCheck(PathCheck(self.router.resource()), self.hosts)
+        return RequestTracing(SecurityHeaders(checked), self.metrics, self.proxies)
 
     def close(self) -> None:
         self._resources.close()
@@ -135,8 +150,14 @@ class Application:
     async def apiDocs(self, request: IRequest) -> bytes:
         return await self.pages.apiDocs(request, openapi.document())
 
-    @router.route("/metrics", methods=["GET"])
-    def metricsResource(self, request: IRequest) -> IResource:
+    @router.route("/metrics")
+    async def metricsResource(self, request: IRequest) -> IResource | bytes:
+        # Any method: an outsider gets the same 404 page as for a path that does not
+        # exist, never a 405 that would tell the route is there.
+        if not self.metricsAllow.admits(request):
+            return await self.pages.notFound(request)
+        if request.method not in (b"GET", b"HEAD"):
+            raise MethodNotAllowedError(headers={"Allow": "GET, HEAD"})
         return self.metrics.resource()
 
     @router.route("/static/", branch=True)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from twisted.web.iweb import IRequest
 
 from juego.web.errors import CrossSite, UnsupportedType
+from juego.web.hosts import validatedHost
 
 STATE_CHANGING = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
 DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -29,16 +30,23 @@ def _netloc(scheme: str, netloc: str) -> str:
 
 def sameOrigin(request: IRequest, origin: str) -> bool:
     """
-    Whether C{origin} (an Origin header) names the host this request was sent to.
+    Whether C{origin} (an Origin header) names the host this request was sent to: the
+    host L{juego.web.hosts} validated (one this site serves, never a raw C{Host}), and
+    https when the request came over https.
     """
     parts = urlsplit(origin.strip())
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
         return False
-    host = request.getHeader(b"host")
+    host = validatedHost(request)
     if not host:
         return False
     scheme = "https" if request.isSecure() else "http"
-    return _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host.decode("latin-1"))
+    # An http page (anyone on the network path can write one) may not act on the https
+    # site of the same name. The other way round is let through: a request that looks
+    # like http may have come through a TLS proxy nobody named in JUEGO_TRUSTED_PROXIES.
+    if scheme == "https" and parts.scheme != "https":
+        return False
+    return _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
 
 
 def isJSON(contentType: bytes | None) -> bool:

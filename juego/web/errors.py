@@ -48,6 +48,16 @@ class InvalidRequest(APIError):
     pass
 
 
+class InvalidJSON(APIError):
+    code = "invalid_json"
+    default = "El cuerpo de la petición no es JSON válido."
+
+
+class HostNotAllowed(APIError):
+    code = "host_no_permitido"
+    default = "Este servidor no atiende peticiones para ese nombre de sitio (cabecera Host)."
+
+
 class NotAuthenticated(APIError):
     status = 401
     code = "no_autenticado"

@@ -122,9 +122,15 @@ class Pages:
     def redirected(self, request: IRequest, failure: Failure) -> bytes:
         return redirect(request, failure)
 
-    @router.handle_errors(NotFound)
-    async def notFound(self, request: IRequest, failure: Failure) -> bytes:
+    async def notFound(self, request: IRequest) -> bytes:
+        """
+        The page for a path that does not exist.
+        """
         return await self._error(request, 404)
+
+    @router.handle_errors(NotFound)
+    async def routeNotFound(self, request: IRequest, failure: Failure) -> bytes:
+        return await self.notFound(request)
 
     @router.handle_errors(MethodNotAllowed)
     async def notAllowed(self, request: IRequest, failure: Failure) -> bytes:

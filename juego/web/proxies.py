@@ -6,7 +6,8 @@ is believed about the client: for a request from one, the client is the right-mo
 address of C{X-Forwarded-For} that is not itself a trusted proxy, and C{X-Forwarded-Proto:
 https} marks the request secure (so the session cookie gets C{Secure}). Anyone else's
 forwarding headers are ignored, so a player cannot pick the address the login throttle
-counts against.
+counts against. C{X-Forwarded-Host} is never read: the proxy passes the browser's C{Host}
+on, and that is what L{juego.web.hosts} checks.
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ class TrustedProxies:
                     kind = IPv6Address if parsed.version == 6 else IPv4Address
                     request.client = kind("TCP", str(parsed), 0)  # type: ignore[attr-defined]
         proto = request.getHeader(b"x-forwarded-proto")
-        if proto and proto.split(b",")[-1].strip().lower() == b"https" and not request.isSecure():
-            host = request.getHeader(b"host") or b""
+        # Only with one Host header: setHost would make one of several, hiding them from
+        # the host check (L{juego.web.hosts}), which refuses the request instead.
+        hosts = request.requestHeaders.getRawHeaders(b"host") or []
+        secure = proto and proto.split(b",")[-1].strip().lower() == b"https"
+        if secure and len(hosts) == 1 and not request.isSecure():
+            host = hosts[0]
             name, _, port = host.decode("latin-1").rpartition(":")
             if not name or not port.isdigit():
                 name, port = host.decode("latin-1"), "443"

@@ -19,6 +19,16 @@ class StaticFiles(File):
     def directoryListing(self) -> Any:
         return NoResource("No existe ese archivo.")
 
+    def getChild(self, path: bytes, request: IRequest) -> Any:
+        # A NUL (C{%00}) cannot be in a file name: os.stat raises ValueError on it, which
+        # would be a 500. No such file, then; the same for anything else stat rejects.
+        if b"\0" in path:
+            return NoResource("No existe ese archivo.")
+        try:
+            return super().getChild(path, request)
+        except ValueError:
+            return NoResource("No existe ese archivo.")
+
     def render_GET(self, request: IRequest) -> Any:
         request.setHeader(b"Cache-Control", b"no-cache")
         return super().render_GET(request)

@@ -203,7 +203,9 @@ class LineProtocol(LineReceiver, TimeoutMixin):
     def _parse(self, line: bytes) -> dict[str, Any]:
         try:
             fields = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: a line nested past the parser's recursion limit ("[" ×
+            # 60,000), which is no JSON this protocol takes either.
             raise WireError(INVALID_JSON, "JSON inválido") from None
         if not isinstance(fields, dict):
             raise invalid("La petición debe ser un objeto JSON")

@@ -123,12 +123,31 @@ export function usuarioActual() {
   return { id: Number(id), esAdmin: document.body.dataset.esAdmin === 'true' };
 }
 
-/** Only same-site paths are accepted as a post-login destination. */
+// Control characters (browsers drop tab and newline from URLs, so "/\t/evil.example"
+// would become "//evil.example") and backslashes (read as "/" in http URLs).
+const CARACTERES_PROHIBIDOS = /[\u0000-\u001f\u007f\\]/;
+
+/**
+ * A post-login destination: only a path on this same site (as the browser resolves it),
+ * else porDefecto. No other scheme, no "//host", no "/\\host", no control characters.
+ */
 export function destinoSeguro(destino, porDefecto = '/juego') {
-  if (typeof destino !== 'string' || !destino.startsWith('/') || destino.startsWith('//') || destino.startsWith('/\\')) {
+  if (
+    typeof destino !== 'string' ||
+    !destino.startsWith('/') ||
+    destino.startsWith('//') ||
+    CARACTERES_PROHIBIDOS.test(destino)
+  ) {
     return porDefecto;
   }
-  return destino;
+  let url;
+  try {
+    url = new URL(destino, location.origin);
+  } catch {
+    return porDefecto;
+  }
+  if (url.origin !== location.origin) return porDefecto;
+  return url.pathname + url.search + url.hash;
 }
 
 /** Send the player to the login page, coming back here afterwards. */
