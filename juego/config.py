@@ -1,11 +1,19 @@
 """
-Settings: command-line flags beat environment variables, which beat defaults (SPEC.md).
+Settings: command-line flags beat environment variables, which beat the configuration
+file, which beats the defaults.
+
+The configuration file (TOML, read with the standard library's C{tomllib}) is named by
+C{--config PATH} on every command, else by C{JUEGO_CONFIG}. Each of its settings stands for
+one environment variable (L{FILE_SETTINGS}); L{applyConfigFile} fills in the variables the
+environment does not set, so every reader of a setting sees the file without knowing of it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+import tomllib
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 import attrs
@@ -155,3 +163,100 @@ def redisURL(flag: str | None = None, environ: Mapping[str, str] | None = None) 
     if url is None or url.strip().lower() in ("", "none"):
         return None
     return url.strip()
+
+
+#: Names the configuration file when no C{--config} flag does.
+CONFIG_FILE_VAR = "JUEGO_CONFIG"
+
+#: (table, key) in the configuration file -> the environment variable it stands for.
+FILE_SETTINGS: dict[tuple[str, str], str] = {
+    ("database", "url"): "JUEGO_DATABASE_URL",
+    ("services", "secret"): "JUEGO_SERVICE_SECRET",
+    ("web", "host"): "MAIN_SERVER_HOST",
+    ("web", "port"): "MAIN_SERVER_PORT",
+    ("web", "allowed_hosts"): "JUEGO_ALLOWED_HOSTS",
+    ("web", "trusted_proxies"): "JUEGO_TRUSTED_PROXIES",
+    ("web", "metrics_allow"): "JUEGO_METRICS_ALLOW",
+    ("tcp", "host"): "TCP_PERSIST_HOST",
+    ("tcp", "port"): "TCP_PERSIST_PORT",
+    ("tcp", "endpoint"): "TCP_PERSIST_ENDPOINT",
+    ("dist", "host"): "DISTRIBUTED_HOST",
+    ("dist", "port"): "DISTRIBUTED_PORT",
+    ("dist", "endpoint"): "DISTRIBUTED_ENDPOINT",
+    ("redis", "url"): "JUEGO_REDIS_URL",
+    ("log", "file"): "JUEGO_LOG_FILE",
+}
+
+
+def _settingText(where: str, value: object) -> str:
+    # Lists are the variables' comma-separated lists; numbers are written as text.
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected text, a number or a list, not true/false")
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise ConfigError(f"{where}: expected text, a number or a list of text, not {value!r}")
+
+
+def readConfigFile(path: str | os.PathLike[str]) -> dict[str, str]:
+    """
+    The settings of the configuration file at C{path}, by environment variable name.
+
+    @raise ConfigError: the file cannot be read, is not TOML, names a setting that does
+        not exist (a typo must not pass silently), has a value of the wrong type, or holds
+        the service secret while other users may read it.
+    """
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            document = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read the configuration file {str(path)!r}: {e.strerror}"
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    known = {table for table, _ in FILE_SETTINGS}
+    values: dict[str, str] = {}
+    for table, settings in document.items():
+        if table not in known or not isinstance(settings, dict):
+            raise ConfigError(
+                f"{path}: unknown table [{table}] (known: {', '.join(sorted(known))})"
+            )
+        for key, value in settings.items():
+            variable = FILE_SETTINGS.get((table, key))
+            if variable is None:
+                names = sorted(k for t, k in FILE_SETTINGS if t == table)
+                raise ConfigError(
+                    f"{path}: unknown setting {table}.{key} (known in [{table}]: {', '.join(names)})"
+                )
+            values[variable] = _settingText(f"{path}: {table}.{key}", value)
+    if "JUEGO_SERVICE_SECRET" in values and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} holds the service secret but other users may read it: chmod 600 {path}"
+        )
+    return values
+
+
+def applyConfigFile(
+    path: str | None = None, environ: MutableMapping[str, str] | None = None
+) -> dict[str, str]:
+    """
+    Read the configuration file (C{path}, else C{JUEGO_CONFIG}; none: nothing to do) and
+    set each of its settings in C{environ} (the process environment by default) unless the
+    environment already sets it: the environment beats the file. Commands read their flags
+    after this, so flags beat both.
+
+    @return: the file's settings, by variable name.
+    @raise ConfigError: see L{readConfigFile}.
+    """
+    env = os.environ if environ is None else environ
+    path = path or env.get(CONFIG_FILE_VAR) or None
+    if path is None:
+        return {}
+    values = readConfigFile(path)
+    for variable, value in values.items():
+        env.setdefault(variable, value)
+    env[CONFIG_FILE_VAR] = str(path)
+    return values

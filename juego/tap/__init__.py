@@ -133,7 +133,29 @@ REDIS_OPTION = [
 CACHE_SERVICE = "redis"
 
 
-class ServiceOptions(usage.Options):
+class ConfigFileOptions(usage.Options):
+    """
+    C{--config PATH}: the TOML configuration file (else C{JUEGO_CONFIG}), applied as soon
+    as the command line is parsed, before any setting is read (L{config.applyConfigFile}).
+    """
+
+    optParameters = [
+        [
+            "config",
+            "c",
+            None,
+            "TOML configuration file (default: JUEGO_CONFIG; see docs/OPERATIONS.md).",
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        try:
+            config.applyConfigFile(self["config"])
+        except config.ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+class ServiceOptions(ConfigFileOptions):
     optParameters = [
         ["listen", "l", None, "Server endpoint string (tcp:, ssl:, unix:)."],
         [

@@ -13,6 +13,7 @@ from juego import config
 from juego.metrics import Metrics
 from juego.tap import (
     REDIS_OPTION,
+    ConfigFileOptions,
     InsecureWarning,
     SequentialMultiService,
     StoreService,
@@ -26,7 +27,7 @@ from juego.tap import tcp as tcpTap
 from juego.tap import web as webTap
 
 
-class Options(usage.Options):
+class Options(ConfigFileOptions):
     """
     juego: all three services in one process.
     """
