@@ -86,6 +86,8 @@ users = Table(
     Column("es_admin", Boolean, nullable=False, default=False),
     Column("bio", Text, nullable=False, default=""),
     Column("fecha_registro", UTCDateTime, nullable=False),
+    # The speed (wpm) the player proved in the certification test; NULL: never certified.
+    Column("velocidad_certificada", Float, nullable=True),
 )
 
 sessions = Table(
@@ -115,15 +117,22 @@ partidas = Table(
     Column("seed", BigInteger, nullable=False),
     Column("emitida", UTCDateTime, nullable=False),
     Column("cerrada", UTCDateTime, nullable=True),
-    # abierta, guardada, invalida
+    # abierta; then publica (ranked), en_revision (held), aprobada (released, ranked),
+    # anulada (voided by an admin) or invalida (broke a rule)
     Column("estado", String(16), nullable=False, default="abierta"),
     Column("puntaje", Integer, nullable=True),
     Column("wpm", Float, nullable=True),
     Column("precision", Float, nullable=True),
     # The verified game's length in ms (the last event's t).
     Column("duracion_ms", Integer, nullable=True),
+    # invalida: the broken rule; en_revision (and after): revision or certificacion
     Column("motivo", Text, nullable=True),
+    # A held result: the rule that held it (Spanish, for the player and the admin).
+    Column("regla", Text, nullable=True),
+    # The verified events with their keystrokes (JSON), the evidence kept for replays.
+    Column("eventos", Text, nullable=True),
     Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
+    Index("ix_partidas_estado_cerrada", "estado", "cerrada"),
 )
 
 scores = Table(

@@ -81,7 +81,7 @@ class Application:
         deliveries = Deliveries(scores, dist)
         games = Games(store, deliveries, clock)
         hub = NotificationHub(dist)
-        admin = AdminAPI(store, auth, clock, hub)
+        admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
         metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(

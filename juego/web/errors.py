@@ -96,6 +96,12 @@ class PartidaClosed(APIError):
     default = "Esta partida ya tiene un resultado."
 
 
+class Conflict(APIError):
+    status = 409
+    code = "conflicto"
+    default = "La petición choca con el estado actual de los datos."
+
+
 class PartidaExpired(APIError):
     status = 410
     code = "partida_caducada"
