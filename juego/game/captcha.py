@@ -131,9 +131,9 @@ def renderImage(text: str, rng: random.Random, distortion: float = 1.0) -> bytes
     # Faint background speckle under the text.
     draw = ImageDraw.Draw(image)
     for _ in range(int(900 * distortion)):
-        x, y = rng.randrange(ANCHO), rng.randrange(height)
+        px, py = rng.randrange(ANCHO), rng.randrange(height)
         shade = rng.randint(170, 215)
-        draw.point((x, y), fill=(shade, shade, shade + rng.randint(0, 30)))
+        draw.point((px, py), fill=(shade, shade, shade + rng.randint(0, 30)))
 
     for row, line in enumerate(lines):
         x = float(_MARGEN + rng.uniform(0, 10) * distortion)

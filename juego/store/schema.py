@@ -220,3 +220,30 @@ outbox = Table(
     Column("intentos", Integer, nullable=False, default=0),
     Column("proximo", UTCDateTime, nullable=False, index=True),
 )
+
+# The certification tests (SPEC.md "Human results only"): a player with results held for
+# certification types the text of a server-rendered image; the server times it from the
+# image's first fetch (kept here, so any web node can take the answer).
+certificaciones = Table(
+    "certificaciones",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", Integer, _userFK(), nullable=False),
+    # The text to type and the seed the image is drawn from. Never leaves the server but
+    # as the image.
+    Column("texto", Text, nullable=False),
+    Column("semilla", BigInteger, nullable=False),
+    # The held speed this test certifies, and the speed the answer must reach.
+    Column("velocidad", Float, nullable=False),
+    Column("objetivo_wpm", Float, nullable=False),
+    Column("creada", UTCDateTime, nullable=False),
+    Column("caduca", UTCDateTime, nullable=False),
+    # The first image fetch: the server's clock starts here.
+    Column("vista", UTCDateTime, nullable=True),
+    # The one answer: when, and how it went.
+    Column("respondida", UTCDateTime, nullable=True),
+    Column("aprobada", Boolean, nullable=True),
+    Column("wpm", Float, nullable=True),
+    Column("precision", Float, nullable=True),
+    Index("ix_certificaciones_user_id_creada", "user_id", "creada"),
+)

@@ -27,6 +27,7 @@ from juego.store import Store
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.certification import CertificationAPI
 from juego.web.csrf import checkStateChange
 from juego.web.errors import installJSONErrors
 from juego.web.game import Games
@@ -93,6 +94,7 @@ class Application:
                 hub,
                 admin,
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
+                CertificationAPI(store, auth, games, clock),
             ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),
