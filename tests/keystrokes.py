@@ -34,6 +34,7 @@ def humanEvents(
     sigma: float = 0.45,
     n: int | None = None,
     errorRate: float = ERROR_RATE,
+    reaction: float = REACCION_MS,
 ) -> list[dict[str, Any]]:
     """
     A person typing C{words} (the first C{n}) at about C{wpm}: the game's wpm comes out
@@ -47,13 +48,13 @@ def humanEvents(
     total = letters * 12_000 / wpm
     keys = max(1, letters - len(words))
     # Each slip adds about 3.5 intervals of keys and corrections.
-    interval = max(20.0, (total - len(words) * REACCION_MS) / keys / (1 + 3.5 * errorRate))
+    interval = max(20.0, (total - len(words) * reaction) / keys / (1 + 3.5 * errorRate))
     events: list[dict[str, Any]] = []
     t = 0
     lives = VIDAS
     for i, word in enumerate(words):
         teclas: list[int] = []
-        now = _lognormal(rng, REACCION_MS, REACCION_SIGMA)
+        now = _lognormal(rng, reaction, REACCION_SIGMA)
         errores = 0
         for k in range(longitud(word)):
             if k:
@@ -104,6 +105,25 @@ def playedEvents(words: list[str], n: int, wpm: float = 70, seed: int = 0) -> li
     return events
 
 
+#: A brisk human pace (ms a letter, about 100 wpm), for tests that play against the real
+#: clock: as many words as real time allows, all published at once.
+PASO_HUMANO_MS = 120
+
+
+def pacedWord(
+    word: str, rng: random.Random, msPerLetter: int = PASO_HUMANO_MS
+) -> tuple[int, list[int]]:
+    """
+    A word typed in exactly C{msPerLetter} ms a letter (so a test can tell how many fit
+    in a time budget), its keys at irregular moments within that time: its C{d} and
+    C{teclas}.
+    """
+    letters = longitud(word)
+    d = max(msPerLetter * letters, minimo_humano_ms(word))
+    teclas = sorted(rng.randint(1, d - 1) for _ in range(letters - 1)) + [d]
+    return d, teclas
+
+
 def missedEvent(t: int, teclas: list[int] | None = None, errores: int = 0) -> dict[str, Any]:
     """
     A missed word's event at C{t} (its deadline), with the keys typed before it.
@@ -112,12 +132,19 @@ def missedEvent(t: int, teclas: list[int] | None = None, errores: int = 0) -> di
 
 
 def regularEvents(
-    words: list[str], msPerLetter: float, n: int | None = None, pasted: bool = False
+    words: list[str],
+    msPerLetter: float,
+    n: int | None = None,
+    pasted: bool = False,
+    jitter: float = 0.0,
+    rng: random.Random | None = None,
 ) -> list[dict[str, Any]]:
     """
     A script: one input event every C{msPerLetter} ms (the first one after the same
-    interval), or, with C{pasted}, each word in a single input event at that pace.
+    interval), each interval off by up to C{jitter} (a fraction, uniform) if asked; or,
+    with C{pasted}, each word in a single input event at that pace.
     """
+    rng = rng or random.Random(0)
     words = words if n is None else words[:n]
     events: list[dict[str, Any]] = []
     t = 0
@@ -127,8 +154,13 @@ def regularEvents(
         if pasted:
             teclas = [d]
         else:
-            teclas = [min(d, round(msPerLetter * (k + 1))) for k in range(letters)]
-            teclas[-1] = d
+            now = 0.0
+            teclas = []
+            for _ in range(letters):
+                now += msPerLetter * (1 + rng.uniform(-jitter, jitter))
+                teclas.append(round(now))
+            d = min(max(teclas[-1], minimo_humano_ms(word)), limite_ms(i, word))
+            teclas = [min(x, d) for x in teclas]
         t += d
         events.append({"t": t, "ok": True, "errores": 0, "teclas": teclas})
     return events
