@@ -53,12 +53,12 @@ PALABRAS_MIN, PALABRAS_MAX = 15, 20
 _VOCABULARIO = 2000
 _LETRAS_MIN, _LETRAS_MAX = 3, 9
 
-#: The image's geometry. 720 px wide so that, scaled down to a 390 px phone screen, the
-#: letters are still about 20 px high.
-ANCHO = 720
+#: The image's geometry. 600 px wide so that, scaled down to a 390 px phone screen (about
+#: 330 px of it), the letters are still more than 20 px high.
+ANCHO = 600
 _MARGEN = 28
-_TAMANO_LETRA = 38
-_ALTO_LINEA = 66
+_TAMANO_LETRA = 40
+_ALTO_LINEA = 68
 #: Glyphs are spread by 4-14 % (jittered), and a space is 1.7 times as wide, so that the
 #: word gaps stay obvious to a reader whatever the jitter does.
 _ESPACIADO_MIN, _ESPACIADO_MAX = 1.04, 1.14

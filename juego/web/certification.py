@@ -82,6 +82,13 @@ TEXTO_MAX = 2000
 IMAGES_KEPT = 64
 
 
+def _ppm(wpm: float) -> str:
+    """
+    A speed as a Spanish reader writes it: "112,5 ppm".
+    """
+    return f"{wpm:.1f}".replace(".", ",").removesuffix(",0") + " ppm"
+
+
 def integridad() -> dict[str, float | int]:
     """
     The integrity thresholds, as /como-funciona shows them (percentages as whole numbers).
@@ -260,7 +267,7 @@ class CertificationAPI:
         )
         if aprobada:
             message = (
-                f"¡Prueba superada! Tu velocidad certificada es ahora {certified:g} ppm."
+                f"¡Prueba superada! Tu velocidad certificada es ahora {_ppm(certified)}."
                 if certified is not None
                 else "¡Prueba superada!"
             )
@@ -272,7 +279,7 @@ class CertificationAPI:
                 f"{round(PRECISION_MINIMA * 100)} % de aciertos."
             )
         else:
-            message = f"Demasiado lento: necesitabas {test.objetivo_wpm:g} ppm."
+            message = f"Demasiado lento: has escrito a {_ppm(wpm)} y necesitabas {_ppm(test.objetivo_wpm)}."
         return ok(
             request,
             aprobada=aprobada,

@@ -41,21 +41,16 @@ function ppm(valor) {
 
 function explicar(retenida, certificada) {
   const n = nodos();
-  vaciar(n.explicacion);
-  const base = certificada === null || certificada === undefined ? 100 : Number(certificada);
-  const partes = [];
-  if (retenida !== null && retenida !== undefined) {
-    partes.push(`Tu resultado de ${ppm(retenida)} queda pendiente: `);
-  } else {
-    partes.push('Tienes resultados pendientes: ');
-  }
-  partes.push(
-    certificada === null || certificada === undefined
-      ? 'supera en más de un 25 % la velocidad que damos por buena sin prueba (100 ppm). '
-      : `supera en más de un 25 % tu velocidad certificada (${ppm(base)}). `,
-  );
-  partes.push('No aparecerá en el ranking hasta que demuestres esa velocidad en una prueba corta.');
-  n.explicacion.append(partes.join(''));
+  const sinCertificar = certificada === null || certificada === undefined;
+  const referencia = sinCertificar
+    ? 'la velocidad que damos por buena sin prueba (100 ppm)'
+    : `tu velocidad certificada (${ppm(certificada)})`;
+  n.explicacion.textContent =
+    retenida !== null && retenida !== undefined
+      ? `Tu resultado de ${ppm(retenida)} supera en más de un 25 % ${referencia}. ` +
+        'Queda pendiente: no aparecerá en el ranking hasta que demuestres esa velocidad en una prueba corta.'
+      : `Tienes resultados que superan en más de un 25 % ${referencia}. ` +
+        'Están pendientes: no aparecerán en el ranking hasta que demuestres esa velocidad en una prueba corta.';
 }
 
 function mostrarError(mensaje) {
@@ -162,9 +157,9 @@ function pintarVeredicto(datos) {
     }),
   );
   const liberadas = Array.isArray(datos.liberadas) ? datos.liberadas.length : 0;
-  const detalle = el('p', { texto: datos.message || '' });
-  n.veredicto.append(titulo, cifras, detalle);
+  n.veredicto.append(titulo, cifras);
   if (datos.aprobada) {
+    n.explicacion.textContent = `Tu velocidad certificada es ahora ${ppm(datos.velocidad_certificada)}.`;
     n.veredicto.append(
       el('p', {
         texto:
@@ -175,6 +170,7 @@ function pintarVeredicto(datos) {
       el('p', {}, el('a', { texto: 'Ver ranking', attrs: { href: '/ranking' } })),
     );
   } else {
+    n.veredicto.append(el('p', { texto: datos.message || '' }));
     n.hacer.hidden = false;
     n.hacer.textContent = 'Intentar otra vez';
   }

@@ -1,0 +1,142 @@
+"""
+The certification test in a real browser on a phone-sized screen (390 px): a held result
+offers the test on /juego, the image loads (starting the server's clock), the player
+types what it shows, and the verdict and the released result appear. The whole system
+runs as C{twistd -n juego} (L{tests.test_browser.System}).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.keystrokes import duration, humanEvents
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, System, unavailable
+
+PHONE = {"width": 390, "height": 844}
+JSON = {"Content-Type": "application/json"}
+
+
+class CertificationBrowserTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        import os
+
+        if not os.access(CHROMIUM, os.X_OK):
+            unavailable(f"{CHROMIUM} is not installed")
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            unavailable("Playwright for Python is not installed")
+        self.system = System(self)
+        self.system.waitUntilUp()
+
+    def test_certifyOnAPhone(self) -> None:
+        try:
+            self.drive()
+        except Exception as e:
+            raise AssertionError(f"{e}\n--- twistd log ---\n{self.system.logTail()}") from e
+
+    def secret(self) -> str:
+        """
+        The open test's text, as the player reads it from the image.
+        """
+        with sqlite3.connect(self.system.directory / "juego.db") as db:
+            (texto,) = db.execute(
+                "SELECT texto FROM certificaciones WHERE respondida IS NULL"
+            ).fetchone()
+        return str(texto)
+
+    def holdAResult(self, request: Any) -> dict[str, Any]:
+        """
+        A fast, human-looking game sent through the API: held for certification.
+        """
+        reply = request.post("/api/partidas", data=json.dumps({}), headers=JSON)
+        partida = reply.json()["partida"]
+        events = humanEvents(partida["palabras"], 150, random.Random(3), n=14)
+        # The server checks the game took as long as its events say.
+        time.sleep(duration(events) / 1000 + 0.2)
+        saved = request.post(
+            "/api/guardar_puntaje",
+            data=json.dumps({"partida_id": partida["id"], "eventos": events}),
+            headers=JSON,
+        ).json()
+        self.assertEqual((saved.get("en_revision"), saved.get("motivo")), (True, "certificacion"))
+        return saved
+
+    def drive(self) -> None:
+        from playwright.sync_api import expect, sync_playwright
+
+        expect.set_options(timeout=30_000)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                context = browser.new_context(base_url=self.system.base, viewport=PHONE)
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                problems: list[str] = []
+                page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+                page.on(
+                    "console",
+                    lambda message: (
+                        problems.append(f"console: {message.text}")
+                        if "Content Security Policy" in message.text
+                        else None
+                    ),
+                )
+                page.goto("/registro")
+                page.fill("#nombre", "Ana")
+                page.fill("#email", "ana@example.com")
+                page.fill("#password", PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_url("**/juego")
+                self.assertTrue(page.is_hidden("#certificacion"))
+
+                saved = self.holdAResult(context.request)
+
+                # Back on /juego, the pending result is offered.
+                page.goto("/juego")
+                panel = page.locator("#certificacion")
+                expect(panel).to_be_visible()
+                expect(page.locator("#certificacion-explicacion")).to_contain_text("pendiente")
+                page.click("#hacer-prueba")
+                image = page.locator("#prueba-imagen")
+                texto = page.locator("#prueba-texto")
+                # The image is shown (its natural size loaded) and the textarea, labelled,
+                # takes the focus.
+                expect(texto).to_be_focused()
+                self.assertEqual(page.locator("label[for=prueba-texto]").count(), 1)
+                box = image.bounding_box()
+                assert box is not None
+                self.assertLessEqual(box["x"] + box["width"], PHONE["width"])
+                self.assertGreater(box["height"], 80)
+                # Nothing overflows the phone's width.
+                for selector in ["#certificacion", "#prueba", "#enviar-prueba"]:
+                    b = page.locator(selector).bounding_box()
+                    assert b is not None
+                    self.assertLessEqual(b["x"] + b["width"], PHONE["width"] + 1, selector)
+
+                text = self.secret()
+                self.assertNotIn(text, page.content())
+                # About 170 wpm at most: human, and above the target (75 % of ~150).
+                page.keyboard.type(text, delay=70)
+                page.keyboard.press("Enter")
+                verdict = page.locator("#prueba-veredicto")
+                expect(verdict).to_contain_text("¡Prueba superada!")
+                expect(verdict).to_contain_text("Se ha publicado 1 resultado")
+                expect(verdict).to_be_focused()
+                self.assertEqual(problems, [])
+
+                # The released result is on the board.
+                page.goto("/ranking")
+                row = page.locator("#tabla-ranking tbody tr")
+                row.first.wait_for()
+                self.assertIn(str(saved["puntaje"]), row.first.text_content() or "")
+            finally:
+                browser.close()
