@@ -23,8 +23,9 @@ run: $(STAMP)
 	$(BIN)/twistd --nodaemon --pidfile= juego
 
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
-# test tool downloads), nginx with its stream module for the multi-node test.
-SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream
+# test tool downloads), nginx with its stream module for the multi-node test, Tesseract
+# for the OCR attack on the certification image.
+SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream tesseract-ocr tesseract-ocr-eng
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \

@@ -3,21 +3,27 @@ The certification test as an attacker tries it: a fast result from a player who 
 proved that speed is held out of the boards until a person reads and types a distorted
 image at a human speed, timed by the server. Every shortcut is tried: answering without
 loading the image, answering at machine speed, restarting the clock, answering twice,
-answering from several web nodes at once, guessing the text, and reading it from anything
-but the pixels.
+answering from several web nodes at once, guessing the text, reading it from anything
+but the pixels, and reading the pixels with an off-the-shelf OCR.
 """
 
 from __future__ import annotations
 
+import difflib
+import io
 import random
+import shutil
+import subprocess
 import threading
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase
+from PIL import Image, ImageFilter
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from juego.game import load_words
+from juego.game.captcha import PRECISION_MINIMA, makeText, renderImage, scoreAttempt
 from juego.store.certifications import Certification
 from juego.web.app import Application
 from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
@@ -260,3 +266,59 @@ class SQLiteConcurrentNodesTests(SQLiteMixin, ConcurrentNodesMixin, SynchronousT
 
 class PostgresConcurrentNodesTests(PostgresMixin, ConcurrentNodesMixin, SynchronousTestCase):
     pass
+
+
+TESSERACT = shutil.which("tesseract")
+
+
+class OCRAttackTests(SynchronousTestCase):
+    """
+    An off-the-shelf OCR attacker (Tesseract) with the usual clean-up (median filter,
+    threshold, upscaling) and every token snapped to the nearest word of the list the
+    texts come from. It reads the plain rendering; it does not read the test's image well
+    enough to pass. (A model trained on these images would do better: see
+    docs/SECURITY.md. This keeps the cheap attack out.)
+    """
+
+    SEEDS = range(5)
+
+    def setUp(self) -> None:
+        if TESSERACT is None:
+            raise SkipTest("tesseract is not installed (Debian: tesseract-ocr)")
+        self.vocabulary = [
+            w for w in load_words("es")[:2000] if w.isascii() and w.isalpha() and len(w) >= 3
+        ]
+
+    def read(self, png: bytes) -> str:
+        image = Image.open(io.BytesIO(png)).convert("L").filter(ImageFilter.MedianFilter(3))
+        image = image.point(lambda v: 0 if v < 150 else 255)
+        image = image.resize((image.width * 2, image.height * 2))
+        path = self.mktemp() + ".png"
+        image.save(path)
+        assert TESSERACT is not None
+        out = subprocess.run(
+            [TESSERACT, path, "-", "--psm", "6"], capture_output=True, text=True, timeout=60
+        ).stdout.lower()
+        words = []
+        for token in out.split():
+            letters = "".join(c for c in token if c.isalpha())
+            match = difflib.get_close_matches(letters, self.vocabulary, n=1, cutoff=0.5)
+            if len(letters) >= 2 and match:
+                words.append(match[0])
+        return " ".join(words)
+
+    def test_plainTextIsRead(self):
+        """
+        The attack works on an undistorted rendering (so the next test can fail).
+        """
+        for seed in self.SEEDS:
+            text = makeText(random.Random(seed), "es")
+            png = renderImage(text, random.Random(seed + 100), distortion=0)
+            self.assertGreaterEqual(scoreAttempt(text, self.read(png), 10_000)[1], 0.9)
+
+    def test_distortedTextIsNot(self):
+        for seed in self.SEEDS:
+            text = makeText(random.Random(seed), "es")
+            png = renderImage(text, random.Random(seed + 100))
+            precision = scoreAttempt(text, self.read(png), 10_000)[1]
+            self.assertLess(precision, PRECISION_MINIMA, (seed, precision))
