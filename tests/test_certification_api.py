@@ -10,9 +10,11 @@ import random
 from typing import Any
 
 from PIL import Image
+from sqlalchemy import update
 from twisted.logger import globalLogPublisher
 
 from juego.game.captcha import normalise
+from juego.store import schema as s
 from juego.web.certification import LIFETIME, PER_HOUR
 from tests.keystrokes import duration, humanEvents
 from tests.support import PostgresMixin
@@ -302,6 +304,28 @@ class AnswerTests(CertificationTestCase):
         self.assertTrue(self.typeAt(self.test["objetivo_wpm"] * 1.1).json["aprobada"])
         again = self.heldGame(wpm=150, seed=2)
         self.assertFalse(again.get("en_revision", False), again)
+
+
+class RoundingTests(CertificationTestCase):
+    def test_heldSpeedNotRoundedDown(self):
+        """
+        The speed certified is the held one exactly: a result at 150.04 wpm is released
+        by a test for it (not left behind by a certification at 150.0).
+        """
+        saved = self.heldGame()
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(s.partidas).where(s.partidas.c.id == saved["partida_id"]).values(wpm=150.04)
+            )
+        test = self.start()
+        self.assertEqual(test["velocidad"], 150.0)
+        text = self.secret(test["id"])
+        self.image(test)
+        self.clock.advance(typingSeconds(text, test["objetivo_wpm"] * 1.1))
+        verdict = self.answer(test, text).json
+        self.assertTrue(verdict["aprobada"], verdict)
+        self.assertEqual(verdict["liberadas"], [saved["partida_id"]])
+        self.assertEqual(verdict["velocidad_certificada"], 150.0)
 
 
 class PostgresAnswerTests(PostgresMixin, AnswerTests):

@@ -118,7 +118,7 @@ def testJSON(test: Certification, now: Any) -> dict[str, Any]:
     return {
         "id": test.id,
         "objetivo_wpm": test.objetivo_wpm,
-        "velocidad": test.velocidad,
+        "velocidad": round(test.velocidad, 1),
         "imagen": f"/api/certificacion/{test.id}/imagen",
         "caduca_en_s": max(0, int((test.caduca - now).total_seconds())),
         "iniciada": test.vista is not None,
@@ -167,7 +167,7 @@ class CertificationAPI:
         current = await self.store.certifications.current(user.id, now)
         return ok(
             request,
-            velocidad_certificada=certified,
+            velocidad_certificada=None if certified is None else round(certified, 1),
             retenidas=[
                 {"partida_id": h.partida_id, "wpm": h.wpm, "puntaje": h.puntaje} for h in held
             ],
@@ -194,7 +194,8 @@ class CertificationAPI:
             user_id=user.id,
             texto=makeText(random.Random(semilla), str(idioma)),
             semilla=semilla,
-            velocidad=round(velocidad, 1),
+            # Exact, not rounded: a result at 150.04 wpm must be within "up to" it.
+            velocidad=velocidad,
             objetivo_wpm=round(velocidad * OBJETIVO, 1),
             creada=now,
             caduca=now + LIFETIME,
@@ -286,7 +287,7 @@ class CertificationAPI:
             wpm=round(wpm, 1),
             precision=round(precision, 3),
             objetivo_wpm=test.objetivo_wpm,
-            velocidad_certificada=certified,
+            velocidad_certificada=None if certified is None else round(certified, 1),
             liberadas=liberadas,
             message=message,
         )
