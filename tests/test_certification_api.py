@@ -328,5 +328,37 @@ class RoundingTests(CertificationTestCase):
         self.assertEqual(verdict["velocidad_certificada"], 150.0)
 
 
+class RecoveryTests(CertificationTestCase):
+    def test_releaseAfterACrash(self):
+        """
+        The process stops between recording a pass and releasing the results: the pass
+        is applied (certified), and the next start of a test releases what it covers.
+        """
+        saved = self.heldGame()
+        test = self.start()
+        text = self.secret(test["id"])
+        self.image(test)
+        self.clock.advance(typingSeconds(text, test["objetivo_wpm"] * 1.1))
+        games = self.app.api.certification.games
+
+        def crash(*a, **kw):
+            raise RuntimeError("el proceso se ha parado")
+
+        games.releaseCertified = crash
+        self.assertEqual(self.answer(test, text).status, 500)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(
+            self.successResultOf(self.store.users.certifiedWpm(self.user["id"])),
+            test["velocidad"],
+        )
+        self.assertNotIn(self.user["id"], self.ranked())
+        del games.releaseCertified  # the process is back: the real method again
+        reply = self.player.post("/api/certificacion", {})
+        self.assertEqual((reply.status, reply.json["code"]), (409, "sin_resultados_retenidos"))
+        self.assertEqual(self.player.get("/api/certificacion").json["retenidas"], [])
+        self.assertIn(self.user["id"], self.ranked())
+        self.assertEqual(saved["en_revision"], True)
+
+
 class PostgresAnswerTests(PostgresMixin, AnswerTests):
     pass

@@ -122,6 +122,28 @@ class CertificationStoreMixin:
         )
         self.assertFalse(got.isOpen(when))
 
+    def test_passCertifiesAtomically(self):
+        """
+        A pass raises the certified speed to the test's in the answer's transaction, and
+        never lowers it; a failed answer leaves it.
+        """
+        certified = lambda: self.successResultOf(self.store.users.certifiedWpm(self.ana.id))  # noqa: E731
+        test, _ = self.start(self.new(velocidad=140.0))
+        self.successResultOf(self.store.certifications.view(test.id, T0))
+        self.successResultOf(self.store.certifications.answer(test.id, T0, False, 1, 0))
+        self.assertIsNone(certified())
+        test, _ = self.start(self.new(now=T0 + timedelta(seconds=1), velocidad=140.0))
+        self.successResultOf(self.store.certifications.view(test.id, T0))
+        self.successResultOf(self.store.certifications.answer(test.id, T0, True, 110, 1))
+        self.assertEqual(certified(), 140.0)
+        self.assertIsNone(
+            self.successResultOf(self.store.users.certifiedWpm(self.bea.id)), "only Ana's"
+        )
+        test, _ = self.start(self.new(now=T0 + timedelta(seconds=2), velocidad=120.0))
+        self.successResultOf(self.store.certifications.view(test.id, T0))
+        self.successResultOf(self.store.certifications.answer(test.id, T0, True, 100, 1))
+        self.assertEqual(certified(), 140.0)
+
     def test_deletedWithTheUser(self):
         test, _ = self.start(self.new())
         with self.store.engine.begin() as conn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import attrs
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, case, func, insert, select, update
 from twisted.internet.defer import Deferred
 
 from juego.model import _aware, _aware_required
@@ -161,6 +161,8 @@ class CertificationsStore:
     ) -> Deferred[bool]:
         """
         Record the test's one answer; C{False} if it already had one (or never started).
+        A passed test raises the player's certified speed to the test's held speed in the
+        same transaction, so a pass recorded is a pass applied, whatever fails next.
         """
 
         def work(conn: Connection) -> bool:
@@ -169,7 +171,24 @@ class CertificationsStore:
                 update(s.certificaciones)
                 .where(c.id == certificationID, c.respondida.is_(None), c.vista.is_not(None))
                 .values(respondida=now, aprobada=aprobada, wpm=wpm, precision=precision)
-            )
-            return result.rowcount == 1
+                .returning(c.user_id, c.velocidad)
+            ).first()
+            if result is None:
+                return False
+            if aprobada:
+                # As UsersStore.certify: keep the highest speed ever certified.
+                column = s.users.c.velocidad_certificada
+                conn.execute(
+                    update(s.users)
+                    .where(s.users.c.id == result.user_id)
+                    .values(
+                        velocidad_certificada=case(
+                            (column.is_(None), result.velocidad),
+                            (column < result.velocidad, result.velocidad),
+                            else_=column,
+                        )
+                    )
+                )
+            return True
 
         return self._pool.write(work)

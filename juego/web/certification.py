@@ -182,6 +182,12 @@ class CertificationAPI:
         if idioma not in IDIOMAS:
             raise InvalidRequest(f"«idioma» debe ser uno de: {', '.join(IDIOMAS)}.")
         held = await self._held(user)
+        certified = await self.store.users.certifiedWpm(user.id)
+        if certified is not None and any(h.wpm <= certified for h in held):
+            # Held results the certified speed already covers: a pass whose release did
+            # not happen (the process stopped between the two). Release them now.
+            await self.games.releaseCertified(user, certified)
+            held = [h for h in held if h.wpm > certified]
         if not held:
             raise NoHeldResults()
         velocidad = max(float(h.wpm) for h in held)
@@ -252,12 +258,12 @@ class CertificationAPI:
             raise TestAnswered()
         self._images.pop(test.id, None)
 
+        # A pass raised the certified speed with the answer (one transaction); now the
+        # held results up to it go public. Should this fail, the next POST releases them.
+        certified = await self.store.users.certifiedWpm(user.id)
         liberadas: list[str] = []
-        if aprobada:
-            certified: float | None = await self.store.users.certify(user.id, test.velocidad)
-            liberadas = list(await self.games.releaseCertified(user, float(certified or 0)))
-        else:
-            certified = await self.store.users.certifiedWpm(user.id)
+        if aprobada and certified is not None:
+            liberadas = list(await self.games.releaseCertified(user, certified))
         log.info(
             "certification {id} for user {user}: {verdict} at {wpm:.1f} wpm, {precision:.3f}",
             id=test.id,
