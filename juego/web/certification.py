@@ -20,6 +20,7 @@ The text is never in a reply, a page or a log line: only in the database and the
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import uuid
@@ -202,7 +203,8 @@ class CertificationAPI:
             semilla=semilla,
             # Exact, not rounded: a result at 150.04 wpm must be within "up to" it.
             velocidad=velocidad,
-            objetivo_wpm=round(velocidad * OBJETIVO, 1),
+            # Rounded up to a tenth: never below 75 % of the held speed.
+            objetivo_wpm=math.ceil(velocidad * OBJETIVO * 10 - 1e-9) / 10,
             creada=now,
             caduca=now + LIFETIME,
         )
