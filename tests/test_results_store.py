@@ -10,11 +10,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.model import Partida
 from juego.store import schema as s
+from juego.store.migrate import upgrade
 from juego.store.partidas import (
     ANULADA,
     APROBADA,
@@ -24,6 +25,7 @@ from juego.store.partidas import (
     NotVoidable,
     Verified,
 )
+from juego.store.pool import makeEngine
 from juego.store.scores import Best, SaveRequest, dayNumber
 from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
 
@@ -310,4 +312,48 @@ class SQLiteResultsStoreTests(SQLiteMixin, ResultsStoreMixin, SynchronousTestCas
 
 
 class PostgresResultsStoreTests(PostgresMixin, ResultsStoreMixin, SynchronousTestCase):
+    pass
+
+
+class MigrationMixin:
+    """
+    Revision 0004 keeps every existing row: saved partidas become public results.
+    """
+
+    def test_existingRowsKept(self: Any) -> None:
+        engine = makeEngine(self.databaseURL())
+        self.addCleanup(engine.dispose)
+        upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (nombre, email, password_hash, es_admin, bio, "
+                    "fecha_registro) VALUES ('Ana', 'ana@example.com', 'h', false, '', :f)"
+                ),
+                {"f": T0.replace(tzinfo=None)},
+            )
+            userID = conn.execute(text("SELECT id FROM users")).scalar_one()
+            for n, estado in enumerate(("guardada", "invalida", "abierta")):
+                conn.execute(
+                    text(
+                        "INSERT INTO partidas (id, user_id, idioma, seed, emitida, estado, "
+                        "puntaje) VALUES (:id, :u, 'es', 1, :f, :e, :p)"
+                    ),
+                    {"id": f"p{n}", "u": userID, "f": T0.replace(tzinfo=None), "e": estado, "p": n},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = dict(conn.execute(select(s.partidas.c.id, s.partidas.c.estado)).all())
+            certified = conn.execute(select(s.users.c.velocidad_certificada)).scalar_one()
+            eventos = conn.execute(select(s.partidas.c.eventos)).scalars().all()
+        self.assertEqual(rows, {"p0": PUBLICA, "p1": "invalida", "p2": "abierta"})
+        self.assertIsNone(certified)
+        self.assertEqual(eventos, [None, None, None])
+
+
+class SQLiteMigrationTests(SQLiteMixin, MigrationMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresMigrationTests(PostgresMixin, MigrationMixin, SynchronousTestCase):
     pass
