@@ -383,8 +383,10 @@ class PartidasStore:
 
         def work(conn: Connection, partidaID: str) -> str:
             p, o = s.partidas, s.outbox
+            # Locked (PostgreSQL; SQLite's whole database is) so that an approval racing
+            # this void waits for it, then finds the partida no longer held.
             estado = conn.execute(
-                select(p.c.estado).where(p.c.id == partidaID)
+                select(p.c.estado).where(p.c.id == partidaID).with_for_update()
             ).scalar_one_or_none()
             if estado not in (EN_REVISION, *RANKED):
                 raise NotVoidable(estado)
@@ -396,7 +398,13 @@ class PartidasStore:
                         continue
                     if row.proximo > now:
                         raise DeliveryInFlight(partidaID)
-                    conn.execute(delete(o).where(o.c.id == row.id, o.c.proximo == row.proximo))
+                    # A drain pass that claimed the row since it was read moved its
+                    # proximo: then it is being delivered, and nothing is voided.
+                    dropped = conn.execute(
+                        delete(o).where(o.c.id == row.id, o.c.proximo == row.proximo)
+                    ).rowcount
+                    if not dropped:
+                        raise DeliveryInFlight(partidaID)
             conn.execute(update(p).where(p.c.id == partidaID).values(estado=ANULADA))
             return estado
 
