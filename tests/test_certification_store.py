@@ -7,11 +7,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select, text
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.store import schema as s
 from juego.store.certifications import Certification, TooManyTests
+from juego.store.migrate import _config, currentRevision, upgrade
+from juego.store.pool import makeEngine
 from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -158,4 +161,43 @@ class SQLiteCertificationStoreTests(SQLiteMixin, CertificationStoreMixin, Synchr
 
 
 class PostgresCertificationStoreTests(PostgresMixin, CertificationStoreMixin, SynchronousTestCase):
+    pass
+
+
+class MigrationMixin:
+    """
+    Revision 0005 adds the certificaciones table and keeps every existing row; going
+    back drops only that table.
+    """
+
+    def test_upAndDown(self):
+        engine = makeEngine(self.databaseURL())
+        self.addCleanup(engine.dispose)
+        upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (nombre, email, password_hash, es_admin, bio, "
+                    "fecha_registro) VALUES ('Ana', 'ana@example.com', 'h', false, '', :f)"
+                ),
+                {"f": T0.replace(tzinfo=None)},
+            )
+        upgrade(engine, "0005")
+        self.assertIn("certificaciones", inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            self.assertEqual(conn.execute(select(s.users.c.nombre)).scalars().all(), ["Ana"])
+            self.assertEqual(conn.execute(select(s.certificaciones)).all(), [])
+        with engine.begin() as conn:
+            command.downgrade(_config(conn), "0004")
+        self.assertEqual(currentRevision(engine), "0004")
+        self.assertNotIn("certificaciones", inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            self.assertEqual(conn.execute(select(s.users.c.nombre)).scalars().all(), ["Ana"])
+
+
+class SQLiteMigrationTests(SQLiteMixin, MigrationMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresMigrationTests(PostgresMixin, MigrationMixin, SynchronousTestCase):
     pass
