@@ -142,6 +142,8 @@ class GameRecord:
     wpm: float
     precision: float
     idioma: str
+    #: publica, en_revision (held: shown to its player only), aprobada or anulada.
+    estado: str = "publica"
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

@@ -10,6 +10,7 @@ Skipped when Chromium or Playwright is missing, unless C{JUEGO_REQUIRE_BROWSER} 
 from __future__ import annotations
 
 import os
+import random
 import re
 import secrets
 import socket
@@ -226,9 +227,15 @@ class BrowserTests(SynchronousTestCase):
         expect(word).to_have_text(re.compile(r"\S"))
         expect(page.locator("#entrada")).to_be_focused()
         expected = 0
+        # Typed as a person types: irregular gaps between keys (60-110 wpm). Evenly spaced
+        # keys, or a whole word at once, would be held as a script's (the keystrokes that
+        # juego.js records are checked by the server).
+        rng = random.Random(WORDS)
         for i in range(WORDS):
             shown = word.text_content()
-            page.keyboard.type(shown, delay=45)
+            for letter in shown:
+                page.keyboard.type(letter)
+                page.wait_for_timeout(rng.lognormvariate(5.0, 0.45))  # pacing, not waiting
             expected += len(shown) * (1 + i // 10)
             expect(word).not_to_have_text(shown)
         self.assertEqual(page.text_content("#puntaje"), str(expected))
@@ -237,6 +244,8 @@ class BrowserTests(SynchronousTestCase):
         page.wait_for_selector("#resultado", state="visible")
         expect(result).to_have_text(str(expected))
         self.assertTrue(page.is_visible("#resultado-record"))
+        # Published at once: the keystrokes juego.js sent look human.
+        self.assertEqual(page.get_attribute("#juego", "data-resultado"), "publicado")
         # The "new record" notification is pushed over the page's WebSocket (polling
         # would take 15 s) and shown as a toast.
         message = f"¡Nuevo récord personal: {expected} puntos!"

@@ -292,6 +292,30 @@ class RankingTestsMixin:
         self.save(T0 + timedelta(minutes=5), (13, 7))
         await self.assertMatchesSQL()
 
+    async def test_voids(self):
+        """
+        An admin voids results: a player's only game (removed from the set at once), and
+        a best over an earlier one (the set, which only raises bests, is rebuilt).
+        """
+        self.populate()
+        only, lowered = self.users[29], self.users[3]
+        later = T0 + timedelta(minutes=1)
+        requests = [SaveRequest(only.id, 80, "solo"), SaveRequest(lowered.id, 500, "mejor")]
+        self.successResultOf(self.store.scores.saveBatch(requests, now=later))
+        await self.assertMatchesSQL()
+        self.successResultOf(self.store.scores.removeScore("solo"))
+        await self.assertMatchesSQL()
+        self.successResultOf(self.store.scores.removeScore("mejor"))
+        await self.settled()
+        self.assertEqual(self.redis.command("EXISTS", self.ranking.ready), 0)
+        # Meanwhile readers get the database's answer, and a rebuild starts.
+        self.assertEqual(
+            await self.ranking.userStats(lowered.id),
+            self.successResultOf(self.store.stats.userStats(lowered.id)),
+        )
+        await waitFor(reactor, lambda: self.redis.command("EXISTS", self.ranking.ready) == 1)
+        await self.assertMatchesSQL()
+
     async def test_updatesOnlyRaise(self):
         """
         An update that arrives late, after a higher best, changes nothing.

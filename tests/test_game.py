@@ -28,6 +28,7 @@ from juego.game import (
     reglas,
     verify,
 )
+from juego.game.verifier import MAX_ERRORES, MAX_MS, MAX_TECLAS, MAX_TECLAS_POR_PALABRA, Evento
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -49,8 +50,13 @@ def spec_minimo(palabra: str) -> int:
     return 30 * spec_len(palabra)
 
 
-def ev(t: int, ok: bool = True, errores: int = 0) -> dict[str, object]:
-    return {"t": t, "ok": ok, "errores": errores}
+def ev(
+    t: int, ok: bool = True, errores: int = 0, teclas: list[int] | None = None
+) -> dict[str, object]:
+    """An event; a typed word's keys default to one at 0 ms (legal for any duration)."""
+    if teclas is None:
+        teclas = [0] if ok else []
+    return {"t": t, "ok": ok, "errores": errores, "teclas": teclas}
 
 
 WORDS = [
@@ -224,25 +230,55 @@ class MalformedTests(SynchronousTestCase):
 
     def test_t(self) -> None:
         for bad in (None, "2000", 2000.0, True, False, -1):
-            self.assertMalformed([{"t": bad, "ok": True, "errores": 0}])
-        self.assertMalformed([{"ok": True, "errores": 0}])
+            self.assertMalformed([{"t": bad, "ok": True, "errores": 0, "teclas": [0]}])
+        self.assertMalformed([{"ok": True, "errores": 0, "teclas": [0]}])
 
     def test_ok(self) -> None:
         for bad in (None, 1, 0, "true"):
-            self.assertMalformed([{"t": 2000, "ok": bad, "errores": 0}])
-        self.assertMalformed([{"t": 2000, "errores": 0}])
+            self.assertMalformed([{"t": 2000, "ok": bad, "errores": 0, "teclas": [0]}])
+        self.assertMalformed([{"t": 2000, "errores": 0, "teclas": [0]}])
 
     def test_errores(self) -> None:
         for bad in (None, -1, 1.0, "0", True):
-            self.assertMalformed([{"t": 2000, "ok": True, "errores": bad}])
-        self.assertMalformed([{"t": 2000, "ok": True}])
+            self.assertMalformed([{"t": 2000, "ok": True, "errores": bad, "teclas": [0]}])
+        self.assertMalformed([{"t": 2000, "ok": True, "teclas": [0]}])
+
+    def test_teclas(self) -> None:
+        for bad in (None, 0, "[]", {}, [None], ["1"], [1.0], [True], [-1], [5, 4]):
+            self.assertMalformed([{"t": 2000, "ok": True, "errores": 0, "teclas": bad}])
+        self.assertMalformed([{"t": 2000, "ok": True, "errores": 0}])
+        # A typed word has at least one key; a missed one may have none.
+        self.assertMalformed([ev(2000, teclas=[])])
+        self.assertEqual(verify(["casa"], [ev(2900, ok=False)], BIG).palabras_falladas, 1)
+
+    def test_huge_numbers(self) -> None:
+        """Every number is bounded: huge ones are a bad request, and cost nothing."""
+        for huge in (10**4000, 2**63, MAX_MS + 1):
+            self.assertMalformed([ev(huge)])
+            self.assertMalformed([ev(2000, teclas=[huge])])
+        for huge in (10**4000, MAX_ERRORES + 1):
+            self.assertMalformed([ev(2000, errores=huge)])
+        self.assertMalformed([ev(2000, teclas=[0] * (MAX_TECLAS_POR_PALABRA + 1))])
+        many = [0] * (MAX_TECLAS // 10 + 1)
+        self.assertMalformed([ev(2000, teclas=many)] * 10, palabras=["casa"] * 10)
+        # At the bounds: accepted by the shape check (the rules then judge the timing).
+        result = verify(["casa"], [ev(2000, errores=MAX_ERRORES, teclas=[0] * 1000)], BIG)
+        self.assertEqual(result.errores, MAX_ERRORES)
+
+    def test_keys_kept(self) -> None:
+        result = verify(["casa"], [ev(2000, errores=1, teclas=[300, 300, 900, 2000])], BIG)
+        self.assertEqual(result.eventos, (Evento(2000, True, 1, (300, 300, 900, 2000)),))
+        self.assertEqual(
+            result.eventos[0].toJSON(),
+            {"t": 2000, "ok": True, "errores": 1, "teclas": [300, 300, 900, 2000]},
+        )
 
     def test_too_many_entries(self) -> None:
         self.assertMalformed([ev(2000)] * 2, palabras=["casa"])
         self.assertMalformed([ev(2000)] * 10_001, palabras=["casa"] * 20_000)
 
     def test_extra_fields_ignored(self) -> None:
-        result = verify(["casa"], [{"t": 2000, "ok": True, "errores": 0, "x": 1}], BIG)
+        result = verify(["casa"], [{**ev(2000), "x": 1}], BIG)
         self.assertEqual(result.puntaje, 4)
 
 
@@ -398,7 +434,8 @@ def legal_games(draw, min_events: int = 0, game_over: bool = False):
         else:
             d = draw(st.integers(min_value=limite - 50, max_value=limite + 3000))
         t += d
-        eventos.append(ev(t, ok, draw(st.integers(min_value=0, max_value=30))))
+        teclas = sorted(draw(st.lists(st.integers(0, d), min_size=1 if ok else 0, max_size=12)))
+        eventos.append(ev(t, ok, draw(st.integers(min_value=0, max_value=30)), teclas))
         if not ok:
             lives -= 1
             if lives == 0:
@@ -491,6 +528,18 @@ class PropertyTests(SynchronousTestCase):
         bad = eventos + [ev(t, ok)]
         exc = self.assertRaises(InvalidResult, verify, palabras, bad, t)
         self.assertIn(f"palabra {len(eventos) + 1}:", exc.rule)
+
+    @HYPOTHESIS
+    @given(legal_games(min_events=1), st.data())
+    def test_key_after_word_refused(self, game, data) -> None:
+        palabras, eventos, elapsed, _, _ = game
+        j = data.draw(st.integers(min_value=0, max_value=len(eventos) - 1))
+        d = eventos[j]["t"] - (eventos[j - 1]["t"] if j else 0)
+        late = data.draw(st.integers(min_value=d + 1, max_value=d + 10_000))
+        bad = [dict(e) for e in eventos]
+        bad[j]["teclas"] = [*bad[j]["teclas"], late]
+        exc = self.assertRaises(InvalidResult, verify, palabras, bad, elapsed)
+        self.assertIn(f"palabra {j + 1} ", exc.rule)
 
     @HYPOTHESIS
     @given(legal_games(min_events=1), st.integers(min_value=1, max_value=100_000))

@@ -121,7 +121,10 @@ class RequestIdThroughThreeLogsTests(SynchronousTestCase):
         t = min(minimo_humano_ms(word) + 100, limite_ms(0, word))
         status, headers, body = self.browser.post(
             "/api/guardar_puntaje",
-            {"partida_id": partida["id"], "eventos": [{"t": t, "ok": True, "errores": 0}]},
+            {
+                "partida_id": partida["id"],
+                "eventos": [{"t": t, "ok": True, "errores": 0, "teclas": [t // 3, t // 2, t]}],
+            },
             headers={"X-Request-Id": rid},
         )
         self.assertIn(status, (200, 202), body)

@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, text
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.keystrokes import pacedWord
 from tests.nginx import Nginx, WebSocket, requireNginx
 from tests.processes import CHECKOUT, ServiceProcess, freePorts, serviceEnvironment
 from tests.support import postgresDatabaseURL, selfSigned
@@ -147,16 +148,17 @@ class Player:
 
 def events(palabras: Sequence[str], words: int) -> tuple[list[dict[str, Any]], int]:
     """
-    Events typing the first C{words} words at once (as fast as a human may, within the
-    real time since the partida was issued), and the score they make.
+    Events typing the first C{words} words at a brisk human pace (as many as fit within
+    the real time since the partida was issued), and the score they make.
     """
+    rng = random.Random(words)
     eventos, t, puntaje = [], 0, 0
     for palabra in palabras[:words]:
-        step = 30 * len(palabra) + 10
+        step, teclas = pacedWord(palabra, rng)
         if t + step > MAX_GAME_MS:
             break
         t += step
-        eventos.append({"t": t, "ok": True, "errores": 0})
+        eventos.append({"t": t, "ok": True, "errores": 0, "teclas": teclas})
         puntaje += len(palabra)  # level 1: one point a letter
     return eventos, puntaje
 

@@ -41,6 +41,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from juego.game.rules import MS_HUMANO_POR_LETRA, longitud, puntos
 from juego.store import schema as s
 from juego.wire import auth
+from tests.keystrokes import PASO_HUMANO_MS, pacedWord
 from tests.processes import ServiceProcess, freePort
 
 #: Players signed up over HTTP, and worker threads (one HTTP connection each).
@@ -66,8 +67,6 @@ HTTP_TIMEOUT = 30.0
 #: Worker errors (transport failures, unexpected statuses) after which the run stops.
 MAX_ERRORS = 20
 
-#: A typed word takes this much longer than the least a human needs (ms).
-SLACK_MS = 10
 #: The last event may be this far ahead of the time since the partida was issued (the
 #: rules allow 2,000 ms).
 AHEAD_MS = 1500
@@ -257,15 +256,16 @@ def typed(
     palabras: Sequence[str], words: int, rng: random.Random
 ) -> tuple[list[dict[str, Any]], int]:
     """
-    Events for typing the first C{words} words, each a little slower than the human
-    minimum, and the score they make.
+    Events for typing the first C{words} words at a brisk human pace (irregular keys, as
+    a person types: every one is published at once), and the score they make.
     """
     eventos: list[dict[str, Any]] = []
     t = 0
     puntaje = 0
     for i, palabra in enumerate(palabras[:words]):
-        t += MS_HUMANO_POR_LETRA * longitud(palabra) + SLACK_MS
-        eventos.append({"t": t, "ok": True, "errores": rng.randint(0, 2)})
+        d, teclas = pacedWord(palabra, rng)
+        t += d
+        eventos.append({"t": t, "ok": True, "errores": rng.randint(0, 2), "teclas": teclas})
         puntaje += puntos(i, palabra)
     return eventos, puntaje
 
@@ -276,7 +276,7 @@ def mostWords(palabras: Sequence[str], budgetMs: float) -> int:
     """
     t = 0
     for n, palabra in enumerate(palabras):
-        t += MS_HUMANO_POR_LETRA * longitud(palabra) + SLACK_MS
+        t += max(PASO_HUMANO_MS, MS_HUMANO_POR_LETRA) * longitud(palabra)
         if t > budgetMs:
             return n
     return len(palabras)

@@ -348,7 +348,10 @@ class PerfilTests(WebTestCase):
         self.assertEqual(reply.json["bio"], "")
         games = reply.json["partidas"]
         self.assertEqual(len(games), 2)
-        self.assertEqual(set(games[0]), {"id", "fecha", "puntaje", "wpm", "precision", "idioma"})
+        self.assertEqual(
+            set(games[0]), {"id", "fecha", "puntaje", "wpm", "precision", "idioma", "estado"}
+        )
+        self.assertEqual(games[0]["estado"], "publica")
         self.assertGreater(games[0]["fecha"], games[1]["fecha"])
         self.assertGreater(games[0]["puntaje"], games[1]["puntaje"])
 

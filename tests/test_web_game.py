@@ -97,7 +97,12 @@ class SaveTests(WebTestCase):
         row = self.partidaRow(partida["id"])
         self.assertEqual(
             (row.estado, row.puntaje, row.wpm, row.precision),
-            ("guardada", body["puntaje"], body["wpm"], 1.0),
+            ("publica", body["puntaje"], body["wpm"], 1.0),
+        )
+        # The verified events are kept with their keystrokes, for replays.
+        self.assertEqual(
+            self.successResultOf(self.store.partidas.eventos(partida["id"])),
+            playedEvents(words, 12),
         )
         self.assertEqual(row.duracion_ms, playedEvents(words, 12)[-1]["t"])
         self.assertIsNotNone(row.cerrada)
@@ -141,7 +146,7 @@ class SaveTests(WebTestCase):
         events, t = [], 0
         for i in range(3):
             t += limite_ms(i, words[i])
-            events.append({"t": t, "ok": False, "errores": 2})
+            events.append({"t": t, "ok": False, "errores": 2, "teclas": [300, 420]})
         self.clock.advance(t / 1000)
         reply = self.save(partida, events)
         self.assertEqual((reply.status, reply.json["puntaje"]), (200, 0))
@@ -166,18 +171,20 @@ class SaveTests(WebTestCase):
     def test_superhuman(self):
         partida = self.newPartida(self.player)
         words = partida["palabras"]
-        events = [{"t": minimo_humano_ms(words[0]) - 1, "ok": True, "errores": 0}]
+        t = minimo_humano_ms(words[0]) - 1
+        events = [{"t": t, "ok": True, "errores": 0, "teclas": [t]}]
         self.assertRefused(partida, events, "más rápido que un humano")
 
     def test_forgedAfterLimit(self):
         partida = self.newPartida(self.player)
         words = partida["palabras"]
-        events = [{"t": limite_ms(0, words[0]) + 1, "ok": True, "errores": 0}]
+        t = limite_ms(0, words[0]) + 1
+        events = [{"t": t, "ok": True, "errores": 0, "teclas": [400, t]}]
         self.assertRefused(partida, events, "después de su tiempo límite")
 
     def test_missedTooEarly(self):
         partida = self.newPartida(self.player)
-        events = [{"t": 100, "ok": False, "errores": 0}]
+        events = [{"t": 100, "ok": False, "errores": 0, "teclas": []}]
         self.assertRefused(partida, events, "antes de agotar su tiempo límite")
 
     def test_outOfOrder(self):
@@ -199,9 +206,10 @@ class SaveTests(WebTestCase):
         events, t = [], 0
         for i in range(3):
             t += limite_ms(i, words[i])
-            events.append({"t": t, "ok": False, "errores": 0})
-        t += minimo_humano_ms(words[3]) + 100
-        events.append({"t": t, "ok": True, "errores": 0})
+            events.append({"t": t, "ok": False, "errores": 0, "teclas": []})
+        d = minimo_humano_ms(words[3]) + 100
+        t += d
+        events.append({"t": t, "ok": True, "errores": 0, "teclas": [d]})
         self.assertRefused(partida, events, "después de perder la última vida")
 
     def test_replayed(self):
@@ -216,13 +224,26 @@ class SaveTests(WebTestCase):
         partida = self.newPartida(self.player)
         for events in [
             "x",
-            [{"t": "1", "ok": True, "errores": 0}],
-            [{"t": 5, "ok": 1, "errores": 0}],
-            [{"t": 5, "ok": True, "errores": -1}],
-            [{"t": -5, "ok": True, "errores": 0}],
+            [{"t": "1", "ok": True, "errores": 0, "teclas": [1]}],
+            [{"t": 5, "ok": 1, "errores": 0, "teclas": [5]}],
+            [{"t": 5, "ok": True, "errores": -1, "teclas": [5]}],
+            [{"t": -5, "ok": True, "errores": 0, "teclas": [1]}],
             [3],
             None,
-            [{"t": 5, "ok": True, "errores": 0}] * 201,
+            [{"t": 5, "ok": True, "errores": 0, "teclas": [5]}] * 201,
+            # keystrokes: missing, not a list, not integers, out of order, none for a typed
+            # word, beyond the bounds
+            [{"t": 900, "ok": True, "errores": 0}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": 5}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": [1.5]}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": [True]}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": [500, 400]}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": []}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": [-1, 900]}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": list(range(1001))}],
+            [{"t": 900, "ok": True, "errores": 10**4000, "teclas": [900]}],
+            [{"t": 10**30, "ok": True, "errores": 0, "teclas": [900]}],
+            [{"t": 900, "ok": True, "errores": 0, "teclas": [10**30]}],
         ]:
             reply = self.save(partida, events)
             self.assertEqual((reply.status, reply.json["code"]), (400, "invalid_request"), events)

@@ -125,7 +125,8 @@ class GlobalStatsTests(WebTestCase):
         partida = self.newPartida(client)
         word = partida["palabras"][0]
         # A one-word game, sent without the clock moving (within the 2 s of slack).
-        events = [{"t": 30 * len(word) + 50, "ok": True, "errores": 0}]
+        d = 30 * len(word) + 50
+        events = [{"t": d, "ok": True, "errores": 0, "teclas": [d // 2, d]}]
         reply = client.post(
             "/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events}
         )

@@ -20,7 +20,7 @@ from twisted.internet.task import Clock, Cooperator
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.clients import ServiceUnavailable
-from juego.game import draw_words, limite_ms, minimo_humano_ms, puntos
+from juego.game import draw_words, puntos
 from juego.model import Notification, to_json
 from juego.store import Store
 from juego.store.scores import SaveRequest, UserNotFound
@@ -28,7 +28,10 @@ from juego.web import openapi
 from juego.web.app import Application
 from juego.web.hosts import AllowedHosts
 from juego.web.passwords import Passwords
+from tests.keystrokes import playedEvents
 from tests.support import sqliteURL, synchronousStore
+
+__all__ = ["playedEvents"]  # re-exported: the web tests' usual human game
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 HOST = "juego.test"
@@ -266,17 +269,6 @@ class Client:
 
     def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
         return self.request("POST", path, body, **kw)
-
-
-def playedEvents(words: list[str], n: int, slack: int = 200) -> list[dict[str, Any]]:
-    """
-    Events for typing the first C{n} words, each C{slack} ms after its human minimum.
-    """
-    events, t = [], 0
-    for i in range(n):
-        t += min(minimo_humano_ms(words[i]) + slack, limite_ms(i, words[i]))
-        events.append({"t": t, "ok": True, "errores": 0})
-    return events
 
 
 def score(words: list[str], n: int) -> int:

@@ -9,17 +9,27 @@ from __future__ import annotations
 import unicodedata
 
 __all__ = [
+    "CV_MINIMO",
+    "MARGEN_CERTIFICACION",
     "MARGEN_FALLO_MS",
     "MARGEN_RELOJ_MS",
     "MS_BASE",
     "MS_HUMANO_POR_LETRA",
     "MS_MINIMO_POR_LETRA",
+    "MIN_CARACTERES_VELOCIDAD",
+    "MIN_INTERVALOS",
     "MS_POR_LETRA",
     "PALABRAS_POR_NIVEL",
     "PALABRAS_POR_PARTIDA",
     "PASO_NIVEL",
+    "PEGADO_LETRAS",
+    "PEGADO_MAXIMO",
     "REGLAS",
+    "VELOCIDAD_CERTIFICADA_POR_DEFECTO",
     "VIDAS",
+    "WPM_CERTIFICACION",
+    "WPM_RECHAZO",
+    "WPM_REVISION",
     "limite_ms",
     "longitud",
     "minimo_humano_ms",
@@ -41,6 +51,19 @@ PALABRAS_POR_PARTIDA = 200
 # Tolerances of the verifier (not sent to the client: they are not game rules).
 MARGEN_FALLO_MS = 50  # a missed word may end this much before its deadline
 MARGEN_RELOJ_MS = 2000  # the last event may be this much later than the server's clock
+
+# Plausibility of a verified result (see juego.game.plausibility, which explains the numbers;
+# /como-funciona cites them).  Speeds are the game's wpm: (letters / 5) per minute of play.
+WPM_RECHAZO = 250  # refused: beyond every human record over a whole game
+WPM_REVISION = 200  # held for an admin's review
+WPM_CERTIFICACION = 100  # above this, held unless within MARGEN_CERTIFICACION of certified
+MARGEN_CERTIFICACION = 1.25  # held when wpm > this x the player's certified speed
+VELOCIDAD_CERTIFICADA_POR_DEFECTO = 100.0  # an uncertified player's certified speed
+MIN_CARACTERES_VELOCIDAD = 50  # the speed rules need this many typed letters of evidence
+CV_MINIMO = 0.2  # held when the keystroke intervals vary less than this (std / mean) ...
+MIN_INTERVALOS = 30  # ... measured over at least this many intervals
+PEGADO_LETRAS = 4  # typed words of at least this many letters ...
+PEGADO_MAXIMO = 0.30  # ... held when this share or more arrived in a single input event
 
 #: The constants sent to the client in ``partida["reglas"]``.  Treat as read-only; use
 #: :func:`reglas` to get a copy that may be modified or serialised freely.

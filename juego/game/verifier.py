@@ -23,10 +23,27 @@ from .rules import (
     puntos,
 )
 
-__all__ = ["MAX_EVENTOS", "InvalidResult", "MalformedEvents", "Resultado", "verify"]
+__all__ = [
+    "MAX_ERRORES",
+    "MAX_EVENTOS",
+    "MAX_MS",
+    "MAX_TECLAS",
+    "MAX_TECLAS_POR_PALABRA",
+    "Evento",
+    "InvalidResult",
+    "MalformedEvents",
+    "Resultado",
+    "verify",
+]
 
 #: Hard cap on the number of events accepted, whatever the number of words.
 MAX_EVENTOS = 10_000
+#: Bounds on every number of ``eventos``: far beyond any real game (a partida lives one
+#: hour), small enough that no arithmetic on them is costly.  Beyond them: 400.
+MAX_MS = 10_000_000
+MAX_ERRORES = 10_000
+MAX_TECLAS_POR_PALABRA = 1_000
+MAX_TECLAS = 20_000
 
 
 class MalformedEvents(ValueError):
@@ -45,6 +62,20 @@ class InvalidResult(ValueError):
 
 
 @attrs.frozen
+class Evento:
+    """One well-formed event: a word that ended, with its keystroke times."""
+
+    t: int
+    ok: bool
+    errores: int
+    #: ms since the word was shown of each ``input`` event, non-decreasing.
+    teclas: tuple[int, ...]
+
+    def toJSON(self) -> dict[str, object]:
+        return {"t": self.t, "ok": self.ok, "errores": self.errores, "teclas": list(self.teclas)}
+
+
+@attrs.frozen
 class Resultado:
     """The verified outcome of a partida."""
 
@@ -58,13 +89,40 @@ class Resultado:
     precision: float  # caracteres / (caracteres + errores), 3 decimals
     nivel: int  # level of the last word that ended (1 when none)
     vidas_restantes: int
+    #: The verified events (the evidence for plausibility checks and replays).
+    eventos: tuple[Evento, ...] = ()
 
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_shape(palabras: Sequence[str], eventos: object) -> list[tuple[int, bool, int]]:
+def _bounded(value: object, maximum: int) -> TypeGuard[int]:
+    return _is_int(value) and 0 <= value <= maximum
+
+
+def _check_teclas(n: int, teclas: object, total: int) -> tuple[int, ...]:
+    if not isinstance(teclas, list):
+        raise MalformedEvents(
+            f"evento {n}: falta «teclas» (la lista de tiempos, en ms, de cada pulsación)"
+        )
+    if len(teclas) > MAX_TECLAS_POR_PALABRA:
+        raise MalformedEvents(f"evento {n}: «teclas» tiene más de {MAX_TECLAS_POR_PALABRA} tiempos")
+    if total + len(teclas) > MAX_TECLAS:
+        raise MalformedEvents(f"«eventos» tiene más de {MAX_TECLAS} teclas en total")
+    previa = 0
+    for tecla in teclas:
+        if not _bounded(tecla, MAX_MS):
+            raise MalformedEvents(
+                f"evento {n}: cada tiempo de «teclas» debe ser un entero entre 0 y {MAX_MS} (ms)"
+            )
+        if tecla < previa:
+            raise MalformedEvents(f"evento {n}: los tiempos de «teclas» deben ir en orden")
+        previa = tecla
+    return tuple(teclas)
+
+
+def _check_shape(palabras: Sequence[str], eventos: object) -> list[Evento]:
     if not isinstance(eventos, list):
         raise MalformedEvents("«eventos» debe ser una lista")
     if len(eventos) > MAX_EVENTOS:
@@ -73,7 +131,8 @@ def _check_shape(palabras: Sequence[str], eventos: object) -> list[tuple[int, bo
         raise MalformedEvents(
             f"«eventos» tiene {len(eventos)} entradas y la partida solo {len(palabras)} palabras"
         )
-    parsed: list[tuple[int, bool, int]] = []
+    parsed: list[Evento] = []
+    total = 0
     for n, evento in enumerate(eventos, start=1):
         if not isinstance(evento, dict):
             raise MalformedEvents(f"evento {n}: debe ser un objeto")
@@ -84,11 +143,21 @@ def _check_shape(palabras: Sequence[str], eventos: object) -> list[tuple[int, bo
             raise MalformedEvents(f"evento {n}: «t» debe ser un entero (ms)")
         if t < 0:
             raise MalformedEvents(f"evento {n}: «t» no puede ser negativo")
+        if t > MAX_MS:
+            raise MalformedEvents(f"evento {n}: «t» no puede pasar de {MAX_MS} ms")
         if not isinstance(ok, bool):
             raise MalformedEvents(f"evento {n}: «ok» debe ser true o false")
-        if not _is_int(errores) or errores < 0:
-            raise MalformedEvents(f"evento {n}: «errores» debe ser un entero mayor o igual que 0")
-        parsed.append((t, ok, errores))
+        if not _bounded(errores, MAX_ERRORES):
+            raise MalformedEvents(
+                f"evento {n}: «errores» debe ser un entero entre 0 y {MAX_ERRORES}"
+            )
+        teclas = _check_teclas(n, evento.get("teclas"), total)
+        if ok and not teclas:
+            raise MalformedEvents(
+                f"evento {n}: una palabra acertada tiene al menos una tecla en «teclas»"
+            )
+        total += len(teclas)
+        parsed.append(Evento(t, ok, errores, teclas))
     return parsed
 
 
@@ -105,7 +174,8 @@ def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resulta
     vidas = VIDAS
     t_prev = 0
     fin: int | None = None  # 1-based number of the word that lost the last life
-    for i, (t, ok, errores) in enumerate(parsed):
+    for i, evento in enumerate(parsed):
+        t, ok, errores = evento.t, evento.ok, evento.errores
         n = i + 1
         palabra = palabras[i]
         if fin is not None:
@@ -118,6 +188,11 @@ def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resulta
             raise InvalidResult(
                 f"palabra {n} («{palabra}»): termina antes que la anterior "
                 f"(t = {t} ms < {t_prev} ms)"
+            )
+        if evento.teclas and evento.teclas[-1] > d:
+            raise InvalidResult(
+                f"palabra {n} («{palabra}»): hay una tecla ({evento.teclas[-1]} ms) "
+                f"posterior al final de la palabra ({d} ms)"
             )
         limite = limite_ms(i, palabra)
         if ok:
@@ -148,7 +223,7 @@ def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resulta
         errores_total += errores
         t_prev = t
 
-    duracion = parsed[-1][0] if parsed else 0
+    duracion = parsed[-1].t if parsed else 0
     if duracion > elapsed_ms + MARGEN_RELOJ_MS:
         raise InvalidResult(
             f"el último evento (t = {duracion} ms) es posterior al tiempo real de la partida "
@@ -169,4 +244,5 @@ def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resulta
         precision=precision,
         nivel=nivel(len(parsed) - 1) if parsed else 1,
         vidas_restantes=vidas,
+        eventos=tuple(parsed),
     )

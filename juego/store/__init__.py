@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from juego.store.accounts import AccountsStore
+from juego.store.certifications import CertificationsStore
 from juego.store.migrate import ensureSchema
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
@@ -34,6 +35,7 @@ class Store:
         self.notifications = NotificationsStore(pool)
         self.accounts = AccountsStore(pool)
         self.partidas = PartidasStore(pool)
+        self.certifications = CertificationsStore(pool)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

@@ -86,6 +86,8 @@ users = Table(
     Column("es_admin", Boolean, nullable=False, default=False),
     Column("bio", Text, nullable=False, default=""),
     Column("fecha_registro", UTCDateTime, nullable=False),
+    # The speed (wpm) the player proved in the certification test; NULL: never certified.
+    Column("velocidad_certificada", Float, nullable=True),
 )
 
 sessions = Table(
@@ -115,15 +117,22 @@ partidas = Table(
     Column("seed", BigInteger, nullable=False),
     Column("emitida", UTCDateTime, nullable=False),
     Column("cerrada", UTCDateTime, nullable=True),
-    # abierta, guardada, invalida
+    # abierta; then publica (ranked), en_revision (held), aprobada (released, ranked),
+    # anulada (voided by an admin) or invalida (broke a rule)
     Column("estado", String(16), nullable=False, default="abierta"),
     Column("puntaje", Integer, nullable=True),
     Column("wpm", Float, nullable=True),
     Column("precision", Float, nullable=True),
     # The verified game's length in ms (the last event's t).
     Column("duracion_ms", Integer, nullable=True),
+    # invalida: the broken rule; en_revision (and after): revision or certificacion
     Column("motivo", Text, nullable=True),
+    # A held result: the rule that held it (Spanish, for the player and the admin).
+    Column("regla", Text, nullable=True),
+    # The verified events with their keystrokes (JSON), the evidence kept for replays.
+    Column("eventos", Text, nullable=True),
     Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
+    Index("ix_partidas_estado_cerrada", "estado", "cerrada"),
 )
 
 scores = Table(
@@ -210,4 +219,31 @@ outbox = Table(
     Column("creado", UTCDateTime, nullable=False),
     Column("intentos", Integer, nullable=False, default=0),
     Column("proximo", UTCDateTime, nullable=False, index=True),
+)
+
+# The certification tests (SPEC.md "Human results only"): a player with results held for
+# certification types the text of a server-rendered image; the server times it from the
+# image's first fetch (kept here, so any web node can take the answer).
+certificaciones = Table(
+    "certificaciones",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", Integer, _userFK(), nullable=False),
+    # The text to type and the seed the image is drawn from. Never leaves the server but
+    # as the image.
+    Column("texto", Text, nullable=False),
+    Column("semilla", BigInteger, nullable=False),
+    # The held speed this test certifies, and the speed the answer must reach.
+    Column("velocidad", Float, nullable=False),
+    Column("objetivo_wpm", Float, nullable=False),
+    Column("creada", UTCDateTime, nullable=False),
+    Column("caduca", UTCDateTime, nullable=False),
+    # The first image fetch: the server's clock starts here.
+    Column("vista", UTCDateTime, nullable=True),
+    # The one answer: when, and how it went.
+    Column("respondida", UTCDateTime, nullable=True),
+    Column("aprobada", Boolean, nullable=True),
+    Column("wpm", Float, nullable=True),
+    Column("precision", Float, nullable=True),
+    Index("ix_certificaciones_user_id_creada", "user_id", "creada"),
 )

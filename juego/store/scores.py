@@ -8,9 +8,9 @@ Every change to a player's best or games goes through here, so that the histogra
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -63,6 +63,12 @@ class RankingListener(Protocol):
         """
         These players no longer have a best (reset or deleted); C{bests} are the ones
         they had.
+        """
+
+    def invalidate(self) -> object:
+        """
+        A best went down (a voided result): the cached ranking can no longer be patched
+        (it only raises bests), so it is marked incomplete and rebuilt.
         """
 
 
@@ -377,6 +383,77 @@ def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> Best | None
     return Best(userID, row.puntaje_maximo, row.fecha_maximo)
 
 
+T = TypeVar("T")
+
+
+@attrs.frozen
+class _Removal:
+    """
+    What removing one score did to its player's place in the ranking.
+    """
+
+    userID: int | None = None
+    #: The player has no game left (as after a reset), and the best they had, if any.
+    emptied: bool = False
+    old: Best | None = None
+    #: The player's best (or when it was reached) changed: the cache must be rebuilt.
+    lowered: bool = False
+
+
+def _removeScore(conn: Connection, clave: str, deltas: _Deltas) -> _Removal:
+    """
+    Take one score (by its idempotency key) out of the scores and of every aggregate,
+    histogram and total, as if it had never been saved.
+    """
+    row = conn.execute(
+        select(s.scores.c.id, s.scores.c.user_id, s.scores.c.puntaje).where(
+            s.scores.c.clave == clave
+        )
+    ).first()
+    if row is None:
+        return _Removal()
+    userID = row.user_id
+    _lockAggregates(conn, [userID])
+    agg = s.user_aggregates
+    before = conn.execute(select(agg).where(agg.c.user_id == userID)).one()
+    if before.partidas_jugadas <= 1:
+        old = _removePlayer(conn, userID, deltas)
+        conn.execute(delete(s.scores).where(s.scores.c.id == row.id))
+        return _Removal(userID, emptied=True, old=old)
+    conn.execute(delete(s.scores).where(s.scores.c.id == row.id))
+    sc = s.scores
+    best, last = conn.execute(
+        select(func.max(sc.c.puntaje), func.max(sc.c.fecha)).where(sc.c.user_id == userID)
+    ).one()
+    reached = conn.execute(
+        select(func.min(sc.c.fecha)).where(sc.c.user_id == userID, sc.c.puntaje == best)
+    ).scalar_one()
+    day = dayNumber(last)
+    if best != before.puntaje_maximo:
+        deltas.bests[before.puntaje_maximo] -= 1
+        deltas.bests[best] += 1
+        deltas.sumaMejores += best - before.puntaje_maximo
+    if day != before.dia_ultimo_juego:
+        if before.dia_ultimo_juego is not None:
+            deltas.days[before.dia_ultimo_juego] -= 1
+        deltas.days[day] += 1
+    deltas.partidas -= 1
+    conn.execute(
+        update(agg)
+        .where(agg.c.user_id == userID)
+        .values(
+            puntaje_maximo=best,
+            fecha_maximo=reached,
+            partidas_jugadas=before.partidas_jugadas - 1,
+            puntaje_total=agg.c.puntaje_total - row.puntaje,
+            fecha_ultimo_juego=last,
+            dia_ultimo_juego=day,
+        )
+    )
+    lowered = best != before.puntaje_maximo or reached != before.fecha_maximo
+    return _Removal(userID, lowered=lowered)
+
+
 class ScoresStore:
     """
     @ivar listener: told of every change to the ranking after its commit (optional).
@@ -493,6 +570,37 @@ class ScoresStore:
         def committed(gone: bool) -> bool:
             self._tell((), [userID], old)
             return gone
+
+        return self._pool.write(work).addCallback(committed)
+
+    def removeScore(
+        self, clave: str, within: Callable[[Connection], T] | None = None
+    ) -> Deferred[T | None]:
+        """
+        Remove the score saved with idempotency key C{clave} (an admin voided it) and
+        correct every aggregate, histogram and total in one transaction, which also runs
+        C{within} first (its result is the answer; it may raise to undo everything).
+        Nothing to remove is fine: the result may never have been saved.
+        """
+
+        def work(conn: Connection) -> tuple[T | None, _Removal]:
+            answer = within(conn) if within is not None else None
+            deltas = _Deltas()
+            removal = _removeScore(conn, clave, deltas)
+            deltas.apply(conn)
+            return answer, removal
+
+        def committed(outcome: tuple[T | None, _Removal]) -> T | None:
+            answer, removal = outcome
+            listener = self.listener
+            if removal.emptied and removal.userID is not None:
+                self._tell((), [removal.userID], [removal.old] if removal.old else [])
+            elif removal.lowered and listener is not None:
+                try:
+                    listener.invalidate()
+                except Exception:
+                    self.log.failure("the ranking listener failed")
+            return answer
 
         return self._pool.write(work).addCallback(committed)
 

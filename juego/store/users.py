@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from twisted.internet.defer import Deferred
 
@@ -253,6 +253,40 @@ class UsersStore:
             ).scalar_one_or_none()
 
         return self._pool.read(work)
+
+    def certifiedWpm(self, userID: int) -> Deferred[float | None]:
+        """
+        The speed (wpm) the player proved in the certification test; C{None} if they never
+        passed one (or there is no such user).
+        """
+
+        def work(conn: Connection) -> float | None:
+            return conn.execute(
+                select(s.users.c.velocidad_certificada).where(s.users.c.id == userID)
+            ).scalar_one_or_none()
+
+        return self._pool.read(work)
+
+    def certify(self, userID: int, wpm: float) -> Deferred[float | None]:
+        """
+        Record a passed certification at C{wpm}, keeping the highest speed ever certified;
+        the certified speed now stored (C{None} if there is no such user).
+        """
+        column = s.users.c.velocidad_certificada
+
+        def work(conn: Connection) -> float | None:
+            conn.execute(
+                update(s.users)
+                .where(s.users.c.id == userID)
+                .values(
+                    velocidad_certificada=case(
+                        (column.is_(None), wpm), (column < wpm, wpm), else_=column
+                    )
+                )
+            )
+            return conn.execute(select(column).where(s.users.c.id == userID)).scalar_one_or_none()
+
+        return self._pool.write(work)
 
     def summaries(self, limit: int = 500, offset: int = 0) -> Deferred[Sequence[UserSummary]]:
         """

@@ -19,9 +19,10 @@ from juego.web.auth import Authenticator
 from juego.web.body import queryInt, readJSON
 from juego.web.clock import utcnow
 from juego.web.errors import Forbidden, NotFoundError, installJSONErrors, ok
+from juego.web.game import Games
 from juego.web.live import NotificationHub
-from juego.web.outbox import ADD_NOTIFICATION
-from juego.web.views import summaryJSON
+from juego.web.outbox import ADD_NOTIFICATION, Outcome
+from juego.web.views import heldJSON, summaryJSON
 
 RESET_MESSAGE = "Un administrador ha reiniciado tu puntuación."
 
@@ -35,6 +36,7 @@ class AdminAPI:
     auth: Authenticator
     clock: IReactorTime
     hub: NotificationHub
+    games: Games
 
     async def _target(self, userID: int) -> User:
         user = await self.store.users.get(userID)
@@ -78,3 +80,41 @@ class AdminAPI:
             raise NotFoundError("No existe ese usuario.")
         self.hub.disconnect(target.id)
         return ok(request, message=f"Usuario {target.nombre} eliminado.")
+
+    # Held results (SPEC.md "Human results only")
+
+    @router.route("/revision", methods=["GET"])
+    async def revision(self, request: IRequest) -> bytes:
+        await self.auth.requireAdmin(request)
+        limit = queryInt(request, "limit", 200, 1, 500)
+        held = await self.store.partidas.held(limit=limit)
+        return ok(request, resultados=[heldJSON(h) for h in held])
+
+    @router.route("/resultados/<partida_id>/aprobar", methods=["POST"])
+    async def aprobar(self, request: IRequest, partida_id: str) -> bytes:
+        await self.auth.requireAdmin(request)
+        outcome = await self.games.approve(partida_id)
+        pendiente = outcome is Outcome.RETRY
+        return ok(
+            request,
+            partida_id=partida_id,
+            estado="aprobada",
+            pendiente=pendiente,
+            message="Resultado aprobado: ya cuenta en las clasificaciones."
+            if not pendiente
+            else "Resultado aprobado: contará en cuanto responda el servicio de puntuaciones.",
+        )
+
+    @router.route("/resultados/<partida_id>/anular", methods=["POST"])
+    async def anular(self, request: IRequest, partida_id: str) -> bytes:
+        await self.auth.requireAdmin(request)
+        antes = await self.games.void(partida_id)
+        return ok(
+            request,
+            partida_id=partida_id,
+            estado="anulada",
+            estado_anterior=antes,
+            message="Resultado anulado."
+            if antes == "en_revision"
+            else "Resultado anulado y retirado de las clasificaciones y estadísticas.",
+        )

@@ -16,6 +16,7 @@ from juego.store.users import checkBio, checkNombre
 from juego.web.admin import AdminAPI
 from juego.web.auth import Authenticator
 from juego.web.body import queryInt, readJSON
+from juego.web.certification import CertificationAPI
 from juego.web.csrf import sameOrigin
 from juego.web.errors import CrossSite, InvalidRequest, NotFoundError, installJSONErrors, ok
 from juego.web.game import Games
@@ -54,10 +55,18 @@ class API:
     admin: AdminAPI
     #: The global stats, reused for a moment (L{juego.web.recent}); None: ask every time.
     globalStats: Recent[dict[str, Any]] | None = None
+    #: The certification test (L{juego.web.certification}); None: not served.
+    certification: CertificationAPI | None = None
 
     @router.route("/admin/", branch=True)
     def adminBranch(self, request: IRequest) -> Any:
         return self.admin.router.resource()
+
+    @router.route("/certificacion", branch=True)
+    def certificationBranch(self, request: IRequest) -> Any:
+        if self.certification is None:
+            raise NotFoundError()
+        return self.certification.router.resource()
 
     # Accounts
 

@@ -32,6 +32,7 @@ from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.certification import CertificationAPI
 from juego.web.csrf import checkStateChange
 from juego.web.errors import MethodNotAllowedError, installJSONErrors
 from juego.web.game import Games
@@ -95,7 +96,7 @@ class Application:
         deliveries = Deliveries(scores, dist)
         games = Games(store, deliveries, clock)
         hub = NotificationHub(dist)
-        admin = AdminAPI(store, auth, clock, hub)
+        admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
         metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(
@@ -107,6 +108,7 @@ class Application:
                 hub,
                 admin,
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
+                CertificationAPI(store, auth, games, clock),
             ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),

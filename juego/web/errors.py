@@ -106,10 +106,40 @@ class PartidaClosed(APIError):
     default = "Esta partida ya tiene un resultado."
 
 
+class Conflict(APIError):
+    status = 409
+    code = "conflicto"
+    default = "La petición choca con el estado actual de los datos."
+
+
 class PartidaExpired(APIError):
     status = 410
     code = "partida_caducada"
     default = "Esta partida ha caducado: los resultados se aceptan durante una hora."
+
+
+class NoHeldResults(APIError):
+    status = 409
+    code = "sin_resultados_retenidos"
+    default = "No tienes resultados pendientes de certificar."
+
+
+class TestAnswered(APIError):
+    status = 409
+    code = "prueba_respondida"
+    default = "Esta prueba ya tiene respuesta: empieza otra si quieres volver a intentarlo."
+
+
+class ImageNotSeen(APIError):
+    status = 409
+    code = "imagen_no_vista"
+    default = "Primero carga la imagen de la prueba: el tiempo empieza a contar al verla."
+
+
+class TestExpired(APIError):
+    status = 410
+    code = "prueba_caducada"
+    default = "Esta prueba ha caducado. Empieza otra cuando quieras."
 
 
 class TooLarge(APIError):

@@ -2,18 +2,25 @@
 The game's server side: issuing partidas and accepting their verified results.
 
 A result goes: load the partida (403 another player's, 409 closed, 410 older than an
-hour) -> verify the events against the words regenerated from the kept seed -> in one
-transaction close the partida and queue the score in the outbox (claimed by this request)
--> C{save_score} to juego-tcp, idempotent by partida id -> on its confirmation the outbox
-row goes, and a new record queues (and at once tries) its notification. If juego-tcp is
-down the reply is 202 C{pendiente} and the outbox drain loop hands the score over later.
+hour) -> verify the events against the words regenerated from the kept seed (the rules)
+-> judge the keystroke evidence (L{juego.game.plausibility}): refused (422), held, or
+public -> a held result closes the partida C{en_revision} and goes nowhere -> a public
+one: in one transaction close the partida and queue the score in the outbox (claimed by
+this request) -> C{save_score} to juego-tcp, idempotent by partida id -> on its
+confirmation the outbox row goes, and a new record queues (and at once tries) its
+notification. If juego-tcp is down the reply is 202 C{pendiente} and the outbox drain loop
+hands the score over later.
+
+A held result is released (an admin's approval, or the player's passed certification
+test) by queueing it in the outbox exactly as a public one, and handed over the same way.
+An admin's void removes a ranked result's score and corrects every aggregate.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -21,13 +28,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from juego.game import IDIOMAS, InvalidResult, MalformedEvents, draw_words, new_seed, reglas, verify
-from juego.game.rules import VIDAS
+from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, judge
+from juego.game.rules import VIDAS, WPM_CERTIFICACION
 from juego.logging import requestIDFields
 from juego.model import Partida, User
 from juego.store import Store
-from juego.store.partidas import Verified
+from juego.store.partidas import DeliveryInFlight, NotVoidable, Verified
 from juego.web.clock import utcnow
 from juego.web.errors import (
+    Conflict,
     Forbidden,
     InternalError,
     InvalidRequest,
@@ -42,6 +51,24 @@ log = Logger()
 
 #: A partida's result is accepted this long after it was issued.
 LIFETIME = timedelta(hours=1)
+
+HELD_MESSAGES = {
+    CERTIFICACION: "Resultado guardado, pendiente de certificación: supera la prueba de "
+    "velocidad para publicarlo en las clasificaciones.",
+}
+HELD_MESSAGE = "Resultado guardado, pendiente de revisión por un administrador."
+
+
+def scorePayload(userID: int, puntaje: int, partidaID: str) -> dict[str, Any]:
+    """
+    The outbox work that hands a verified result to juego-tcp.
+    """
+    return {
+        "user_id": userID,
+        "puntaje": puntaje,
+        "partida_id": partidaID,
+        **requestIDFields(),  # so that a later delivery still carries this request's id
+    }
 
 
 def partidaJSON(partida: Partida) -> dict[str, Any]:
@@ -100,32 +127,64 @@ class Games:
         partida = await self._openPartida(user, partidaID)
         now = utcnow(self._clock)
         elapsedMs = int((now - partida.emitida).total_seconds() * 1000)
+        words = draw_words(partida.seed, partida.idioma)
         try:
-            result = verify(draw_words(partida.seed, partida.idioma), eventos, elapsedMs)
+            result = verify(words, eventos, elapsedMs)
         except MalformedEvents as e:
             raise InvalidRequest(str(e)) from None
         except InvalidResult as e:
-            if not await self._store.partidas.closeInvalid(partida.id, now, e.rule):
-                raise PartidaClosed() from None
-            raise InvalidResultError(
-                f"Resultado no válido: {e.rule}", extra={"motivo": e.rule}
-            ) from None
+            await self._refuse(partida.id, now, e.rule)
 
-        payload = {
-            "user_id": user.id,
-            "puntaje": result.puntaje,
-            "partida_id": partida.id,
-            **requestIDFields(),  # so that a later delivery still carries this request's id
-        }
-        verified = Verified(result.puntaje, result.wpm, result.precision, result.duracion_ms)
+        # The certified speed matters only above the speed anybody may reach uncertified.
+        certified = (
+            await self._store.users.certifiedWpm(user.id)
+            if result.wpm > WPM_CERTIFICACION
+            else None
+        )
+        decision = judge(words, result, certified)
+        if decision.accion == RECHAZAR:
+            assert decision.regla is not None
+            await self._refuse(partida.id, now, decision.regla)
+
+        verified = Verified(
+            result.puntaje,
+            result.wpm,
+            result.precision,
+            result.duracion_ms,
+            [evento.toJSON() for evento in result.eventos],
+        )
+        details = {"puntaje": result.puntaje, "wpm": result.wpm, "precision": result.precision}
+        if decision.accion == RETENER:
+            assert decision.motivo is not None
+            held = await self._store.partidas.closeHeld(
+                partida.id, now, verified, decision.motivo, decision.regla
+            )
+            if not held:
+                raise PartidaClosed()
+            log.info(
+                "result of partida {partida} held ({motivo}): {regla}",
+                partida=partida.id,
+                motivo=decision.motivo,
+                regla=decision.regla,
+            )
+            return 200, {
+                **details,
+                "en_revision": True,
+                "motivo": decision.motivo,
+                "regla": decision.regla,
+                "nuevo_record": False,
+                "puntaje_maximo": None,
+                "message": HELD_MESSAGES.get(decision.motivo, HELD_MESSAGE),
+            }
+
+        payload = scorePayload(user.id, result.puntaje, partida.id)
         outboxID = await self._store.partidas.closeSaved(
             partida.id, now, verified, SAVE_SCORE, payload, now + CLAIM
         )
         if outboxID is None:
             raise PartidaClosed()
-        details = {"puntaje": result.puntaje, "wpm": result.wpm, "precision": result.precision}
 
-        outcome, reply = await self._deliveries.send(SAVE_SCORE, payload)
+        outcome, reply = await self._handOver(outboxID, payload)
         if outcome is Outcome.RETRY:
             return 202, {
                 **details,
@@ -135,14 +194,9 @@ class Games:
                 "message": "Resultado verificado. El servicio de puntuaciones no responde: "
                 "se guardará en cuanto vuelva.",
             }
-        now = utcnow(self._clock)
-        following = followUp(SAVE_SCORE, payload, reply) if outcome is Outcome.DONE else None
-        notificationID = await self._store.partidas.complete(outboxID, following, now, now + CLAIM)
         if outcome is Outcome.DROP:
             raise InternalError("El servicio de puntuaciones rechazó el resultado.")
         assert reply is not None
-        if notificationID is not None and following is not None:
-            self._notify(notificationID, following[1])
         nuevoRecord = bool(reply.get("nuevo_record"))
         return 200, {
             **details,
@@ -154,6 +208,85 @@ class Games:
                 else f"Puntuación guardada: {result.puntaje} puntos."
             ),
         }
+
+    async def _refuse(self, partidaID: str, now: datetime, rule: str) -> NoReturn:
+        """
+        Close the partida as invalid and answer 422 with the broken rule.
+        """
+        if not await self._store.partidas.closeInvalid(partidaID, now, rule):
+            raise PartidaClosed()
+        raise InvalidResultError(f"Resultado no válido: {rule}", extra={"motivo": rule})
+
+    async def _handOver(
+        self, outboxID: int, payload: dict[str, Any]
+    ) -> tuple[Outcome, dict[str, Any] | None]:
+        """
+        Send a queued score to juego-tcp now; on its confirmation the outbox row goes and
+        a new record queues (and at once tries) its notification. On C{RETRY} the row
+        stays for the drain loop.
+        """
+        outcome, reply = await self._deliveries.send(SAVE_SCORE, payload)
+        if outcome is Outcome.RETRY:
+            return outcome, None
+        now = utcnow(self._clock)
+        following = followUp(SAVE_SCORE, payload, reply) if outcome is Outcome.DONE else None
+        notificationID = await self._store.partidas.complete(outboxID, following, now, now + CLAIM)
+        if notificationID is not None and following is not None:
+            self._notify(notificationID, following[1])
+        return outcome, reply
+
+    async def _release(self, **which: Any) -> list[tuple[str, Outcome]]:
+        now = utcnow(self._clock)
+        released = await self._store.partidas.release(
+            SAVE_SCORE, scorePayload, now, now + CLAIM, **which
+        )
+        outcomes = []
+        for partidaID, outboxID, payload in released:
+            outcome, _ = await self._handOver(outboxID, payload)
+            outcomes.append((partidaID, outcome))
+        return outcomes
+
+    async def approve(self, partidaID: str) -> Outcome:
+        """
+        An admin approves a held result: it is handed over like a public one. The
+        delivery's outcome (C{RETRY}: the outbox will deliver it). 409 if it is not held.
+        """
+        released = await self._release(partidaID=partidaID)
+        if not released:
+            raise Conflict("Ese resultado no está pendiente de revisión.")
+        return released[0][1]
+
+    async def releaseCertified(self, user: User, upToWpm: float) -> list[str]:
+        """
+        The player passed the certification test at C{upToWpm}: their results held for
+        certification up to that speed are released (C{aprobada}) and handed over like
+        public ones (record notification included). The released partidas' ids.
+        """
+        released = await self._release(userID=user.id, upToWpm=upToWpm, motivo=CERTIFICACION)
+        return [partidaID for partidaID, _ in released]
+
+    async def void(self, partidaID: str) -> str:
+        """
+        An admin voids a held or ranked result (C{anulada}). A ranked one loses its score,
+        and every aggregate, stat and board is corrected, in one transaction. The state
+        it had. 404 for no such partida, 409 for one that is not a result.
+        """
+        work = self._store.partidas.voidWork(SAVE_SCORE, utcnow(self._clock))
+        try:
+            estado = await self._store.scores.removeScore(
+                partidaID, within=lambda conn: work(conn, partidaID)
+            )
+        except NotVoidable as e:
+            if e.args[0] is None:
+                raise NotFoundError("No existe esa partida.") from None
+            raise Conflict("Esa partida no tiene un resultado que anular.") from None
+        except DeliveryInFlight:
+            raise Conflict(
+                "El resultado se está entregando al servicio de puntuaciones: "
+                "inténtalo de nuevo en unos segundos."
+            ) from None
+        assert estado is not None
+        return estado
 
     def _notify(self, outboxID: int, payload: dict[str, Any]) -> None:
         """

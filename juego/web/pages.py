@@ -19,6 +19,7 @@ from werkzeug.routing import RequestRedirect
 from juego.game import reglas
 from juego.model import User
 from juego.web.auth import Authenticator
+from juego.web.certification import integridad
 from juego.web.errors import redirect
 from juego.web.rendering import Renderer
 
@@ -95,7 +96,9 @@ class Pages:
 
     @router.route("/como-funciona", methods=["GET"])
     async def comoFunciona(self, request: IRequest) -> bytes:
-        return await self._public(request, "como-funciona.html", "como-funciona", reglas=reglas())
+        return await self._public(
+            request, "como-funciona.html", "como-funciona", reglas=reglas(), integridad=integridad()
+        )
 
     @router.route("/juego", methods=["GET"])
     async def juego(self, request: IRequest) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from juego.model import GameRecord, User, isoformat, to_json
+from juego.store.partidas import HeldResult
 from juego.store.stats import RankingEntry
 from juego.store.users import UserSummary
 
@@ -44,3 +45,10 @@ def summaryJSON(summary: UserSummary) -> dict[str, Any]:
         "puntaje_maximo": summary.puntaje_maximo,
         "partidas_jugadas": summary.partidas_jugadas,
     }
+
+
+def heldJSON(held: HeldResult) -> dict[str, Any]:
+    """
+    A held result as the admin's review queue shows it (the name is text, never markup).
+    """
+    return to_json(held)

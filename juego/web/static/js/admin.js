@@ -1,10 +1,14 @@
 // Admin page: #tabla-usuarios with "Reiniciar puntuación" and "Eliminar" per user.
-// Deleting asks for the admin's own password in a <dialog>.
+// Deleting asks for the admin's own password in a <dialog>. #tabla-revision: the results
+// held for review or certification, with "Aprobar" and "Anular"; #form-anular voids a
+// result that was already published (by its partida id).
 
 import {
   $,
   api,
+  decimal,
   el,
+  fechaHora,
   fechaLarga,
   irALogin,
   numero,
@@ -192,6 +196,115 @@ async function sesionViva() {
   } catch (error) {
     return error.status !== 401;
   }
+}
+
+// ---------------------------------------------------------------- held results
+
+const MOTIVOS = {
+  revision: 'Revisión',
+  certificacion: 'Certificación',
+};
+
+function filaRetenida(r) {
+  const aprobar = el('button', {
+    clase: 'boton boton-secundario boton-pequeno accion-aprobar',
+    texto: 'Aprobar',
+    attrs: { type: 'button', 'aria-label': `Aprobar el resultado de ${r.nombre}` },
+  });
+  const anular = el('button', {
+    clase: 'boton boton-peligro boton-pequeno accion-anular',
+    texto: 'Anular',
+    attrs: { type: 'button', 'aria-label': `Anular el resultado de ${r.nombre}` },
+  });
+  const fila = el(
+    'tr',
+    {},
+    el('td', { clase: 'celda-nombre', texto: r.nombre }),
+    el('td', { clase: 'num', texto: decimal(r.wpm) }),
+    el('td', { clase: 'num', texto: numero(r.puntaje) }),
+    el(
+      'td',
+      {},
+      el('span', { clase: 'etiqueta-rol', texto: MOTIVOS[r.motivo] || String(r.motivo) }),
+      ' ',
+      el('span', { clase: 'regla', texto: r.regla || '' }),
+    ),
+    el('td', { texto: fechaHora(r.cerrada) }),
+    el('td', { clase: 'celda-acciones' }, aprobar, anular),
+  );
+  fila.dataset.partidaId = String(r.partida_id);
+  aprobar.addEventListener('click', () => decidir(r, 'aprobar', [aprobar, anular]));
+  anular.addEventListener('click', () => decidir(r, 'anular', [aprobar, anular]));
+  return fila;
+}
+
+async function cargarRevision() {
+  const estado = $('revision-estado');
+  try {
+    const datos = await api('/api/admin/revision');
+    const resultados = Array.isArray(datos.resultados) ? datos.resultados : [];
+    const cuerpo = $('tabla-revision').tBodies[0];
+    vaciar(cuerpo);
+    cuerpo.append(...resultados.map(filaRetenida));
+    estado.textContent =
+      resultados.length === 0
+        ? 'No hay resultados pendientes de revisión.'
+        : `${resultados.length} resultados pendientes.`;
+  } catch (error) {
+    estado.textContent = `No se pudieron cargar los resultados. ${error.error || ''}`.trim();
+    if (error.status === 401) irALogin('/admin');
+  }
+}
+
+async function decidir(r, accion, botones) {
+  for (const boton of botones) boton.disabled = true;
+  try {
+    const respuesta = await api(
+      `/api/admin/resultados/${encodeURIComponent(r.partida_id)}/${accion}`,
+      { method: 'POST' },
+    );
+    toast(respuesta.message || (accion === 'aprobar' ? 'Resultado aprobado.' : 'Resultado anulado.'), 'success');
+    cargarRevision();
+    cargarCifras();
+    cargarUsuarios();
+  } catch (error) {
+    for (const boton of botones) boton.disabled = false;
+    manejarError(error, accion === 'aprobar' ? 'No se pudo aprobar.' : 'No se pudo anular.');
+  }
+}
+
+async function anularPublicado(evento) {
+  evento.preventDefault();
+  const campo = $('anular-partida');
+  const id = campo.value.trim();
+  if (!id) {
+    campo.setAttribute('aria-invalid', 'true');
+    campo.focus();
+    return;
+  }
+  campo.removeAttribute('aria-invalid');
+  const boton = $('anular-publicado');
+  boton.disabled = true;
+  try {
+    const respuesta = await api(`/api/admin/resultados/${encodeURIComponent(id)}/anular`, {
+      method: 'POST',
+    });
+    campo.value = '';
+    toast(respuesta.message || 'Resultado anulado.', 'success');
+    cargarRevision();
+    cargarCifras();
+    cargarUsuarios();
+  } catch (error) {
+    manejarError(error, 'No se pudo anular.');
+  } finally {
+    boton.disabled = false;
+  }
+}
+
+if ($('tabla-revision')) {
+  $('actualizar-revision').addEventListener('click', cargarRevision);
+  $('form-anular').addEventListener('submit', anularPublicado);
+  cargarRevision();
 }
 
 if ($('tabla-usuarios')) {

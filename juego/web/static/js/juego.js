@@ -9,10 +9,16 @@
 //
 // All times are milliseconds since the game started (performance.now() based). Word i is
 // shown when word i-1 ended, at t_prev. One event is recorded per word that ended:
-//   - typed:  {t: now, ok: true, errores}, with t_prev + ms_humano_por_letra * len <= t <= deadline
-//   - missed: {t: t_prev + limite(i), ok: false, errores}  (the deadline, not when a timer fired)
+//   - typed:  {t: now, ok: true, errores, teclas}, with
+//             t_prev + ms_humano_por_letra * len <= t <= deadline
+//   - missed: {t: t_prev + limite(i), ok: false, errores, teclas}  (the deadline, not when a
+//             timer fired)
+// `teclas` are the times (integer ms since the word was shown) of each `input` event while
+// it was on screen, non-decreasing, each <= the word's d = t - t_prev: the evidence the
+// server checks (a person's rhythm is irregular; a script's is not) and keeps for replays.
 // The word on screen when the player stops has no event. The server recomputes the score.
 
+import { showCertification } from './certificacion.js';
 import {
   $,
   api,
@@ -29,6 +35,10 @@ import {
 // held back. It only matters for inhumanly fast input (autofill, scripts): the server
 // accepts a last `t` up to 2,000 ms beyond real time.
 const ADELANTO_MAXIMO = 1000;
+
+// The server refuses more input events than this for one word (a held-down key repeats):
+// later ones are not recorded.
+const MAX_TECLAS_POR_PALABRA = 1000;
 
 const dom = {};
 let estado = 'inicio'; // inicio | cargando | jugando | guardando | resultado
@@ -195,6 +205,7 @@ function empezar(partida) {
     limite: 0,
     limiteT: 0,
     errores: 0,
+    teclas: [],
     eraPrefijo: true,
     inicio: 0,
     temporizador: null,
@@ -235,6 +246,7 @@ function mostrarPalabra(i) {
   j.limite = limiteDe(i, j.palabra, j.reglas);
   j.limiteT = j.tPrev + j.limite;
   j.errores = 0;
+  j.teclas = [];
   j.eraPrefijo = true;
   j.ultimaFraccion = -1;
   limpiarEntrada();
@@ -281,10 +293,24 @@ function ponerAlDia(ahora) {
   return huboFallo;
 }
 
+/** Record an `input` event at `ahora` for the word on screen (ms since it was shown). */
+function registrarTecla(ahora) {
+  const j = juego;
+  if (j.teclas.length >= MAX_TECLAS_POR_PALABRA) return;
+  const previa = j.teclas.length > 0 ? j.teclas[j.teclas.length - 1] : 0;
+  // A word held back (see ADELANTO_MAXIMO) is shown before its recorded start: clamp at 0.
+  j.teclas.push(Math.max(previa, Math.round(ahora - j.inicio) - j.tPrev, 0));
+}
+
+/** The word's keystrokes for its event, none later than its end (`d` ms after it showed). */
+function teclasHasta(d) {
+  return juego.teclas.map((tecla) => Math.min(tecla, d));
+}
+
 function fallar() {
   const j = juego;
   const t = j.limiteT; // exactly t_prev + limite(i)
-  j.eventos.push({ t, ok: false, errores: j.errores });
+  j.eventos.push({ t, ok: false, errores: j.errores, teclas: teclasHasta(t - j.tPrev) });
   j.erroresTotales += j.errores;
   j.tPrev = t;
   j.vidas -= 1;
@@ -305,7 +331,9 @@ function acertar(ahora) {
   let t = Math.min(Math.round(transcurrido), j.limiteT);
   const minimo = j.tPrev + Math.ceil(j.reglas.ms_humano_por_letra * j.letras);
   if (t < minimo) t = minimo; // never claim faster than a human can type
-  j.eventos.push({ t, ok: true, errores: j.errores });
+  const teclas = teclasHasta(t - j.tPrev);
+  if (teclas.length === 0) teclas.push(t - j.tPrev); // completed without an input event
+  j.eventos.push({ t, ok: true, errores: j.errores, teclas });
   j.erroresTotales += j.errores;
   j.tPrev = t;
   j.puntaje += j.letras * j.nivel;
@@ -328,11 +356,15 @@ function acertar(ahora) {
   mostrarPalabra(j.i + 1);
 }
 
-/** Check the input: called on every `input` event (and when a composition ends). */
-function evaluar(ahora) {
+/**
+ * Check the input: called on every `input` event (`esInput`, recorded as a keystroke) and
+ * when a composition ends.
+ */
+function evaluar(ahora, esInput = false) {
   const j = juego;
   if (estado !== 'jugando' || !j || j.palabra === null) return;
   if (ponerAlDia(ahora)) return; // the deadline passed first: that word is already missed
+  if (esInput) registrarTecla(ahora);
   const bruto = dom.entrada.value;
   const valor = bruto.normalize('NFC');
   if (valor === j.palabra) {
@@ -466,6 +498,11 @@ function mostrarResultado(respuesta) {
   dom.reintentar.hidden = true;
   pintarDetalles(respuesta);
   mostrarPanelResultado();
+  dom.juego.dataset.resultado = respuesta.en_revision === true ? 'en-revision' : 'publicado';
+  if (respuesta.en_revision === true && respuesta.motivo === 'certificacion') {
+    const panel = document.getElementById('certificacion');
+    if (panel) showCertification(panel, respuesta);
+  }
 }
 
 function mostrarFallo(error) {
@@ -583,7 +620,7 @@ function iniciar() {
     }
   });
 
-  dom.entrada.addEventListener('input', () => evaluar(performance.now()));
+  dom.entrada.addEventListener('input', () => evaluar(performance.now(), true));
   dom.entrada.addEventListener('compositionstart', () => {
     if (juego) juego.componiendo = true;
   });

@@ -149,6 +149,12 @@ function mostrarLeyenda(conPpm) {
 
 // ---------------------------------------------------------------- data
 
+// A result that is not (or no longer) on the public boards says so; only its player sees it.
+const ESTADOS = {
+  en_revision: '(en revisión: no cuenta todavía en las clasificaciones)',
+  anulada: '(anulada por un administrador)',
+};
+
 function pintarTablaPartidas(partidas) {
   const tabla = $('tabla-partidas');
   if (!tabla) return;
@@ -160,7 +166,12 @@ function pintarTablaPartidas(partidas) {
         'tr',
         {},
         el('td', { texto: fechaHora(p.fecha) }),
-        el('td', { clase: 'num', texto: numero(p.puntaje) }),
+        el(
+          'td',
+          { clase: 'num' },
+          numero(p.puntaje),
+          ESTADOS[p.estado] ? el('span', { clase: 'etiqueta-estado', texto: ` ${ESTADOS[p.estado]}` }) : null,
+        ),
         el('td', { clase: 'num', texto: decimal(p.wpm) }),
         el('td', { clase: 'num', texto: porcentaje(p.precision) }),
         el('td', { texto: IDIOMAS[p.idioma] || p.idioma || '—' }),
