@@ -154,6 +154,22 @@ def previousReleaseRows() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+#: Values a migration rewrites on purpose: table -> column -> old value -> new value.
+#: Everything else must come through unchanged.
+REWRITES: dict[str, dict[str, dict[Any, Any]]] = {
+    # 0004: saved results are the published ones of the integrity pipeline.
+    "partidas": {"estado": {"guardada": "publica"}},
+}
+
+
+def _expected(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rewrites = REWRITES.get(table, {})
+    return [
+        {c: rewrites.get(c, {}).get(v, v) if isinstance(v, str) else v for c, v in row.items()}
+        for row in rows
+    ]
+
+
 def _reflect(engine: Engine) -> MetaData:
     metadata = MetaData()
     metadata.reflect(engine)
@@ -209,7 +225,7 @@ class MigrationUpgradeMixin:
                         select(*(table.c[c] for c in columns)).order_by(table.c[columns[0]])
                     )
                 ]
-                self.assertEqual(found, expected, f"rows of {name!r} changed")
+                self.assertEqual(found, _expected(name, expected), f"rows of {name!r} changed")
 
     def test_storeReadsUpgradedData(self: Any) -> None:
         """

@@ -20,6 +20,7 @@ from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.app import Application
+from juego.web.certification import CertificationAPI
 from juego.web.pages import Pages
 
 from .websupport import WebTestCase
@@ -31,6 +32,7 @@ MOUNTS: dict[int, str] = {
     id(API.router): "/api",
     id(AdminAPI.router): "/api/admin",
     id(Pages.router): "",
+    id(CertificationAPI.router): "/api/certificacion",
 }
 
 _IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -48,9 +50,10 @@ def routedOperations() -> set[tuple[str, str]]:
     found = set()
     for router, prefix in _routers():
         for rule in router.url_map.iter_rules():
-            if "__rest__" in rule.rule or rule.rule.endswith("/"):
+            if rule.methods is None:
                 continue  # a branch= mount point: its routes are listed with its router
-            path = prefix + _openapiPath(rule.rule)
+            # A mounted router's "/" is its mount point itself.
+            path = prefix if rule.rule == "/" and prefix else prefix + _openapiPath(rule.rule)
             if not path.startswith("/api/"):
                 continue
             for method in (rule.methods or set()) - _IGNORED_METHODS:

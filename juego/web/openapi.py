@@ -148,6 +148,29 @@ SCHEMAS: dict[str, Any] = {
         {"id": STR, "fecha": DATE, "puntaje": INT, "idioma": STR},
         {"wpm": {"type": ["number", "null"]}, "precision": {"type": ["number", "null"]}},
     ),
+    "HeldResult": _obj(
+        {
+            "partida_id": STR,
+            "user_id": INT,
+            "nombre": STR,
+            "idioma": STR,
+            "puntaje": INT,
+            "wpm": NUM,
+            "precision": NUM,
+            "motivo": {"enum": ["revision", "certificacion"]},
+            "regla": {"type": ["string", "null"]},
+        }
+    ),
+    "Certificacion": _obj(
+        {
+            "id": STR,
+            "objetivo_wpm": NUM,
+            "velocidad": NUM,
+            "imagen": STR,
+            "caduca_en_s": INT,
+            "iniciada": BOOL,
+        }
+    ),
     "UserSummary": _obj(
         {
             "id": INT,
@@ -199,8 +222,8 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
-def _pathParam(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": INT}
+def _pathParam(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or INT}
 
 
 PATHS: dict[str, Any] = {
@@ -299,6 +322,9 @@ PATHS: dict[str, Any] = {
                             "message": STR,
                             "wpm": NUM,
                             "precision": NUM,
+                            "en_revision": BOOL,
+                            "motivo": {"enum": ["revision", "certificacion"]},
+                            "regla": {"type": ["string", "null"]},
                         },
                     ),
                 ),
@@ -426,6 +452,130 @@ PATHS: dict[str, Any] = {
             {"200": _reply("Eliminada.", _MESSAGE_REPLY)} | _errors(*_WRITE_ERRORS, 401, 404, 503),
             parameters=[_pathParam("user_id")],
             body=_body(_obj({"password": STR})),
+        )
+    },
+    "/api/admin/revision": {
+        "get": _op(
+            "Resultados retenidos para revisión (solo admins)",
+            {
+                "200": _reply(
+                    "La cola de revisión.",
+                    _success({"resultados": {"type": "array", "items": _ref("HeldResult")}}),
+                )
+            }
+            | _errors(400, 401, 403),
+            parameters=[_query("limit", {"type": "integer", "minimum": 1}, "Cuántos (hasta 500).")],
+        )
+    },
+    "/api/admin/resultados/{partida_id}/aprobar": {
+        "post": _op(
+            "Aprobar un resultado retenido: cuenta como una partida publicada (solo admins)",
+            {
+                "200": _reply(
+                    "Aprobado.",
+                    _success(
+                        {
+                            "partida_id": STR,
+                            "estado": {"const": "aprobada"},
+                            "pendiente": BOOL,
+                            "message": STR,
+                        }
+                    ),
+                )
+            }
+            | _errors(*_WRITE_ERRORS, 401, 404, 409),
+            parameters=[_pathParam("partida_id", STR)],
+            body=_body({"type": "object"}),
+        )
+    },
+    "/api/admin/resultados/{partida_id}/anular": {
+        "post": _op(
+            "Anular un resultado; si ya contaba, se retira de clasificaciones y estadísticas (solo admins)",
+            {
+                "200": _reply(
+                    "Anulado.",
+                    _success(
+                        {
+                            "partida_id": STR,
+                            "estado": {"const": "anulada"},
+                            "estado_anterior": STR,
+                            "message": STR,
+                        }
+                    ),
+                )
+            }
+            | _errors(*_WRITE_ERRORS, 401, 404, 409),
+            parameters=[_pathParam("partida_id", STR)],
+            body=_body({"type": "object"}),
+        )
+    },
+    "/api/certificacion": {
+        "get": _op(
+            "Velocidad certificada, resultados retenidos a la espera de la prueba y la prueba abierta",
+            {
+                "200": _reply(
+                    "Estado.",
+                    _success(
+                        {
+                            "velocidad_certificada": {"type": ["number", "null"]},
+                            "retenidas": {
+                                "type": "array",
+                                "items": _obj({"partida_id": STR, "wpm": NUM, "puntaje": INT}),
+                            },
+                            "prueba": {"oneOf": [{"type": "null"}, _ref("Certificacion")]},
+                        }
+                    ),
+                )
+            }
+            | _errors(401),
+        ),
+        "post": _op(
+            "Empezar la prueba de certificación (o seguir con la abierta)",
+            {
+                "201": _reply("Prueba nueva.", _success(SCHEMAS["Certificacion"]["properties"])),
+                "200": _reply(
+                    "La prueba ya abierta.", _success(SCHEMAS["Certificacion"]["properties"])
+                ),
+            }
+            | _errors(*_WRITE_ERRORS, 401, 409),
+            body=_body({"type": "object", "properties": {"idioma": {"enum": ["es", "en"]}}}),
+        ),
+    },
+    "/api/certificacion/{certificationID}/imagen": {
+        "get": _op(
+            "La imagen de la prueba; la primera descarga pone en marcha el reloj del servidor",
+            {
+                "200": {
+                    "description": "PNG.",
+                    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                }
+            }
+            | _errors(401, 403, 404, 409, 410),
+            parameters=[_pathParam("certificationID", STR)],
+        )
+    },
+    "/api/certificacion/{certificationID}/respuesta": {
+        "post": _op(
+            "La única respuesta a la prueba",
+            {
+                "200": _reply(
+                    "Veredicto.",
+                    _success(
+                        {
+                            "aprobada": BOOL,
+                            "wpm": NUM,
+                            "precision": NUM,
+                            "objetivo_wpm": NUM,
+                            "velocidad_certificada": {"type": ["number", "null"]},
+                            "liberadas": {"type": "array", "items": STR},
+                            "message": STR,
+                        }
+                    ),
+                )
+            }
+            | _errors(*_WRITE_ERRORS, 401, 404, 409, 410),
+            parameters=[_pathParam("certificationID", STR)],
+            body=_body(_obj({"texto": {"type": "string", "maxLength": 2000}})),
         )
     },
     "/api/salud": {
