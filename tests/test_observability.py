@@ -360,6 +360,18 @@ class WebObservabilityTests(WebTestCase):
         status, body = self.salud()
         self.assertEqual((status, body["database"], body["tcp"]), (503, "error", "ok"))
 
+    def test_saludDownWhileDraining(self):
+        """
+        Once the process is stopping (SIGTERM), the health check says so at once, even
+        with everything up, so a balancer that polls it sends no more work here.
+        """
+        self.app.startDraining()
+        status, body = self.salud()
+        self.assertEqual(
+            (status, body["success"], body["code"], body["deteniendo"]),
+            (503, False, "servicio_no_disponible", True),
+        )
+
     def test_saludOnlyAnswersGET(self):
         reply = self.client().post("/api/salud", {})
         self.assertNotEqual(reply.status, 200)

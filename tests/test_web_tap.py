@@ -108,7 +108,7 @@ class RunningWebTests(TestCase):
 
         try:
             listener = list(service)[-1]
-            port = listener._waitingForPort.result.getHost().port
+            port = listener.port.getHost().port
             base = f"http://127.0.0.1:{port}"
             response = await get(base + "/api/ranking")
             self.assertEqual(response.code, 200)

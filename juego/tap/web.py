@@ -20,12 +20,12 @@ from juego.tap import (
     SequentialMultiService,
     ServiceOptions,
     StoreService,
-    listeningService,
     openCache,
     openStore,
     reactor,
 )
 from juego.web.app import Application
+from juego.web.drain import WebListener
 from juego.web.health import OutboxDepth
 from juego.web.housekeeping import Housekeeping
 from juego.web.passwords import Passwords
@@ -63,8 +63,9 @@ def addTo(
     metrics: Metrics | None = None,
 ) -> Application:
     """
-    The web service's parts. On stop the listener closes first, then the drain loop,
-    then the clients of juego-tcp and juego-dist.
+    The web service's parts. On stop the listener drains first (L{juego.web.drain}:
+    health down, no new connections, every request received answered), then the drain
+    loop, then the clients of juego-tcp and juego-dist.
     """
     from juego.clients import DistServiceClient, ScoreServiceClient
 
@@ -94,7 +95,7 @@ def addTo(
     )
     site = Site(app.resource(), reactor=reactor)
     site.displayTracebacks = False
-    listeningService(reactor, description, site).setServiceParent(parent)
+    WebListener(reactor, description, site, onDraining=app.startDraining).setServiceParent(parent)
     return app
 
 
