@@ -23,8 +23,10 @@ run: $(STAMP)
 	$(BIN)/twistd --nodaemon --pidfile= juego
 
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
-# test tool downloads), nginx with its stream module for the multi-node test.
-SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream
+# test tool downloads), nginx with its stream module for the multi-node test, systemd for
+# systemd-analyze (the units in deploy/systemd), the PostgreSQL and SQLite clients for the
+# backup runbooks.
+SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream systemd postgresql-client sqlite3
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
