@@ -140,7 +140,7 @@ class DrainTests(TestCase):
         self.assertIn(b"connection: close", answer.lower())
         self.assertIn(b"\r\nslow\r\n", answer)
         await stopped
-        self.assertEqual(self.site.channels, set())
+        self.assertEqual(len(self.site.channels), 0)
 
     async def test_boundedByTheGrace(self) -> None:
         """

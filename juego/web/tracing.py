@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from time import perf_counter
 from typing import Any
+from weakref import WeakSet
 
 from twisted.logger import Logger
 from twisted.web import server
@@ -91,8 +92,10 @@ class Site(server.Site):
     def __init__(self, resource: IResource, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parsePOSTFormSubmission", False)
         super().__init__(resource, *args, **kwargs)
-        #: The open connections, and whether the site is stopping.
-        self.channels: set[DrainingChannel] = set()
+        #: The open connections, and whether the site is stopping. Weak: a connection
+        #: that became a WebSocket is not told when it closes (Twisted hands its
+        #: connectionLost to the socket), so only garbage collection removes it.
+        self.channels: WeakSet[DrainingChannel] = WeakSet()
         self.draining = False
 
     def log(self, request: Any) -> None:
