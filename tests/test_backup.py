@@ -21,14 +21,21 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from juego.store import Store
 from juego.store.backup import rowCounts
 from juego.store.migrate import currentRevision, headRevision
-from juego.store.pool import makeEngine
+from juego.store.pool import (
+    DBThreadPool,
+    SynchronousReactorThreads,
+    SynchronousThreadPool,
+    makeEngine,
+)
 from juego.store.scores import SaveRequest
 from tests.processes import CHECKOUT, serviceEnvironment
 from tests.support import POSTGRES_URL, postgresDatabaseURL, sqliteURL, synchronousStore
@@ -62,26 +69,45 @@ def printedCounts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"(?m)^  (\w+): (\d+)$", output)}
 
 
-class BackupRestoreMixin:
+if TYPE_CHECKING:
+    _Base = SynchronousTestCase
+else:
+    _Base = object
+
+
+class BackupRestoreMixin(_Base):
     """
-    One suite, two engines: C{databaseURL()} and C{freshURL()} come from the engine's
-    class.
+    One suite, two engines: the URLs come from the engine's class.
     """
 
+    def databaseURL(self) -> str:
+        """
+        A new, empty database to back up.
+        """
+        raise NotImplementedError
+
+    def freshURL(self) -> str:
+        """
+        A new database to restore into (for SQLite, a file that does not exist yet).
+        """
+        raise NotImplementedError
+
+    def missingURL(self) -> str:
+        """
+        A database that does not exist.
+        """
+        raise NotImplementedError
+
     def populate(self, url: str) -> dict[str, int]:
-        store = synchronousStore(self, url)  # type: ignore[arg-type]
+        store = synchronousStore(self, url)
         users = [
-            self.successResultOf(  # type: ignore[attr-defined]
-                store.users.create(f"Jugador {i}", f"j{i}@example.com", "hash")
-            )
+            self.successResultOf(store.users.create(f"Jugador {i}", f"j{i}@example.com", "hash"))
             for i in range(5)
         ]
         for n, user in enumerate(users):
             requests = [SaveRequest(user.id, 10 * n + k) for k in range(3)]
-            self.successResultOf(store.scores.saveBatch(requests))  # type: ignore[attr-defined]
-            self.successResultOf(  # type: ignore[attr-defined]
-                store.notifications.add(user.id, f"Hola {n} <b>")
-            )
+            self.successResultOf(store.scores.saveBatch(requests))
+            self.successResultOf(store.notifications.add(user.id, f"Hola {n} <b>"))
         engine = makeEngine(url)
         try:
             counts = rowCounts(engine)
@@ -91,54 +117,54 @@ class BackupRestoreMixin:
         return counts
 
     def test_backupAndRestoreKeepEveryRow(self) -> None:
-        source = self.databaseURL()  # type: ignore[attr-defined]
+        source = self.databaseURL()
         before = self.populate(source)
-        backupFile = os.path.join(os.path.abspath(self.mktemp()), "juego.backup")  # type: ignore[attr-defined]
+        backupFile = os.path.join(os.path.abspath(self.mktemp()), "juego.backup")
         os.makedirs(os.path.dirname(backupFile))
         saved = admin("db", "backup", backupFile, "--database", source)
-        self.assertEqual(saved.returncode, 0, saved.stderr)  # type: ignore[attr-defined]
-        self.assertGreater(os.path.getsize(backupFile), 0)  # type: ignore[attr-defined]
-        self.assertEqual(printedCounts(saved.stdout), before)  # type: ignore[attr-defined]
+        self.assertEqual(saved.returncode, 0, saved.stderr)
+        self.assertGreater(os.path.getsize(backupFile), 0)
+        self.assertEqual(printedCounts(saved.stdout), before)
 
-        target = self.freshURL()  # type: ignore[attr-defined]
+        target = self.freshURL()
         restored = admin("db", "restore", backupFile, "--database", target)
-        self.assertEqual(restored.returncode, 0, restored.stderr)  # type: ignore[attr-defined]
-        self.assertEqual(printedCounts(restored.stdout), before)  # type: ignore[attr-defined]
+        self.assertEqual(restored.returncode, 0, restored.stderr)
+        self.assertEqual(printedCounts(restored.stdout), before)
         engine = makeEngine(target)
         try:
-            self.assertEqual(rowCounts(engine), before)  # type: ignore[attr-defined]
-            self.assertEqual(currentRevision(engine), headRevision())  # type: ignore[attr-defined]
+            self.assertEqual(rowCounts(engine), before)
+            self.assertEqual(currentRevision(engine), headRevision())
             with engine.connect() as conn:
                 names = sorted(
                     conn.execute(text("SELECT nombre FROM users ORDER BY nombre")).scalars()
                 )
         finally:
             engine.dispose()
-        self.assertEqual(names, [f"Jugador {i}" for i in range(5)])  # type: ignore[attr-defined]
+        self.assertEqual(names, [f"Jugador {i}" for i in range(5)])
 
         # The restored database works for the services: a new row goes in after the rest.
-        store = synchronousStore(self, target)  # type: ignore[arg-type]
-        user = self.successResultOf(store.users.create("Nuevo", "nuevo@example.com", "h"))  # type: ignore[attr-defined]
-        self.assertGreater(user.id, 5)  # type: ignore[attr-defined]
+        store = synchronousStore(self, target)
+        user = self.successResultOf(store.users.create("Nuevo", "nuevo@example.com", "h"))
+        self.assertGreater(user.id, 5)
 
         # Restoring again over the restored (not empty) database is refused.
         again = admin("db", "restore", backupFile, "--database", target)
-        self.assertEqual(again.returncode, 1)  # type: ignore[attr-defined]
-        self.assertIn("juego-admin:", again.stderr)  # type: ignore[attr-defined]
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("juego-admin:", again.stderr)
 
         # An existing backup file is never overwritten.
         overwrite = admin("db", "backup", backupFile, "--database", source)
-        self.assertEqual(overwrite.returncode, 1)  # type: ignore[attr-defined]
-        self.assertIn("ya existe", overwrite.stderr)  # type: ignore[attr-defined]
+        self.assertEqual(overwrite.returncode, 1)
+        self.assertIn("ya existe", overwrite.stderr)
 
     def test_failedBackupLeavesNoFile(self) -> None:
-        directory = os.path.abspath(self.mktemp())  # type: ignore[attr-defined]
+        directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
         backupFile = os.path.join(directory, "juego.backup")
-        result = admin("db", "backup", backupFile, "--database", self.missingURL())  # type: ignore[attr-defined]
-        self.assertEqual(result.returncode, 1, result.stdout)  # type: ignore[attr-defined]
-        self.assertIn("juego-admin:", result.stderr)  # type: ignore[attr-defined]
-        self.assertEqual(os.listdir(directory), [])  # type: ignore[attr-defined]
+        result = admin("db", "backup", backupFile, "--database", self.missingURL())
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertIn("juego-admin:", result.stderr)
+        self.assertEqual(os.listdir(directory), [])
 
 
 class SQLiteBackupTests(BackupRestoreMixin, SynchronousTestCase):
@@ -162,7 +188,7 @@ class SQLiteBackupTests(BackupRestoreMixin, SynchronousTestCase):
         self.populate(url)
         path = os.path.join(os.path.abspath(self.mktemp()), "copia.db")
         os.makedirs(os.path.dirname(path))
-        writer = sqlite3.connect(make_url(url).database, isolation_level=None)
+        writer = sqlite3.connect(str(make_url(url).database), isolation_level=None)
         self.addCleanup(writer.close)
         writer.execute("UPDATE users SET nombre = 'cambiado' WHERE id = 1")  # committed
         writer.execute("BEGIN IMMEDIATE")
@@ -174,7 +200,9 @@ class SQLiteBackupTests(BackupRestoreMixin, SynchronousTestCase):
         copy = create_engine(f"sqlite:///{path}")
         self.addCleanup(copy.dispose)
         with copy.connect() as conn:
-            names = dict(conn.execute(text("SELECT id, nombre FROM users WHERE id < 3")).all())
+            names: dict[int, str] = dict(
+                conn.execute(text("SELECT id, nombre FROM users WHERE id < 3")).all()
+            )
             check = conn.execute(text("PRAGMA integrity_check")).scalar_one()
         self.assertEqual((names, check), ({1: "cambiado", 2: "Jugador 1"}, "ok"))
 
@@ -293,13 +321,11 @@ class LeastPrivilegeRolesTests(SynchronousTestCase):
             self.assertTrue("permission denied" in message or "must be owner" in message, message)
 
 
-def synchronousStore_(case: SynchronousTestCase, url: str):  # type: ignore[no-untyped-def]
+def synchronousStore_(case: SynchronousTestCase, url: str) -> Store:
     """
     A store on C{url} without migrating it (the services' role may not).
     """
-    from juego.store import Store
-    from juego.store.pool import DBThreadPool, SynchronousReactorThreads, SynchronousThreadPool
-
     engine = makeEngine(url)
     case.addCleanup(engine.dispose)
-    return Store(DBThreadPool(engine, SynchronousReactorThreads(), SynchronousThreadPool()))
+    threads: Any = SynchronousReactorThreads()
+    return Store(DBThreadPool(engine, threads, SynchronousThreadPool()))
