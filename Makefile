@@ -24,9 +24,9 @@ run: $(STAMP)
 
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
 # test tool downloads), nginx with its stream module for the multi-node test, systemd for
-# systemd-analyze (the units in deploy/systemd), the PostgreSQL and SQLite clients for the
-# backup runbooks.
-SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream systemd postgresql-client sqlite3
+# systemd-analyze (the units in deploy/systemd), the PostgreSQL client tools (pg_dump,
+# pg_restore) for the backup runbook.
+SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream systemd postgresql-client
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
