@@ -35,9 +35,11 @@ run: $(RUN_STAMP)
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
 # test tool downloads), nginx with its stream module for the multi-node test, hunspell and
 # its Spanish and US English dictionaries for the word-list test (and tools/make_wordlists.py),
-# Tesseract for the OCR attack on the certification image.
+# Tesseract for the OCR attack on the certification image, systemd for systemd-analyze (the
+# units in deploy/systemd), the PostgreSQL client tools (pg_dump, pg_restore) for the backup
+# runbook.
 SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream hunspell hunspell-es hunspell-en-us \
-	tesseract-ocr tesseract-ocr-eng
+	tesseract-ocr tesseract-ocr-eng systemd postgresql-client
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \

@@ -7,21 +7,30 @@ C{juego-admin}: operators' commands.
   juego-admin db upgrade [--database URL]
       Bring the database schema to this code's version (PostgreSQL is never migrated
       on start-up).
+  juego-admin db backup FILE [--database URL]
+      A consistent backup while the services run (L{juego.store.backup}); FILE must not
+      exist, and appears only once the backup is complete. Prints each table's rows.
+  juego-admin db restore FILE [--database URL]
+      Restore a backup into a new SQLite file or an empty PostgreSQL database, then
+      print each table's rows (compare them with the backup's).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from argon2 import PasswordHasher
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from juego import config
 from juego.store import Store
+from juego.store.backup import BackupError, backup, restore, rowCounts
 from juego.store.migrate import SchemaOutOfDate, currentRevision, ensureSchema, upgrade
 from juego.store.pool import (
     DBThreadPool,
@@ -105,7 +114,20 @@ def _parser() -> argparse.ArgumentParser:
     dbCommands = db.add_subparsers(dest="dbCommand", required=True)
     up = dbCommands.add_parser("upgrade", help="migrar el esquema a la versión actual")
     up.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de datos")
+    save = dbCommands.add_parser("backup", help="copia de seguridad con los servicios en marcha")
+    save.add_argument("file", help="archivo de la copia (no debe existir)")
+    save.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de datos")
+    load = dbCommands.add_parser(
+        "restore", help="restaurar una copia en un archivo SQLite nuevo o una base vacía"
+    )
+    load.add_argument("file", help="archivo de la copia")
+    load.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de destino")
     return parser
+
+
+def _printCounts(engine: Engine, out: TextIO) -> None:
+    for table, rows in rowCounts(engine).items():
+        out.write(f"  {table}: {rows}\n")
 
 
 def main(
@@ -118,7 +140,33 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     options = _parser().parse_args(argv)
-    engine = makeEngine(config.databaseURL(options.database))
+    url = config.databaseURL(options.database)
+    if options.command == "db" and options.dbCommand in ("backup", "restore"):
+        try:
+            if options.dbCommand == "backup":
+                backup(url, options.file)
+                if make_url(url).get_backend_name() == "sqlite":
+                    out.write(f"Copia completa en {options.file}. Filas en la copia:\n")
+                    url = f"sqlite:///{os.path.abspath(options.file)}"
+                else:
+                    out.write(
+                        f"Copia completa en {options.file}. Filas en la base al terminar "
+                        "(con los servicios en marcha, la copia puede tener menos):\n"
+                    )
+            else:
+                restore(options.file, url)
+                out.write(f"Copia {options.file} restaurada. Filas:\n")
+        except BackupError as e:
+            err.write(f"juego-admin: {e}\n")
+            return 1
+        engine = makeEngine(url)
+        try:
+            _printCounts(engine, out)
+            out.write(f"Esquema en la versión {currentRevision(engine)}.\n")
+        finally:
+            engine.dispose()
+        return 0
+    engine = makeEngine(url)
     try:
         if options.command == "db":
             upgrade(engine)

@@ -25,9 +25,9 @@ import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
-from twisted.logger import FileLogObserver, jsonFileLogObserver
+from twisted.logger import FileLogObserver, jsonFileLogObserver, textFileLogObserver
 from twisted.python.logfile import LogFile
 
 T = TypeVar("T")
@@ -38,6 +38,10 @@ REQUEST_ID_HEADER = b"X-Request-Id"
 REQUEST_ID_FIELD = "rid"
 #: Where L{jsonLogger} writes, when set ("-" is standard output).
 LOG_FILE_ENV = "JUEGO_LOG_FILE"
+#: Bytes at which a log file rotates (0: never), and rotated files kept (unset: all).
+LOG_ROTATE_ENV = "JUEGO_LOG_ROTATE_BYTES"
+LOG_KEEP_ENV = "JUEGO_LOG_KEEP"
+DEFAULT_ROTATE_BYTES = 1_000_000
 
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -106,18 +110,57 @@ def _twistdLogfile(argv: Sequence[str]) -> str | None:
     return found
 
 
+def logFile(path: str, environ: Mapping[str, str]) -> IO[str]:
+    """
+    The log file at C{path}, rotated as the environment says: C{JUEGO_LOG_ROTATE_BYTES}
+    (default 1,000,000, twistd's own; 0 never rotates, for logrotate's C{copytruncate}) and
+    C{JUEGO_LOG_KEEP} rotated files kept (default: all of them, as twistd does).
+    """
+    try:
+        rotate = int(environ.get(LOG_ROTATE_ENV) or DEFAULT_ROTATE_BYTES)
+        keepText = environ.get(LOG_KEEP_ENV)
+        keep = int(keepText) if keepText else None
+    except ValueError:
+        raise ValueError(f"{LOG_ROTATE_ENV} and {LOG_KEEP_ENV} must be whole numbers") from None
+    if rotate < 0 or (keep is not None and keep < 1):
+        raise ValueError(f"{LOG_ROTATE_ENV} must be ≥ 0 and {LOG_KEEP_ENV} ≥ 1")
+    # A LogFile is file-like (write, flush), which is all an observer needs.
+    return cast(IO[str], LogFile.fromFullPath(path, rotateLength=rotate, maxRotatedFiles=keep))
+
+
+def _destination(
+    environ: Mapping[str, str] | None, argv: Sequence[str] | None
+) -> tuple[Mapping[str, str], str | None]:
+    environ = os.environ if environ is None else environ
+    path = environ.get(LOG_FILE_ENV) or _twistdLogfile(sys.argv if argv is None else argv)
+    return environ, None if not path or path == "-" else path
+
+
 def jsonLogger(
     environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
 ) -> FileLogObserver:
     """
     A log observer for C{twistd --logger juego.logging.jsonLogger}: one JSON event per
     line, to C{JUEGO_LOG_FILE} if set, else to the C{--logfile} given to twistd, else to
-    standard output (C{-} is standard output too). A file rotates every megabyte, as
-    twistd's own log file does.
+    standard output (C{-} is standard output too). A file rotates as L{logFile} says
+    (every megabyte by default, as twistd's own log file does).
     """
-    environ = os.environ if environ is None else environ
-    path = environ.get(LOG_FILE_ENV) or _twistdLogfile(sys.argv if argv is None else argv)
-    if not path or path == "-":
+    environ, path = _destination(environ, argv)
+    if path is None:
         # Bound now: twistd redirects sys.stdout into the log once logging begins.
         return jsonFileLogObserver(sys.stdout, recordSeparator="")
-    return jsonFileLogObserver(LogFile.fromFullPath(path), recordSeparator="")
+    return jsonFileLogObserver(logFile(path, environ), recordSeparator="")
+
+
+def textLogger(
+    environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
+) -> FileLogObserver:
+    """
+    twistd's own text log lines, for C{twistd --logger juego.logging.textLogger}, to the
+    same place as L{jsonLogger} and rotated as L{logFile} says: twistd's own C{--logfile}
+    has no rotation settings (1 MB, every rotated file kept).
+    """
+    environ, path = _destination(environ, argv)
+    if path is None:
+        return textFileLogObserver(sys.stdout)
+    return textFileLogObserver(logFile(path, environ))

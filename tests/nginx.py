@@ -66,6 +66,7 @@ http {
     upstream juego_web {
 @WEB_SERVERS@
         keepalive 32;
+        keepalive_timeout 4s;
     }
 
     server {

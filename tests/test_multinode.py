@@ -32,8 +32,9 @@ from sqlalchemy import create_engine, text
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
+from juego.web.drain import DRAIN_GRACE
 from tests.keystrokes import pacedWord
-from tests.nginx import Nginx, WebSocket, requireNginx
+from tests.nginx import Nginx, WebSocket, WebSocketClosed, requireNginx
 from tests.processes import CHECKOUT, ServiceProcess, freePorts, serviceEnvironment
 from tests.support import postgresDatabaseURL, selfSigned
 
@@ -45,6 +46,8 @@ MAX_GAME_MS = 1900
 #: Concurrent saves: threads, games per thread, players they share (two threads each).
 THREADS, GAMES, PLAYERS = 16, 12, 8
 WS_PATH = "/api/notificaciones/ws"
+#: Players playing through nginx at once during the rolling restart.
+LOAD_THREADS = 4
 
 log = Logger()
 
@@ -380,6 +383,125 @@ class MultiNodeTests(SynchronousTestCase):
         except Exception as e:
             raise AssertionError(f"{e}\n{self.cluster.logs()}") from e
         log.info("multi-node steps took {timings}", timings=self.timings)
+
+    def test_rollingRestartUnderSteadyLoadLosesNothing(self) -> None:
+        """
+        Each web node in turn gets SIGTERM while players keep playing through nginx, and
+        is started again: not one request fails, each stopped node exits cleanly within
+        its drain's bound, and a WebSocket on it gets a close frame (1001).
+        """
+        try:
+            self.rollingRestart()
+        except Exception as e:
+            raise AssertionError(f"{e}\n{self.cluster.logs()}") from e
+
+    def rollingRestart(self) -> None:
+        players = [self.newPlayer(self.front, f"r{i}") for i in range(LOAD_THREADS)]
+        failures: list[str] = []
+        counts: dict[str, int] = defaultdict(int)
+        issued: list[int] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def expect(what: str, got: tuple[int, dict[str, Any]], wanted: int) -> bool:
+            with lock:
+                counts[what] += 1
+                if got[0] != wanted:
+                    failures.append(f"{what}: {got[0]} {str(got[1])[:200]}")
+                    return False
+            return True
+
+        def worker(player: Player) -> None:
+            while not stop.is_set():
+                reply = player.request(self.front, "POST", "/api/partidas", {"idioma": "es"})
+                if not expect("POST /api/partidas", reply, 201):
+                    continue
+                partida = reply[1]["partida"]
+                with lock:
+                    issued.append(partida["id"])
+                eventos, puntaje = events(partida["palabras"], 2)
+                body = {"partida_id": partida["id"], "eventos": eventos}
+                reply = player.request(self.front, "POST", "/api/guardar_puntaje", body)
+                if expect("POST /api/guardar_puntaje", reply, 200):
+                    assert player.id is not None
+                    self.ledger.add(player.id, puntaje, reply[1])
+                expect(
+                    "GET /api/stats/usuario",
+                    player.request(self.front, "GET", "/api/stats/usuario"),
+                    200,
+                )
+                expect(
+                    "GET /api/stats/global",
+                    player.request(self.front, "GET", "/api/stats/global"),
+                    200,
+                )
+
+        threads = [threading.Thread(target=worker, args=(p,)) for p in players]
+        for thread in threads:
+            thread.start()
+        stopTimes = []
+        try:
+            for node in self.cluster.web:
+                self.restartUnderLoad(node, players[0], counts, lock, stopTimes)
+            # Load on for a while after the last restart too.
+            with lock:
+                before = sum(counts.values())
+            eventually(lambda: self.assertGreater(sum(counts.values()), before + 40), timeout=30)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+        total = sum(counts.values())
+        log.info(
+            "[rolling restart] {total} requests, {failed} failed, stops took {stops}",
+            total=total,
+            failed=len(failures),
+            stops=stopTimes,
+        )
+        self.assertEqual(failures, [], f"{len(failures)} of {total} requests failed")
+        self.assertGreater(total, 200)
+        # No partida was left open by a request cut off half-way.
+        with self.engine.connect() as conn:
+            open_ = conn.execute(
+                text("SELECT count(*) FROM partidas WHERE estado <> 'guardada' AND id = ANY(:ids)"),
+                {"ids": issued},
+            ).scalar_one()
+        self.assertEqual(open_, 0)
+        self.checkConsistency(players)
+
+    def restartUnderLoad(
+        self,
+        node: ServiceProcess,
+        player: Player,
+        counts: dict[str, int],
+        lock: threading.Lock,
+        stopTimes: list[float],
+    ) -> None:
+        def answered() -> int:
+            with lock:
+                return sum(counts.values())
+
+        before = answered()
+        eventually(lambda: self.assertGreater(answered(), before + 30), timeout=30)
+        socket_ = self.openSocket(node.port, player)
+        assert node.process is not None
+        started = time.monotonic()
+        node.process.send_signal(signal.SIGTERM)
+        with self.assertRaises(WebSocketClosed) as closed:
+            socket_.receiveText(timeout=15)
+        self.assertEqual(closed.exception.code, 1001)
+        status = node.process.wait(DRAIN_GRACE + 10)
+        stopTimes.append(round(time.monotonic() - started, 2))
+        self.assertEqual(status, -signal.SIGTERM)
+        self.assertIn("Server Shut Down", node.log())
+        self.assertNotIn("Traceback", node.log())
+        stoppedAt = answered()
+        eventually(lambda: self.assertGreater(answered(), stoppedAt + 30), timeout=30)
+        logged = len(node.log())
+        node.start()
+        # nginx takes the node back once its fail_timeout has passed: wait until it
+        # serves requests from the balancer again before the next node goes.
+        eventually(lambda: self.assertIn("/api/", node.log()[logged:]), timeout=30)
 
     # helpers
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shlex
+import subprocess
 import sys
 from typing import Any
 
@@ -29,6 +32,7 @@ from juego.logging import (
     jsonLogger,
     newRequestID,
     requestIDFields,
+    textLogger,
     validRequestID,
 )
 from juego.metrics import Metrics
@@ -115,6 +119,90 @@ class JSONLoggerTests(SynchronousTestCase):
             self.emit(jsonLogger(environ={}, argv=argv))
             [line] = out.getvalue().splitlines()
             self.assertEqual(json.loads(line)["rid"], "abc")
+
+
+class LogRotationTests(SynchronousTestCase):
+    """
+    C{JUEGO_LOG_ROTATE_BYTES} and C{JUEGO_LOG_KEEP}: what twistd's own C{--logfile} cannot
+    be told (it rotates at 1 MB and keeps every file).
+    """
+
+    def fill(self, observer: Any, lines: int) -> None:
+        log = Logger(observer=observer)
+        for n in range(lines):
+            log.info("GET /api/ranking 200 rid={rid} {pad}", rid=f"r{n}", pad="x" * 100)
+
+    def test_rotatesAndKeepsAsTold(self):
+        for factory in (jsonLogger, textLogger):
+            directory = os.path.abspath(self.mktemp())
+            os.makedirs(directory)
+            path = os.path.join(directory, "web.log")
+            environ = {"JUEGO_LOG_ROTATE_BYTES": "2000", "JUEGO_LOG_KEEP": "3"}
+            observer = factory(environ=environ, argv=["twistd", "--logfile", path])
+            self.fill(observer, 200)
+            names = sorted(os.listdir(directory))
+            self.assertEqual(names, ["web.log", "web.log.1", "web.log.2", "web.log.3"], factory)
+            for name in names:
+                self.assertLessEqual(os.path.getsize(os.path.join(directory, name)), 2400)
+            # The newest lines are in web.log, the last kept rotation is the oldest.
+            with open(path, encoding="utf-8") as f:
+                self.assertIn("rid=r199" if factory is textLogger else '"r199"', f.read())
+
+    def test_defaultIsTwistds(self):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        path = os.path.join(directory, "web.log")
+        observer = textLogger(environ={}, argv=["--logfile", path])
+        self.fill(observer, 50)
+        self.assertEqual(os.listdir(directory), ["web.log"])
+        logFile = observer._outFile  # type: ignore[attr-defined]
+        self.assertEqual((logFile.rotateLength, logFile.maxRotatedFiles), (1_000_000, None))
+
+    def test_zeroNeverRotates(self):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        path = os.path.join(directory, "web.log")
+        observer = textLogger(environ={"JUEGO_LOG_ROTATE_BYTES": "0"}, argv=["--logfile", path])
+        self.fill(observer, 100)
+        self.assertEqual(os.listdir(directory), ["web.log"])
+
+    def test_badSettingsRefused(self):
+        for environ in ({"JUEGO_LOG_KEEP": "0"}, {"JUEGO_LOG_ROTATE_BYTES": "1MB"}):
+            with self.assertRaises(ValueError):
+                jsonLogger(environ=environ, argv=["--logfile", os.path.abspath(self.mktemp())])
+
+    def test_runbookGrepReadsRotatedFiles(self):
+        """
+        docs/OPERATIONS.md's grep for one request finds its lines in the current and the
+        rotated (and compressed) files, oldest first.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        path = os.path.join(directory, "web.log")
+        observer = textLogger(environ={"JUEGO_LOG_ROTATE_BYTES": "2000"}, argv=["--logfile", path])
+        log = Logger(observer=observer)
+        for n in range(60):
+            log.info(
+                "GET /api/yo 200 rid={rid} n={n} {pad}",
+                rid="busca" if n % 7 == 0 else "otro",
+                n=n,
+                pad="x" * 60,
+            )
+        rotated = sorted(name for name in os.listdir(directory) if name != "web.log")
+        self.assertGreater(len(rotated), 2)
+        subprocess.run(["gzip", os.path.join(directory, rotated[-1])], check=True)
+
+        # Rotation order by age, as ls -tr would see it after real time passed.
+        def generation(name: str) -> int:
+            suffix = name.removesuffix(".gz").removeprefix("web.log").lstrip(".")
+            return int(suffix or 0)
+
+        for age, name in enumerate(sorted(os.listdir(directory), key=generation, reverse=True)):
+            os.utime(os.path.join(directory, name), (1_000_000 + age, 1_000_000 + age))
+        command = "cd " + shlex.quote(directory) + " && zgrep -h 'rid=busca' $(ls -tr *.log*)"
+        out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+        found = [int(m) for m in re.findall(r"n=(\d+)", out.stdout)]
+        self.assertEqual(found, [n for n in range(60) if n % 7 == 0])
 
 
 class LineRequestLogTests(SynchronousTestCase):
@@ -356,6 +444,18 @@ class WebObservabilityTests(WebTestCase):
         self.patch(self.store.pool, "read", lambda *a, **kw: fail(RuntimeError("disco lleno")))
         status, body = self.salud()
         self.assertEqual((status, body["database"], body["tcp"]), (503, "error", "ok"))
+
+    def test_saludDownWhileDraining(self):
+        """
+        Once the process is stopping (SIGTERM), the health check says so at once, even
+        with everything up, so a balancer that polls it sends no more work here.
+        """
+        self.app.startDraining()
+        status, body = self.salud()
+        self.assertEqual(
+            (status, body["success"], body["code"], body["deteniendo"]),
+            (503, False, "servicio_no_disponible", True),
+        )
 
     def test_saludOnlyAnswersGET(self):
         reply = self.client().post("/api/salud", {})

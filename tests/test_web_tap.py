@@ -6,12 +6,14 @@ for real (juego-tcp and juego-dist down).
 from __future__ import annotations
 
 import os
+import sys
 
 import treq
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.python import usage
+from twisted.scripts import twistd
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import HTTPConnectionPool
 
@@ -155,7 +157,7 @@ class RunningWebTests(TestCase):
 
         try:
             listener = list(service)[-1]
-            port = listener._waitingForPort.result.getHost().port
+            port = listener.port.getHost().port
             base = f"http://127.0.0.1:{port}"
             response = await get(base + "/api/ranking")
             self.assertEqual(response.code, 200)
@@ -177,3 +179,34 @@ class RunningWebTests(TestCase):
 
     def test_servesAndStops(self):
         return ensureDeferred(self._serve())
+
+
+class ConsoleScriptTests(SynchronousTestCase):
+    """
+    C{juego-web ARGS} is twistd in the foreground, without a pid file, running the
+    plugin; twistd's own options go before a C{--}.
+    """
+
+    def test_arguments(self):
+        from juego.tap.run import twistdArguments
+
+        self.assertEqual(
+            twistdArguments("juego-web", ["--listen", "tcp:5000"]),
+            ["--nodaemon", "--pidfile=", "juego-web", "--listen", "tcp:5000"],
+        )
+        self.assertEqual(
+            twistdArguments("juego-tcp", ["--logfile", "t.log", "--", "-l", "tcp:6000"]),
+            ["--nodaemon", "--pidfile=", "--logfile", "t.log", "juego-tcp", "-l", "tcp:6000"],
+        )
+        self.assertEqual(twistdArguments("juego", []), ["--nodaemon", "--pidfile=", "juego"])
+
+    def test_runsTwistdWithThem(self):
+        from juego.tap import run
+
+        seen = []
+        self.patch(sys, "argv", ["juego-dist", "--listen", "tcp:7001"])
+        self.patch(twistd, "run", lambda: seen.append(list(sys.argv)))
+        run.dist()
+        self.assertEqual(
+            seen, [["juego-dist", "--nodaemon", "--pidfile=", "juego-dist", "--listen", "tcp:7001"]]
+        )

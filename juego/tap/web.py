@@ -20,13 +20,13 @@ from juego.tap import (
     SequentialMultiService,
     ServiceOptions,
     StoreService,
-    listeningService,
     openCache,
     openStore,
     reactor,
     serviceSecret,
 )
 from juego.web.app import Application
+from juego.web.drain import WebListener
 from juego.web.health import OutboxDepth
 from juego.web.hosts import AllowedHosts
 from juego.web.housekeeping import Housekeeping
@@ -66,8 +66,9 @@ def addTo(
     metrics: Metrics | None = None,
 ) -> Application:
     """
-    The web service's parts. On stop the listener closes first, then the drain loop,
-    then the clients of juego-tcp and juego-dist.
+    The web service's parts. On stop the listener drains first (L{juego.web.drain}:
+    health down, no new connections, every request received answered), then the drain
+    loop, then the clients of juego-tcp and juego-dist.
     """
     from juego.clients import DistServiceClient, ScoreServiceClient
 
@@ -99,7 +100,7 @@ def addTo(
     )
     site = Site(app.resource(), reactor=reactor)
     site.displayTracebacks = False
-    listeningService(reactor, description, site).setServiceParent(parent)
+    WebListener(reactor, description, site, onDraining=app.startDraining).setServiceParent(parent)
     return app
 
 

@@ -133,6 +133,13 @@ class Application:
     def close(self) -> None:
         self._resources.close()
 
+    def startDraining(self) -> None:
+        """
+        The process is stopping: the health check says so, and the WebSockets close.
+        """
+        self.health.draining = True
+        self.hub.closeSockets()
+
     @router.route("/api/", branch=True)
     def apiBranch(self, request: IRequest) -> IResource:
         checkStateChange(request)

@@ -4,7 +4,8 @@ Health: C{GET /api/salud} for load balancers and operators, and the outbox depth
 C{/api/salud} answers 200 C{{"success": true, "database": "ok", "tcp": "ok", "dist":
 "ok"}} when a trivial query runs and both services answer a C{ping}, each within
 L{TIMEOUT} seconds (checked together); otherwise 503 with the same fields (C{"error"},
-C{"down"}) plus the usual C{error} and C{code}.
+C{"down"}) plus the usual C{error} and C{code}. While the process stops (SIGTERM,
+L{juego.web.drain}) it answers 503 C{{"success": false, "deteniendo": true, ...}} at once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Health:
         self._dist = dist
         self._clock = clock
         self._timeout = timeout
+        #: Set when the process is stopping (L{juego.web.drain}): the check answers 503
+        #: at once, so a balancer that polls it sends no more work here.
+        self.draining = False
 
     def _database(self) -> Deferred[bool]:
         d = self._store.pool.read(lambda conn: conn.execute(text("SELECT 1")).scalar() == 1)
@@ -80,6 +84,14 @@ class Health:
         }
 
     async def reply(self, request: IRequest) -> bytes:
+        if self.draining:
+            body = {
+                "success": False,
+                "error": "El servicio se está deteniendo.",
+                "code": "servicio_no_disponible",
+                "deteniendo": True,
+            }
+            return jsonBody(request, body, 503)
         parts = await self.check()
         if all(value == OK for value in parts.values()):
             return jsonBody(request, {"success": True, **parts})

@@ -86,10 +86,17 @@ class NotificationHub:
 
     def stop(self) -> Any:
         subscription, self._subscription = self._subscription, None
+        self.closeSockets()
+        return subscription.stop() if subscription is not None else None
+
+    def closeSockets(self) -> None:
+        """
+        Close every open socket with 1001 (going away): the page reconnects, to another
+        node when this one is stopping, and catches up by polling.
+        """
         for sockets in list(self._sockets.values()):
             for socket in list(sockets):
                 socket.close()
-        return subscription.stop() if subscription is not None else None
 
     def resourceFor(self, userID: int) -> WebSocketResource:
         """

@@ -338,15 +338,27 @@ class LineProtocol(LineReceiver, TimeoutMixin):
             self.transport.write(slot.line)  # type: ignore[arg-type]
             if slot.close:
                 self._slots.clear()
-                self.transport.loseConnection()
+                self._close()
                 return
         if self._draining:
             if not self._slots and self.transport is not None:
-                self.transport.loseConnection()
+                self._close()
             return
         self.resetTimeout()
         if self.paused and not self._closing and len(self._slots) < MAX_IN_FLIGHT // 2:
             self.resumeProducing()
+
+    def _close(self) -> None:
+        """
+        Close once the replies written have left. Reading resumes first (lines that come
+        now are ignored, as C{_closing} is set): over TLS the close completes only when
+        the peer's close_notify, or its end of the connection, is read, and a paused
+        reader would wait out the drain's grace for it.
+        """
+        assert self.transport is not None
+        if self.paused:
+            self.resumeProducing()
+        self.transport.loseConnection()
 
     def push(self, event: Mapping[str, Any]) -> None:
         """
