@@ -26,9 +26,10 @@ from juego.game import load_words
 from juego.game.captcha import PRECISION_MINIMA, makeText, renderImage, scoreAttempt
 from juego.store.certifications import Certification
 from juego.web.app import Application
+from juego.web.hosts import AllowedHosts
 from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
 from tests.test_certification_api import CertificationTestCase, typingSeconds
-from tests.websupport import PASSWORD, T0, Client, FakeDist, FakeScores, cheapPasswords
+from tests.websupport import HOST, PASSWORD, T0, Client, FakeDist, FakeScores, cheapPasswords
 
 BURST = 8
 
@@ -173,7 +174,12 @@ class CertificationAttackTests(CertificationTestCase):
         url = self.store.engine.url.render_as_string(hide_password=False)
         store = synchronousStore(self, url)
         app = Application.build(
-            store, FakeScores(store), FakeDist(store, self.clock), self.clock, cheapPasswords()
+            store,
+            FakeScores(store),
+            FakeDist(store, self.clock),
+            self.clock,
+            cheapPasswords(),
+            hosts=AllowedHosts([HOST]),
         )
         self.addCleanup(app.close)
         return app.resource()
