@@ -132,13 +132,21 @@ class SaveTests(WebTestCase):
         self.assertEqual(reply.json["puntaje"], score(partida["palabras"], 3))
         self.assertEqual(self.scores.calls[0][1], score(partida["palabras"], 3))
 
-    def test_emptyGameCounts(self):
+    def test_emptyGameDiscarded(self):
+        """
+        A game stopped before any word ended counts nowhere: 200 descartada, no score sent,
+        no game played in the stats or the profile, and the partida is closed (409 after).
+        """
         partida = self.newPartida(self.player)
         reply = self.save(partida, [])
         self.assertEqual(reply.status, 200)
-        self.assertEqual((reply.json["puntaje"], reply.json["wpm"]), (0, 0.0))
+        self.assertEqual((reply.json["descartada"], reply.json["puntaje"]), (True, 0))
+        self.assertEqual(self.scores.calls, [])
+        self.assertEqual(self.outbox(), [])
         stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
-        self.assertEqual(stats.partidas_jugadas, 1)
+        self.assertEqual(stats.partidas_jugadas, 0)
+        self.assertEqual(self.player.get("/api/perfil").json["partidas"], [])
+        self.assertEqual(self.save(partida, []).status, 409)
 
     def test_missedWordsAndLostLives(self):
         partida = self.newPartida(self.player)

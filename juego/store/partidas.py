@@ -35,6 +35,8 @@ EN_REVISION = "en_revision"
 APROBADA = "aprobada"
 ANULADA = "anulada"
 INVALIDA = "invalida"
+#: Stopped before any word ended: closed, and counted nowhere.
+DESCARTADA = "descartada"
 
 #: The states whose score is (or is on its way to be) in juego-tcp's aggregates.
 RANKED = (PUBLICA, APROBADA)
@@ -192,6 +194,13 @@ class PartidasStore:
         """
         values = {"cerrada": now, "estado": INVALIDA, "motivo": motivo}
         return self._pool.write(_close, partidaID, values)
+
+    def closeDiscarded(self, partidaID: str, now: datetime) -> Deferred[bool]:
+        """
+        Close an open partida that ended before any word did: it counts nowhere (no score,
+        no stat, not in the player's games). C{False} if it was closed already.
+        """
+        return self._pool.write(_close, partidaID, {"cerrada": now, "estado": DESCARTADA})
 
     def closeSaved(
         self,

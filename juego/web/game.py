@@ -135,6 +135,16 @@ class Games:
         except InvalidResult as e:
             await self._refuse(partida.id, now, e.rule)
 
+        if not result.eventos:
+            # Stopped before any word ended: nothing was played (SPEC: discarded).
+            if not await self._store.partidas.closeDiscarded(partida.id, now):
+                raise PartidaClosed()
+            return 200, {
+                "descartada": True,
+                "puntaje": 0,
+                "message": "Partida descartada: no terminó ninguna palabra, así que no cuenta.",
+            }
+
         # The certified speed matters only above the speed anybody may reach uncertified.
         certified = (
             await self._store.users.certifiedWpm(user.id)
