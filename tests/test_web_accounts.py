@@ -65,8 +65,11 @@ class RegistroTests(WebTestCase):
         )
         response = client._settle(reply)
         self.assertEqual(response.code, 201)
-        [header] = response.headers.getRawHeaders("set-cookie")
-        self.assertIn("secure", header.lower())
+        headers = response.headers.getRawHeaders("set-cookie")
+        # The session's and the device's cookies.
+        self.assertEqual(len(headers), 2)
+        for header in headers:
+            self.assertIn("secure", header.lower())
 
     def test_emailInUse(self):
         self.signUp("Ana", "ana@example.com")
@@ -351,6 +354,7 @@ class PerfilTests(WebTestCase):
         client, _ = self.signUp("Ana")
         for _ in range(22):
             self.play(client, 1)
+            self.clock.advance(3)  # within the new partidas' rate limit
         self.assertEqual(len(client.get("/api/perfil").json["partidas"]), 20)
 
     def test_edit(self):

@@ -28,7 +28,7 @@ from juego.tap import (
 from juego.web.app import Application
 from juego.web.health import OutboxDepth
 from juego.web.housekeeping import Housekeeping
-from juego.web.passwords import Passwords
+from juego.web.passwords import HashingPool, Passwords
 from juego.web.proxies import TrustedProxies
 from juego.web.tracing import Site
 
@@ -71,15 +71,17 @@ def addTo(
     scores = ScoreServiceClient(reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret)
     dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
     metrics = Metrics() if metrics is None else metrics
+    hashing = HashingPool(reactor, metrics=metrics)
     app = Application.build(
         store,
         scores,
         dist,
         reactor,
-        Passwords.inThreads(reactor),
+        Passwords.inPool(hashing, metrics=metrics),
         metrics=metrics,
         proxies=TrustedProxies.fromEnvironment(),
     )
+    CallbackService(hashing.stop, hashing.start).setServiceParent(parent)
     CallbackService(app.close).setServiceParent(parent)
     CallbackService(scores.stop, scores.start).setServiceParent(parent)
     CallbackService(dist.stop, dist.start).setServiceParent(parent)

@@ -36,6 +36,7 @@ from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
 from juego.web.passwords import Passwords
 from juego.web.proxies import TrustedProxies
+from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
@@ -93,6 +94,7 @@ class Application:
                 hub,
                 admin,
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
+                RateLimits(clock),
             ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),

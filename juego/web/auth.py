@@ -1,28 +1,36 @@
 """
 Accounts as the API sees them: signing up, in and out, who is asking, and checks of an
-admin's own password. Passwords are argon2id (L{juego.web.passwords}), sessions live in
-the database (L{juego.web.sessions}), failed logins are throttled (L{juego.web.throttle}).
+admin's own password. Passwords are argon2id on their own bounded threads
+(L{juego.web.passwords}), sessions live in the database (L{juego.web.sessions}), password
+checks are reserved against the throttle before they run (L{juego.web.throttle}), and
+browsers that have logged in before carry a device cookie (L{juego.web.devices}).
 """
 
 from __future__ import annotations
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from juego.model import User
 from juego.store import Store
 from juego.store.users import EmailInUse, checkEmail, checkNombre, checkPassword
 from juego.web.clock import utcnow
+from juego.web.devices import Device, Devices
 from juego.web.errors import (
     BadCredentials,
     EmailInUseError,
     Forbidden,
     InvalidRequest,
     NotAuthenticated,
+    TooManyAttempts,
+    TooManyRequests,
 )
 from juego.web.passwords import Passwords
 from juego.web.sessions import Sessions
 from juego.web.throttle import LoginThrottle, clientAddress
+
+log = Logger()
 
 _USER_KEY = "_juego_user"
 
@@ -33,6 +41,7 @@ class Authenticator:
         self.passwords = passwords
         self._clock = clock
         self.sessions = Sessions(store.accounts, clock)
+        self.devices = Devices(store.accounts, clock)
         self.throttle = LoginThrottle(store.accounts)
 
     async def currentUser(self, request: IRequest) -> User | None:
@@ -59,33 +68,78 @@ class Authenticator:
     async def register(
         self, request: IRequest, nombre: object, email: object, password: object
     ) -> User:
-        nombre, email, password = checkNombre(nombre), checkEmail(email), checkPassword(password)
-        passwordHash = await self.passwords.hash(password)
+        nombre, email = checkNombre(nombre), checkEmail(email)
+        password = checkPassword(password, [nombre, email])
+        now = utcnow(self._clock)
+        # Every sign-up that gets as far as hashing counts against its address, made or
+        # not (an email in use included: a script probing emails is throttled too).
+        limits = self.throttle.signup(clientAddress(request))
+        await self.throttle.reserve(limits, now, TooManyRequests)
         try:
-            user = await self._store.users.create(
-                nombre, email, passwordHash, now=utcnow(self._clock)
-            )
+            passwordHash = await self.passwords.hash(password)
+        except BaseException:
+            await self.throttle.release(limits, succeeded=False)
+            raise
+        try:
+            user = await self._store.users.create(nombre, email, passwordHash, now=now)
         except EmailInUse:
             raise EmailInUseError() from None
         await self.sessions.start(request, user)
+        await self.devices.remember(request, user, None, now)
         setattr(request, _USER_KEY, user)
         return user
+
+    async def _check(
+        self,
+        request: IRequest,
+        email: str,
+        userID: int | None,
+        passwordHash: str | None,
+        password: str,
+    ) -> tuple[bool, Device | None]:
+        """
+        Check a password against the throttle: reserve the attempt (429 if there is no
+        room), check, and give the attempt back unless it failed. The request's valid
+        device cookie, if any, comes back too.
+        """
+        now = utcnow(self._clock)
+        device = await self.devices.known(request, now)
+        known = device is not None and userID is not None and device.userID == userID
+        if device is not None and known:
+            limits = self.throttle.device(device.tokenHash)
+        else:
+            limits = self.throttle.strangers(email, clientAddress(request))
+        await self.throttle.reserve(limits, now, TooManyAttempts)
+        try:
+            right = await self.passwords.verify(passwordHash, password, priority=known)
+        except BaseException:
+            # Not checked (hashing saturated, say): the attempt is not a failure.
+            await self.throttle.release(limits, succeeded=False)
+            raise
+        if right:
+            await self.throttle.release(limits, succeeded=True)
+        else:
+            log.info(
+                "Password check failed for {clave}",
+                clave=limits[0].clave.split(":", 1)[0],
+                known=known,
+            )
+        return right, device
 
     async def login(self, request: IRequest, email: object, password: object) -> User:
         if not isinstance(email, str) or not isinstance(password, str):
             raise InvalidRequest("Faltan el correo electrónico o la contraseña.")
-        address = clientAddress(request)
-        now = utcnow(self._clock)
-        await self.throttle.check(email, address, now)
         found = await self._store.users.byEmail(email)
         user, passwordHash = found if found is not None else (None, None)
-        if not await self.passwords.verify(passwordHash, password) or user is None:
-            await self.throttle.failed(email, address, now)
+        right, device = await self._check(
+            request, email, None if user is None else user.id, passwordHash, password
+        )
+        if not right or user is None:
             raise BadCredentials()
-        await self.throttle.succeeded(email, address)
         if passwordHash is not None and self.passwords.needsRehash(passwordHash):
             await self._store.users.setPasswordHash(user.id, await self.passwords.hash(password))
         await self.sessions.start(request, user)
+        await self.devices.remember(request, user, device, utcnow(self._clock))
         setattr(request, _USER_KEY, user)
         return user
 
@@ -95,14 +149,12 @@ class Authenticator:
 
     async def checkOwnPassword(self, request: IRequest, user: User, password: object) -> None:
         """
-        Confirm a sensitive action with the user's own password (throttled like a login).
+        Confirm a sensitive action with the user's own password (throttled like a login,
+        with the same reservation before the check).
         """
         if not isinstance(password, str) or not password:
             raise InvalidRequest("Escribe tu contraseña para confirmar.")
-        address = clientAddress(request)
-        now = utcnow(self._clock)
-        await self.throttle.check(user.email, address, now)
         passwordHash = await self._store.users.passwordHash(user.id)
-        if not await self.passwords.verify(passwordHash, password):
-            await self.throttle.failed(user.email, address, now)
+        right, _ = await self._check(request, user.email, user.id, passwordHash, password)
+        if not right:
             raise BadCredentials("La contraseña no es correcta.")
