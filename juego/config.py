@@ -122,13 +122,14 @@ def databaseURL(
     flag: str | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    makeFolder: bool = True,
 ) -> str:
     """
     The SQLAlchemy URL of the database.
 
     The flag, else C{JUEGO_DATABASE_URL}, else C{instance/usuarios.db} under the working
     directory if it exists, else C{usuarios.db} there if that exists, else a new
-    C{instance/usuarios.db} (its folder is made).
+    C{instance/usuarios.db} (its folder is made, unless C{makeFolder} is false).
     """
     if flag:
         return flag
@@ -143,7 +144,8 @@ def databaseURL(
     elif legacy.exists():
         path = legacy
     else:
-        preferred.parent.mkdir(parents=True, exist_ok=True)
+        if makeFolder:
+            preferred.parent.mkdir(parents=True, exist_ok=True)
         path = preferred
     return f"sqlite:///{path.resolve()}"
 
