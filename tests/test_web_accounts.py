@@ -504,7 +504,7 @@ class HeldPasswords:
     def __init__(self):
         self.waiting = []
 
-    def __call__(self, f, *a, priority=False):
+    def __call__(self, f, *a, priority=False, ticket=None):
         d = Deferred()
         self.waiting.append((d, f, a))
         return d
@@ -607,6 +607,39 @@ class HashingPoolTests(SynchronousTestCase):
         self.assertEqual(done, ["running", "owner", "stranger0", "stranger1"])
 
 
+class ReservedThreadTests(SynchronousTestCase):
+    def test_knownBrowsersHaveAThreadOfTheirOwn(self):
+        threads = ManualThreadPool()
+        pool = HashingPool(SynchronousReactorThreads(), threads=2, queue=1, threadpool=threads)
+        done = []
+        for i in range(2):
+            pool(lambda i=i: f"stranger{i}").addCallback(done.append)
+        self.failureResultOf(pool(lambda: "x"), Overloaded)
+        # One stranger runs, one waits: the second thread is kept...
+        self.assertEqual(len(threads.work), 1)
+        # ...for a known browser, which starts at once.
+        pool(lambda: "owner", priority=True).addCallback(done.append)
+        self.assertEqual(len(threads.work), 2)
+        threads.work.pop(1)[0](True, "owner")
+        while threads.work:
+            threads.runOne()
+        self.assertEqual(done, ["owner", "stranger0", "stranger1"])
+
+    def test_ticketsTakenOnArrival(self):
+        pool = HashingPool(
+            SynchronousReactorThreads(), threads=1, queue=1, threadpool=ManualThreadPool()
+        )
+        tickets = [pool.admit(), pool.admit()]
+        self.assertRaises(Overloaded, pool.admit)
+        tickets[0].release()
+        tickets[0].release()  # once only
+        third = pool.admit()
+        self.assertRaises(Overloaded, pool.admit)
+        for ticket in (tickets[1], third):
+            pool(lambda: None, ticket=ticket)
+        self.assertRaises(Overloaded, pool.admit)
+
+
 class SaturatedHashingTests(WebTestCase):
     def setUp(self):
         super().setUp()
@@ -628,9 +661,9 @@ class SaturatedHashingTests(WebTestCase):
         self.assertEqual(reply.status, 503)
         self.assertEqual(reply.json["code"], "servidor_ocupado")
         self.assertEqual(reply.header("retry-after"), "1")
-        # Not counted as a failure: the stranger's lane is as it was.
-        self.assertEqual(
-            self.successResultOf(self.store.accounts.attempts("cuenta:ana@example.com"))[0], 0
+        # Refused before anything was counted.
+        self.assertIsNone(
+            self.successResultOf(self.store.accounts.attempts("cuenta:ana@example.com"))
         )
         # The owner's browser has a lane of its own.
         owner = self.owner.treq.post(

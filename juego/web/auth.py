@@ -26,7 +26,7 @@ from juego.web.errors import (
     TooManyAttempts,
     TooManyRequests,
 )
-from juego.web.passwords import Passwords
+from juego.web.passwords import Passwords, Ticket
 from juego.web.sessions import Sessions
 from juego.web.throttle import LoginThrottle, clientAddress
 
@@ -70,16 +70,21 @@ class Authenticator:
     ) -> User:
         nombre, email = checkNombre(nombre), checkEmail(email)
         password = checkPassword(password, [nombre, email])
-        now = utcnow(self._clock)
-        # Every sign-up that gets as far as hashing counts against its address, made or
-        # not (an email in use included: a script probing emails is throttled too).
-        limits = self.throttle.signup(clientAddress(request))
-        await self.throttle.reserve(limits, now, TooManyRequests)
+        # A place to hash first (503 at once when hashing is saturated), then the count
+        # every node shares: every sign-up that gets as far as hashing counts against its
+        # address, made or not (an email in use too: a script probing emails is held off).
+        ticket = self.passwords.admit()
         try:
-            passwordHash = await self.passwords.hash(password)
-        except BaseException:
-            await self.throttle.release(limits, succeeded=False)
-            raise
+            now = utcnow(self._clock)
+            limits = self.throttle.signup(clientAddress(request))
+            await self.throttle.reserve(limits, now, TooManyRequests)
+            try:
+                passwordHash = await self.passwords.hash(password, ticket=ticket)
+            except BaseException:
+                await self.throttle.release(limits, succeeded=False)
+                raise
+        finally:
+            ticket.release()
         try:
             user = await self._store.users.create(nombre, email, passwordHash, now=now)
         except EmailInUse:
@@ -96,11 +101,14 @@ class Authenticator:
         userID: int | None,
         passwordHash: str | None,
         password: str,
+        ticket: Ticket | None = None,
     ) -> tuple[bool, Device | None]:
         """
-        Check a password against the throttle: reserve the attempt (429 if there is no
-        room), check, and give the attempt back unless it failed. The request's valid
-        device cookie, if any, comes back too.
+        Check a password against the throttle: a place in the hashing queue (C{ticket},
+        or one taken here, in the known browsers' lane if the request has a valid device
+        cookie for the account), then reserve the attempt (429 if there is no room),
+        check, and give the attempt back unless it failed. The request's valid device
+        cookie, if any, comes back too.
         """
         now = utcnow(self._clock)
         device = await self.devices.known(request, now)
@@ -109,13 +117,20 @@ class Authenticator:
             limits = self.throttle.device(device.tokenHash)
         else:
             limits = self.throttle.strangers(email, clientAddress(request))
-        await self.throttle.reserve(limits, now, TooManyAttempts)
+        own = self.passwords.admit(priority=known) if ticket is None else None
         try:
-            right = await self.passwords.verify(passwordHash, password, priority=known)
-        except BaseException:
-            # Not checked (hashing saturated, say): the attempt is not a failure.
-            await self.throttle.release(limits, succeeded=False)
-            raise
+            await self.throttle.reserve(limits, now, TooManyAttempts)
+            try:
+                right = await self.passwords.verify(
+                    passwordHash, password, priority=known, ticket=ticket or own
+                )
+            except BaseException:
+                # Not checked (hashing saturated, say): the attempt is not a failure.
+                await self.throttle.release(limits, succeeded=False)
+                raise
+        finally:
+            if own is not None:
+                own.release()
         if right:
             await self.throttle.release(limits, succeeded=True)
         else:
@@ -129,11 +144,18 @@ class Authenticator:
     async def login(self, request: IRequest, email: object, password: object) -> User:
         if not isinstance(email, str) or not isinstance(password, str):
             raise InvalidRequest("Faltan el correo electrónico o la contraseña.")
-        found = await self._store.users.byEmail(email)
-        user, passwordHash = found if found is not None else (None, None)
-        right, device = await self._check(
-            request, email, None if user is None else user.id, passwordHash, password
-        )
+        # A stranger (no device cookie) takes a place in the hashing queue before any
+        # database work: in a flood, the refusal (503) costs nothing.
+        ticket = None if self.devices.carried(request) else self.passwords.admit()
+        try:
+            found = await self._store.users.byEmail(email)
+            user, passwordHash = found if found is not None else (None, None)
+            right, device = await self._check(
+                request, email, None if user is None else user.id, passwordHash, password, ticket
+            )
+        finally:
+            if ticket is not None:
+                ticket.release()
         if not right or user is None:
             raise BadCredentials()
         if passwordHash is not None and self.passwords.needsRehash(passwordHash):

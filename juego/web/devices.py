@@ -42,6 +42,12 @@ class Devices:
         self._accounts = accounts
         self._clock = clock
 
+    def carried(self, request: IRequest) -> bool:
+        """
+        Whether the request carries something shaped like a device cookie (unchecked).
+        """
+        return cookieToken(request, COOKIE) is not None
+
     async def known(self, request: IRequest, now: datetime) -> Device | None:
         """
         The request's device cookie, if it is valid (issued, and used within L{TTL}).
