@@ -160,3 +160,26 @@ def redisURL(flag: str | None = None, environ: Mapping[str, str] | None = None) 
     if url is None or url.strip().lower() in ("", "none"):
         return None
     return url.strip()
+
+
+def hashing(environ: Mapping[str, str] | None = None) -> tuple[int | None, int | None]:
+    """
+    juego-web's password hashing pool: C{JUEGO_HASH_THREADS} (threads; default one per
+    core, at least two) and C{JUEGO_HASH_QUEUE} (requests that may wait for a thread, per
+    lane, before the rest are answered 503; default two per thread). L{None}: the default.
+    """
+    env = _environ(environ)
+    values: list[int | None] = []
+    for name in ("JUEGO_HASH_THREADS", "JUEGO_HASH_QUEUE"):
+        raw = env.get(name, "").strip()
+        if not raw:
+            values.append(None)
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < (1 if name == "JUEGO_HASH_THREADS" else 0):
+            raise ConfigError(f"{name} out of range: {value}")
+        values.append(value)
+    return values[0], values[1]

@@ -11,6 +11,7 @@ from typing import Any
 from twisted.application.internet import TimerService
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import DeferredList
+from twisted.python import usage
 
 from juego import config
 from juego.metrics import Metrics
@@ -71,7 +72,11 @@ def addTo(
     scores = ScoreServiceClient(reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret)
     dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
     metrics = Metrics() if metrics is None else metrics
-    hashing = HashingPool(reactor, metrics=metrics)
+    try:
+        threads, queue = config.hashing()
+    except config.ConfigError as e:
+        raise usage.UsageError(str(e)) from None
+    hashing = HashingPool(reactor, threads, queue, metrics=metrics)
     app = Application.build(
         store,
         scores,
