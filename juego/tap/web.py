@@ -74,6 +74,7 @@ def addTo(
     metrics = Metrics() if metrics is None else metrics
     try:
         threads, queue = config.hashing()
+        rateLimits = config.rateLimits()
     except config.ConfigError as e:
         raise usage.UsageError(str(e)) from None
     hashing = HashingPool(reactor, threads, queue, metrics=metrics)
@@ -85,6 +86,7 @@ def addTo(
         Passwords.inPool(hashing, metrics=metrics),
         metrics=metrics,
         proxies=TrustedProxies.fromEnvironment(),
+        rateLimits=rateLimits,
     )
     CallbackService(hashing.stop, hashing.start).setServiceParent(parent)
     CallbackService(app.close).setServiceParent(parent)

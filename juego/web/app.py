@@ -71,11 +71,13 @@ class Application:
         passwords: Passwords,
         metrics: Metrics | None = None,
         proxies: TrustedProxies | None = None,
+        rateLimits: float = 1.0,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
         juego-dist through C{dist} (L{juego.clients} or fakes), on C{clock}.
-        C{metrics} is the process's (a new registry by default).
+        C{metrics} is the process's (a new registry by default); C{rateLimits} is a
+        factor on the API's per-node rate limits (0: none, L{juego.config.rateLimits}).
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
@@ -94,7 +96,7 @@ class Application:
                 hub,
                 admin,
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
-                RateLimits(clock),
+                RateLimits(clock, rateLimits) if rateLimits > 0 else None,
             ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),

@@ -29,8 +29,10 @@ from twisted.python.threadpool import ThreadPool
 from juego.metrics import Metrics
 from juego.web.errors import Overloaded, retryAfter
 
-#: Hashes waiting for a thread, per lane and per thread, beyond which a request is refused.
-QUEUE_PER_THREAD = 2
+#: Hashes that may wait for a thread, per lane and per thread, beyond which a request is
+#: refused (on two cores: one thread for strangers, so sixteen waiting is about three
+#: seconds of work).
+QUEUE_PER_THREAD = 8
 #: Seconds a refused request is told to wait.
 RETRY_AFTER = 1
 

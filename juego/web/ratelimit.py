@@ -65,15 +65,22 @@ class RateLimits:
     The API's limiters (one web node's), by what they guard.
     """
 
-    def __init__(self, clock: IReactorTime) -> None:
+    def __init__(self, clock: IReactorTime, scale: float = 1.0) -> None:
+        """
+        @param scale: a factor on every burst and rate (C{JUEGO_RATE_LIMITS}).
+        """
+
+        def limiter(burst: int, every: float) -> RateLimiter:
+            return RateLimiter(clock, max(1, round(burst * scale)), every / scale)
+
         #: New partidas, per player: a game lasts a minute or so.
-        self.partidas = RateLimiter(clock, burst=10, every=3.0)
+        self.partidas = limiter(burst=10, every=3.0)
         #: Results, per player: one per partida.
-        self.resultados = RateLimiter(clock, burst=10, every=3.0)
+        self.resultados = limiter(burst=10, every=3.0)
         #: Profile edits and logouts, per player.
-        self.cuenta = RateLimiter(clock, burst=10, every=6.0)
+        self.cuenta = limiter(burst=10, every=6.0)
         #: Marking notifications read, per player.
-        self.notificaciones = RateLimiter(clock, burst=30, every=1.0)
+        self.notificaciones = limiter(burst=30, every=1.0)
         #: Sign-ups, per client address, before the database's count (which holds across
         #: nodes) is even asked: a flood stops here without a write.
-        self.registro = RateLimiter(clock, burst=10, every=60.0)
+        self.registro = limiter(burst=10, every=60.0)
