@@ -17,7 +17,7 @@ from juego.store.pool import SynchronousReactorThreads
 from juego.web.devices import COOKIE as DEVICE_COOKIE
 from juego.web.errors import Overloaded, TooManyRequests
 from juego.web.passwords import HashingPool
-from juego.web.ratelimit import RateLimiter
+from juego.web.ratelimit import RateLimiter, RateLimits
 from juego.web.sessions import COOKIE, tokenHash
 from juego.web.throttle import PER_ACCOUNT, PER_DEVICE, SIGNUPS_PER_ADDRESS
 from tests.support import PostgresMixin
@@ -756,11 +756,26 @@ class RateLimiterTests(SynchronousTestCase):
         limiter.take("a")
         self.assertRaises(TooManyRequests, limiter.take, "a")
 
+    def test_scaled(self):
+        limits = RateLimits(Clock(), 2.0)
+        self.assertEqual((limits.partidas.burst, limits.partidas.every), (20, 1.5))
+
     def test_boundedKeys(self):
         limiter = RateLimiter(Clock(), burst=1, every=10.0, maxKeys=3)
         for key in range(10):
             limiter.take(key)
         self.assertEqual(len(limiter), 3)
+
+
+class RateLimitsOffTests(WebTestCase):
+    def setUp(self):
+        super().setUp()
+        self.app.api.limits = None
+
+    def test_off(self):
+        client, _ = self.signUp()
+        for _ in range(30):
+            self.assertEqual(client.post("/api/partidas").status, 201)
 
 
 class PasswordPolicyTests(WebTestCase):
