@@ -128,6 +128,13 @@ def checkPassword(value: object, userInputs: Sequence[str] = ()) -> str:
     the account's own name and email from C{userInputs}). Only new passwords are
     checked: an account with an older, weaker password still logs in.
     """
+    return checkGuessable(checkPasswordShape(value), userInputs)
+
+
+def checkPasswordShape(value: object) -> str:
+    """
+    The cheap half of L{checkPassword}: a text of 8 to 1024 characters, not all whitespace.
+    """
     if not isinstance(value, str):
         raise InvalidField("La contraseña debe ser un texto.", campo="password")
     if len(value) < PASSWORD_MIN:
@@ -140,6 +147,14 @@ def checkPassword(value: object, userInputs: Sequence[str] = ()) -> str:
         )
     if not value.strip():
         raise InvalidField("La contraseña no puede ser solo espacios.", campo="password")
+    return value
+
+
+def checkGuessable(value: str, userInputs: Sequence[str] = ()) -> str:
+    """
+    The costly half of L{checkPassword} (zxcvbn: up to tens of milliseconds of CPU, so
+    juego-web runs it on its hashing threads): refuse a common or guessable password.
+    """
     reason = _guessable(value, userInputs)
     if reason is not None:
         raise InvalidField(

@@ -14,7 +14,7 @@ from twisted.web.iweb import IRequest
 
 from juego.model import User
 from juego.store import Store
-from juego.store.users import EmailInUse, checkEmail, checkNombre, checkPassword
+from juego.store.users import EmailInUse, checkEmail, checkNombre, checkPasswordShape
 from juego.web.clock import utcnow
 from juego.web.devices import Device, Devices
 from juego.web.errors import (
@@ -69,17 +69,19 @@ class Authenticator:
         self, request: IRequest, nombre: object, email: object, password: object
     ) -> User:
         nombre, email = checkNombre(nombre), checkEmail(email)
-        password = checkPassword(password, [nombre, email])
+        # How guessable it is is judged on the hashing thread, with the hash.
+        password = checkPasswordShape(password)
         # A place to hash first (503 at once when hashing is saturated), then the count
-        # every node shares: every sign-up that gets as far as hashing counts against its
-        # address, made or not (an email in use too: a script probing emails is held off).
+        # every node shares: every sign-up that gets its password hashed counts against
+        # its address, made or not (an email in use too: a script probing emails is held
+        # off); a refused password (400, with the reason) gives its attempt back.
         ticket = self.passwords.admit()
         try:
             now = utcnow(self._clock)
             limits = self.throttle.signup(clientAddress(request))
             await self.throttle.reserve(limits, now, TooManyRequests)
             try:
-                passwordHash = await self.passwords.hash(password, ticket=ticket)
+                passwordHash = await self.passwords.hashNew(password, [nombre, email], ticket)
             except BaseException:
                 await self.throttle.release(limits, succeeded=False)
                 raise

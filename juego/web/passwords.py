@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
@@ -27,6 +27,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from juego.metrics import Metrics
+from juego.store.users import checkGuessable
 from juego.web.errors import Overloaded, retryAfter
 
 #: Hashes that may wait for a thread, per lane and per thread, beyond which a request is
@@ -307,6 +308,22 @@ class Passwords:
             return self._hasher.hash(password)
 
         return self._run(work, priority=priority, ticket=ticket)
+
+    def hashNew(
+        self, password: str, userInputs: Sequence[str], ticket: Ticket | None = None
+    ) -> Deferred[str]:
+        """
+        Hash a new password, after refusing it (L{InvalidField}, with the reason) if it is
+        common or guessable: the estimate costs CPU too, so it runs on the hashing thread,
+        not the reactor's.
+        """
+
+        def work() -> str:
+            checkGuessable(password, userInputs)
+            self._count("hash")
+            return self._hasher.hash(password)
+
+        return self._run(work, ticket=ticket)
 
     def verify(
         self,
