@@ -726,8 +726,15 @@ class RateLimitTests(WebTestCase):
     def test_registroPerAddressInTheDatabase(self):
         # With this node's bucket out of the way, the count every node shares.
         self.app.api.limits.registro = RateLimiter(self.clock, 1000, 1.0)
-        for i in range(SIGNUPS_PER_ADDRESS):
+        for i in range(SIGNUPS_PER_ADDRESS - 1):
             self.signUp(f"Ana{i}", f"ana{i}@example.com")
+        # A refused password does not use up the address's sign-ups.
+        for _ in range(3):
+            reply = self.client().post(
+                "/api/registro", {"nombre": "X", "email": "x@example.com", "password": "12345678"}
+            )
+            self.assertEqual(reply.status, 400)
+        self.signUp("Ultima", "ultima@example.com")
         reply = self.client().post(
             "/api/registro", {"nombre": "X", "email": "x@example.com", "password": PASSWORD}
         )
