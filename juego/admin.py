@@ -1,10 +1,13 @@
 """
 C{juego-admin}: operators' commands.
 
-  juego-admin create-admin EMAIL [--name NOMBRE] [--password CONTRASEÑA] [--database URL]
+  juego-admin create-admin EMAIL [--name NOMBRE] [--password-stdin] [--database URL]
+                                 [--create]
       Make the account with EMAIL an admin; if there is none, create it (asking for the
-      name and the password unless given).
-  juego-admin db upgrade [--database URL]
+      name, and for the password at a prompt that does not echo, or reading it from
+      standard input with --password-stdin: never from the command line, where C{ps}
+      and the shell's history would keep it).
+  juego-admin db upgrade [--database URL] [--create]
       Bring the database schema to this code's version (PostgreSQL is never migrated
       on start-up).
   juego-admin db backup FILE [--database URL]
@@ -13,6 +16,10 @@ C{juego-admin}: operators' commands.
   juego-admin db restore FILE [--database URL]
       Restore a backup into a new SQLite file or an empty PostgreSQL database, then
       print each table's rows (compare them with the backup's).
+
+Both say which database they opened, and refuse to make a new SQLite file (a command run
+from the wrong folder would otherwise quietly create an empty database there) unless
+given C{--create}.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from juego.store.pool import (
     SynchronousReactorThreads,
     SynchronousThreadPool,
     makeEngine,
+    normaliseURL,
 )
 from juego.store.users import InvalidField, checkEmail, checkNombre, checkPassword
 
@@ -90,7 +98,7 @@ def createAdmin(
             password = askSecret("Contraseña: ")
             if askSecret("Repite la contraseña: ") != password:
                 raise CommandError("Las contraseñas no coinciden.")
-        password = checkPassword(password)
+        password = checkPassword(password, [nombre, email])
     except InvalidField as e:
         raise CommandError(str(e)) from None
     passwordHash = (hasher or PasswordHasher()).hash(password)
@@ -108,12 +116,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("email")
     create.add_argument("--name", "--nombre", dest="nombre", help="nombre de la cuenta nueva")
-    create.add_argument("--password", help="contraseña de la cuenta nueva (si no, se pregunta)")
-    create.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de datos")
+    create.add_argument(
+        "--password-stdin",
+        dest="passwordStdin",
+        action="store_true",
+        help="leer la contraseña de la cuenta nueva de la entrada estándar (si no, se pregunta)",
+    )
+    # Refused with an explanation: a password in argv is visible in ps and kept in the
+    # shell's history.
+    create.add_argument("--password", dest="passwordArgument", help=argparse.SUPPRESS)
     db = commands.add_parser("db", help="esquema de la base de datos")
     dbCommands = db.add_subparsers(dest="dbCommand", required=True)
     up = dbCommands.add_parser("upgrade", help="migrar el esquema a la versión actual")
-    up.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de datos")
+    for command in (create, up):
+        command.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de datos")
+        command.add_argument(
+            "--create",
+            action="store_true",
+            help="crear la base de datos SQLite si no existe (si no, es un error)",
+        )
     save = dbCommands.add_parser("backup", help="copia de seguridad con los servicios en marcha")
     save.add_argument("file", help="archivo de la copia (no debe existir)")
     save.add_argument("--database", "-d", help="URL de SQLAlchemy de la base de datos")
@@ -130,18 +151,50 @@ def _printCounts(engine: Engine, out: TextIO) -> None:
         out.write(f"  {table}: {rows}\n")
 
 
+def displayURL(url: str) -> str:
+    """
+    The database URL as the operator may see it (any password hidden).
+    """
+    return make_url(normaliseURL(url)).render_as_string(hide_password=True)
+
+
+def newSQLiteFile(url: str) -> str | None:
+    """
+    The path of the SQLite file C{url} names, if it does not exist yet.
+    """
+    parsed = make_url(normaliseURL(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database
+    if not path or path == ":memory:" or os.path.exists(path):
+        return None
+    return path
+
+
+def readPasswordLine(stdin: TextIO) -> str:
+    """
+    The password on the first line of C{stdin} (without its line ending).
+    """
+    line = stdin.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise CommandError("No se ha recibido ninguna contraseña por la entrada estándar.")
+    return password
+
+
 def main(
     argv: Sequence[str] | None = None,
     out: TextIO | None = None,
     ask: Callable[[str], str] = input,
     askSecret: Callable[[str], str] = getpass.getpass,
     err: TextIO | None = None,
+    stdin: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     options = _parser().parse_args(argv)
-    url = config.databaseURL(options.database)
     if options.command == "db" and options.dbCommand in ("backup", "restore"):
+        url = config.databaseURL(options.database, create=False)
         try:
             if options.dbCommand == "backup":
                 backup(url, options.file)
@@ -166,6 +219,31 @@ def main(
         finally:
             engine.dispose()
         return 0
+    try:
+        password = None
+        if options.command == "create-admin":
+            if options.passwordArgument is not None:
+                raise CommandError(
+                    "--password ya no se admite: la contraseña quedaría a la vista en `ps` "
+                    "y en el historial de la shell. Escríbela cuando se pida, o pásala por "
+                    "la entrada estándar con --password-stdin."
+                )
+            if options.passwordStdin:
+                password = readPasswordLine(stdin or sys.stdin)
+        url = config.databaseURL(options.database, create=False)
+        missing = newSQLiteFile(url)
+        if missing is not None:
+            if not options.create:
+                raise CommandError(
+                    f"no existe la base de datos {missing} (¿estás en la carpeta correcta? "
+                    "¿falta --database o JUEGO_DATABASE_URL?). Para crear una nueva, "
+                    "añade --create."
+                )
+            os.makedirs(os.path.dirname(missing) or ".", exist_ok=True)
+        out.write(f"Base de datos: {displayURL(url)}\n")
+    except CommandError as e:
+        err.write(f"juego-admin: {e}\n")
+        return 1
     engine = makeEngine(url)
     try:
         if options.command == "db":
@@ -177,7 +255,7 @@ def main(
             synchronousStore(engine),
             options.email,
             options.nombre,
-            options.password,
+            password,
             ask,
             askSecret,
             out,

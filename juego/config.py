@@ -260,3 +260,46 @@ def applyConfigFile(
         env.setdefault(variable, value)
     env[CONFIG_FILE_VAR] = str(path)
     return values
+
+
+def rateLimits(environ: Mapping[str, str] | None = None) -> float:
+    """
+    C{JUEGO_RATE_LIMITS}: a factor on juego-web's per-node rate limits (bursts and rates,
+    L{juego.web.ratelimit}); C{off} or C{0} turns them off (load tests and benchmarks
+    only: the database's login and sign-up throttles stay on). Default 1.
+    """
+    raw = _environ(environ).get("JUEGO_RATE_LIMITS", "").strip().lower()
+    if not raw:
+        return 1.0
+    if raw == "off":
+        return 0.0
+    try:
+        factor = float(raw)
+    except ValueError:
+        raise ConfigError(f"JUEGO_RATE_LIMITS must be a number or 'off', not {raw!r}") from None
+    if not factor >= 0:
+        raise ConfigError(f"JUEGO_RATE_LIMITS out of range: {raw}")
+    return factor
+
+
+def hashing(environ: Mapping[str, str] | None = None) -> tuple[int | None, int | None]:
+    """
+    juego-web's password hashing pool: C{JUEGO_HASH_THREADS} (threads; default one per
+    core, at least two) and C{JUEGO_HASH_QUEUE} (requests that may wait for a thread, per
+    lane, before the rest are answered 503; default eight per thread). L{None}: the default.
+    """
+    env = _environ(environ)
+    values: list[int | None] = []
+    for name in ("JUEGO_HASH_THREADS", "JUEGO_HASH_QUEUE"):
+        raw = env.get(name, "").strip()
+        if not raw:
+            values.append(None)
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < (1 if name == "JUEGO_HASH_THREADS" else 0):
+            raise ConfigError(f"{name} out of range: {value}")
+        values.append(value)
+    return values[0], values[1]

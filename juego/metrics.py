@@ -101,6 +101,17 @@ class Metrics:
             buckets=HTTP_BUCKETS,
             registry=registry,
         )
+        self.passwordWork = Counter(
+            "juego_password_work",
+            "juego-web: argon2 password hashes and checks run, by kind (hash, verify).",
+            ["kind"],
+            registry=registry,
+        )
+        self.passwordRefused = Counter(
+            "juego_password_refused",
+            "juego-web: requests answered 503 at once because the hashing queue was full.",
+            registry=registry,
+        )
         self.outboxDepth = Gauge(
             "juego_outbox_depth",
             "juego-web: work waiting in the outbox for juego-tcp or juego-dist.",

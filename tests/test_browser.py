@@ -214,6 +214,11 @@ class BrowserTests(SynchronousTestCase):
         page.goto("/registro")
         page.fill("#nombre", NOMBRE)
         page.fill("#email", "ana@example.com")
+        # A common password is refused, and the form says why next to the field.
+        page.fill("#password", "12345678")
+        page.click("button[type=submit]")
+        expect(page.locator("#password-error")).to_contain_text("más usadas")
+        self.assertEqual(page.get_attribute("#password", "aria-invalid"), "true")
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url("**/juego")

@@ -92,3 +92,26 @@ class DatabaseURLTests(SynchronousTestCase):
         self.assertEqual(
             config.databaseURL(None, {}, self.cwd), f"sqlite:///{self.cwd}/instance/usuarios.db"
         )
+
+
+class HashingAndRateLimitTests(SynchronousTestCase):
+    def test_hashing(self):
+        from juego.config import ConfigError, hashing
+
+        self.assertEqual(hashing({}), (None, None))
+        self.assertEqual(hashing({"JUEGO_HASH_THREADS": "3", "JUEGO_HASH_QUEUE": "0"}), (3, 0))
+        for bad in [
+            {"JUEGO_HASH_THREADS": "0"},
+            {"JUEGO_HASH_QUEUE": "-1"},
+            {"JUEGO_HASH_QUEUE": "x"},
+        ]:
+            self.assertRaises(ConfigError, hashing, bad)
+
+    def test_rateLimits(self):
+        from juego.config import ConfigError, rateLimits
+
+        self.assertEqual(rateLimits({}), 1.0)
+        self.assertEqual(rateLimits({"JUEGO_RATE_LIMITS": "off"}), 0.0)
+        self.assertEqual(rateLimits({"JUEGO_RATE_LIMITS": "2.5"}), 2.5)
+        for bad in ["-1", "nan", "mucho"]:
+            self.assertRaises(ConfigError, rateLimits, {"JUEGO_RATE_LIMITS": bad})

@@ -221,6 +221,8 @@ class Cluster:
         )
         webEnv = {
             **env,
+            # Players here play game after game at machine speed: no per-node rate limits.
+            "JUEGO_RATE_LIMITS": "off",
             # juego-tcp through nginx's stream port; juego-dist directly.
             "TCP_PERSIST_HOST": "127.0.0.1",
             "TCP_PERSIST_PORT": str(streamPort),

@@ -102,6 +102,8 @@ class System:
             "DISTRIBUTED_HOST": "127.0.0.1",
             "DISTRIBUTED_PORT": str(self.ports["dist"]),
             "JUEGO_DATABASE_URL": self.databaseURL,
+            # Hundreds of games per player in a minute: no per-node rate limits.
+            "JUEGO_RATE_LIMITS": "off",
             "PYTHONIOENCODING": "utf-8",
         }
         self.processes: dict[str, ServiceProcess] = {}

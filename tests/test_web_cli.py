@@ -27,14 +27,15 @@ class CreateAdminTests(SynchronousTestCase):
             lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
         )
 
-    def run_(self, *argv, answers=(), secrets=()):
+    def run_(self, *argv, answers=(), secrets=(), stdin="", create=True):
         answers, secrets = list(answers), list(secrets)
         return admin.main(
-            ["create-admin", *argv, "--database", self.url],
+            ["create-admin", *argv, "--database", self.url, *(["--create"] if create else [])],
             out=self.out,
             ask=lambda prompt: answers.pop(0),
             askSecret=lambda prompt: secrets.pop(0),
             err=self.err,
+            stdin=io.StringIO(stdin),
         )
 
     def user(self, email):
@@ -47,6 +48,7 @@ class CreateAdminTests(SynchronousTestCase):
         code = self.run_(
             "Jefa@Example.com", answers=["<b>Jefa</b>"], secrets=["contraseña1", "contraseña1"]
         )
+        self.assertEqual(code, 0, self.err.getvalue())
         self.assertEqual(code, 0)
         user, passwordHash = self.user("jefa@example.com")
         self.assertTrue(user.es_admin)
@@ -55,9 +57,75 @@ class CreateAdminTests(SynchronousTestCase):
         self.assertTrue(passwordHash.startswith("$argon2id$"))
         self.assertIn("jefa@example.com", self.out.getvalue())
 
-    def test_createsWithFlags(self):
-        self.assertEqual(self.run_("a@example.com", "--name", "A", "--password", "12345678"), 0)
-        self.assertTrue(self.user("a@example.com")[0].es_admin)
+    def test_createsWithPasswordFromStdin(self):
+        code = self.run_(
+            "a@example.com", "--name", "A", "--password-stdin", stdin="tortuga azul lluvia\n"
+        )
+        self.assertEqual(code, 0, self.err.getvalue())
+        user, passwordHash = self.user("a@example.com")
+        self.assertTrue(user.es_admin)
+        self.assertTrue(PasswordHasher().verify(passwordHash, "tortuga azul lluvia"))
+
+    def test_passwordInArgvRefused(self):
+        code = self.run_("a@example.com", "--name", "A", "--password", "tortuga azul lluvia")
+        self.assertEqual(code, 1)
+        self.assertIn("--password-stdin", self.err.getvalue())
+        self.assertIn("ps", self.err.getvalue())
+        # Refused before anything was opened.
+        self.assertFalse(os.path.exists(self.url.removeprefix("sqlite:///")))
+
+    def test_emptyStdinRefused(self):
+        self.assertEqual(self.run_("a@example.com", "--name", "A", "--password-stdin"), 1)
+        self.assertIn("entrada estándar", self.err.getvalue())
+
+    def test_saysWhichDatabase(self):
+        self.run_("a@example.com", "--name", "A", "--password-stdin", stdin="tortuga azul lluvia")
+        self.assertIn(f"Base de datos: {self.url}", self.out.getvalue())
+
+    def test_refusesToCreateADatabase(self):
+        self.assertEqual(
+            self.run_(
+                "a@example.com",
+                "--name",
+                "A",
+                "--password-stdin",
+                stdin="tortuga azul lluvia",
+                create=False,
+            ),
+            1,
+        )
+        self.assertIn("--create", self.err.getvalue())
+        self.assertFalse(os.path.exists(self.url.removeprefix("sqlite:///")))
+
+    def test_defaultDatabaseElsewhereNotCreated(self):
+        """
+        Run from a folder with no database: nothing is made there.
+        """
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        self.patch(
+            os, "environ", {k: v for k, v in os.environ.items() if k != "JUEGO_DATABASE_URL"}
+        )
+        cwd = os.getcwd()
+        os.chdir(folder)
+        self.addCleanup(os.chdir, cwd)
+        code = admin.main(["create-admin", "a@example.com"], out=self.out, err=self.err)
+        self.assertEqual(code, 1)
+        self.assertIn("instance/usuarios.db", self.err.getvalue())
+        self.assertEqual(os.listdir(folder), [])
+
+    def test_weakPasswordRefused(self):
+        for password in ["12345678", " " * 8, "anaadmin2"]:
+            code = self.run_(
+                "ana.admin@example.com",
+                "--name",
+                "Ana",
+                "--password-stdin",
+                stdin=password + "\n",
+            )
+            self.assertEqual(code, 1, password)
+        self.assertIn("fácil de adivinar", self.err.getvalue())
+        self.assertIsNone(self.user("ana.admin@example.com"))
 
     def test_promotesExisting(self):
         engine = makeEngine(self.url)
@@ -65,22 +133,28 @@ class CreateAdminTests(SynchronousTestCase):
         upgrade(engine)
         store = admin.synchronousStore(engine)
         admin._result(store.users.create("Ana", "ana@example.com", "h"))
-        self.assertEqual(self.run_("ANA@example.com"), 0)
+        # The database exists: no --create needed.
+        self.assertEqual(self.run_("ANA@example.com", create=False), 0)
         user, passwordHash = self.user("ana@example.com")
         self.assertTrue(user.es_admin)
         self.assertEqual(passwordHash, "h")
 
     def test_mismatchedPasswords(self):
         self.assertEqual(
-            self.run_("a@example.com", answers=["A"], secrets=["12345678", "87654321"]), 1
+            self.run_("a@example.com", answers=["A"], secrets=["tortuga azul", "tortuga verde"]),
+            1,
         )
         self.assertIsNone(self.user("a@example.com"))
 
     def test_invalid(self):
         self.assertEqual(self.run_("no-es-correo"), 1)
         self.assertIn("correo electrónico no es válido", self.err.getvalue())
-        self.assertEqual(self.run_("a@example.com", "--name", "A", "--password", "corta"), 1)
-        self.assertEqual(self.run_("a@example.com", "--name", "", "--password", "12345678"), 1)
+        self.assertEqual(
+            self.run_("a@example.com", "--name", "A", "--password-stdin", stdin="corta"), 1
+        )
+        self.assertEqual(
+            self.run_("a@example.com", "--name", "", "--password-stdin", stdin="tortuga azul"), 1
+        )
         self.assertIsNone(self.user("a@example.com"))
 
 
@@ -88,7 +162,10 @@ class UpgradeTests(SynchronousTestCase):
     def test_upgrade(self):
         url = sqliteURL(self)
         out = io.StringIO()
-        self.assertEqual(admin.main(["db", "upgrade", "--database", url], out=out), 0)
+        err = io.StringIO()
+        self.assertEqual(admin.main(["db", "upgrade", "--database", url], out=out, err=err), 1)
+        self.assertIn("--create", err.getvalue())
+        self.assertEqual(admin.main(["db", "upgrade", "--database", url, "--create"], out=out), 0)
         engine = makeEngine(url)
         self.addCleanup(engine.dispose)
         self.assertEqual(currentRevision(engine), headRevision())
@@ -97,4 +174,4 @@ class UpgradeTests(SynchronousTestCase):
     def test_databaseFromEnvironment(self):
         url = sqliteURL(self)
         self.patch(os, "environ", {**os.environ, "JUEGO_DATABASE_URL": url})
-        self.assertEqual(admin.main(["db", "upgrade"], out=io.StringIO()), 0)
+        self.assertEqual(admin.main(["db", "upgrade", "--create"], out=io.StringIO()), 0)

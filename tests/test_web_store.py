@@ -5,16 +5,27 @@ and admin additions to users), one suite run against SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+from alembic import command
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.model import Partida
+from juego.store import accounts as accountsModule
+from juego.store import schema as s
+from juego.store.accounts import Limit
+from juego.store.migrate import _config, upgrade
 from juego.store.partidas import Verified
+from juego.store.pool import makeEngine
 from juego.store.users import InvalidField, checkBio, checkEmail, checkNombre, checkPassword
 from tests.support import PostgresMixin, SQLiteMixin, synchronousStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=15)
+MINUTE = timedelta(minutes=1)
 
 
 class WebStoreTestsMixin:
@@ -41,21 +52,107 @@ class WebStoreTestsMixin:
         self.r(accounts.deleteSession("a" * 64))
         self.assertIsNone(self.r(accounts.session("a" * 64, T0)))
 
-    def test_failuresAndPurge(self):
+    def test_reserveUpToTheLimit(self):
         accounts = self.store.accounts
-        for minutes in (0, 5, 10):
-            self.r(accounts.recordFailure(["cuenta:x", "ip:1"], T0 + timedelta(minutes=minutes)))
-        failures = self.r(accounts.failures("cuenta:x", T0 + timedelta(minutes=1)))
-        self.assertEqual(failures.fechas, (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)))
-        self.r(accounts.clearFailures("cuenta:x"))
-        self.assertEqual(self.r(accounts.failures("cuenta:x", T0 - timedelta(days=1))).count, 0)
-        self.assertEqual(self.r(accounts.failures("ip:1", T0 - timedelta(days=1))).count, 3)
+        limits = [Limit("cuenta:x", 3, WINDOW), Limit("ip:1", 5, WINDOW)]
+        for _ in range(3):
+            self.assertIsNone(self.r(accounts.reserve(limits, T0)))
+        self.assertEqual(self.r(accounts.reserve(limits, T0 + timedelta(minutes=5))), 10 * MINUTE)
+        # Refused as a whole: the address's counter did not move either.
+        self.assertEqual(self.r(accounts.attempts("cuenta:x")), (3, T0))
+        self.assertEqual(self.r(accounts.attempts("ip:1")), (3, T0))
+        # The window (opened by the first attempt) closes: a new one opens.
+        later = T0 + WINDOW + timedelta(seconds=1)
+        self.assertIsNone(self.r(accounts.reserve(limits, later)))
+        self.assertEqual(self.r(accounts.attempts("cuenta:x")), (1, later))
+        self.assertEqual(self.r(accounts.attempts("ip:1")), (1, later))
+
+    def test_fullAddressRefusesEveryAccount(self):
+        accounts = self.store.accounts
+        for i in range(2):
+            self.assertIsNone(
+                self.r(
+                    accounts.reserve(
+                        [Limit(f"cuenta:{i}", 5, WINDOW), Limit("ip:1", 2, WINDOW)], T0
+                    )
+                )
+            )
+        wait = self.r(
+            accounts.reserve([Limit("cuenta:9", 5, WINDOW), Limit("ip:1", 2, WINDOW)], T0)
+        )
+        self.assertEqual(wait, WINDOW)
+        self.assertIsNone(self.r(accounts.attempts("cuenta:9")))
+
+    def test_release(self):
+        accounts = self.store.accounts
+        limits = [Limit("cuenta:x", 3, WINDOW), Limit("ip:1", 5, WINDOW)]
+        for _ in range(3):
+            self.r(accounts.reserve(limits, T0))
+        self.r(accounts.release(["cuenta:x", "ip:1"]))
+        self.assertEqual(self.r(accounts.attempts("cuenta:x")), (2, T0))
+        self.assertEqual(self.r(accounts.attempts("ip:1")), (2, T0))
+        self.r(accounts.release(["cuenta:x", "ip:1"], clear=["cuenta:x"]))
+        self.assertIsNone(self.r(accounts.attempts("cuenta:x")))
+        self.assertEqual(self.r(accounts.attempts("ip:1")), (1, T0))
+        for _ in range(3):
+            self.r(accounts.release(["ip:1"]))
+        self.assertEqual(self.r(accounts.attempts("ip:1")), (0, T0))
+
+    def test_concurrentReservations(self):
+        """
+        Twenty transactions on their own connections race for five attempts: five win.
+        """
+        engine = self.store.engine.execution_options(juego_begin="BEGIN IMMEDIATE")
+        barrier = threading.Barrier(20)
+        limit = Limit("cuenta:x", 5, WINDOW)
+
+        def race(_: int) -> bool:
+            barrier.wait()
+            with engine.begin() as conn:
+                return accountsModule._take(conn, limit, T0) is None
+
+        with ThreadPoolExecutor(20) as pool:
+            won = list(pool.map(race, range(20)))
+        self.assertEqual(won.count(True), 5)
+        self.assertEqual(self.r(self.store.accounts.attempts("cuenta:x")), (5, T0))
+
+    def test_devices(self):
+        accounts = self.store.accounts
+        self.r(accounts.addDevice("d" * 64, self.user.id, T0))
+        self.assertEqual(
+            self.r(accounts.deviceUser("d" * 64, T0 - timedelta(days=1))), self.user.id
+        )
+        self.assertIsNone(self.r(accounts.deviceUser("d" * 64, T0)))
+        self.assertIsNone(self.r(accounts.deviceUser("e" * 64, T0 - timedelta(days=1))))
+        self.r(accounts.touchDevice("d" * 64, T0 + timedelta(days=2)))
+        self.assertEqual(
+            self.r(accounts.deviceUser("d" * 64, T0 + timedelta(days=1))), self.user.id
+        )
+
+    def test_purge(self):
+        accounts = self.store.accounts
+        self.r(accounts.reserve([Limit("ip:1", 5, WINDOW)], T0))
+        self.r(accounts.reserve([Limit("ip:2", 5, WINDOW)], T0 + timedelta(minutes=10)))
+        self.r(accounts.addDevice("d" * 64, self.user.id, T0))
+        self.r(accounts.addDevice("e" * 64, self.user.id, T0 + timedelta(days=2)))
         self.r(accounts.createSession("a" * 64, self.user.id, T0, T0 + timedelta(hours=1)))
         self.r(accounts.createSession("b" * 64, self.user.id, T0, T0 + timedelta(days=1)))
-        self.r(accounts.purge(T0 + timedelta(hours=2), T0 + timedelta(minutes=7)))
-        self.assertEqual(self.r(accounts.failures("ip:1", T0 - timedelta(days=1))).count, 1)
+        self.r(
+            accounts.purge(
+                T0 + timedelta(hours=2), T0 + timedelta(minutes=7), T0 + timedelta(days=1)
+            )
+        )
+        self.assertIsNone(self.r(accounts.attempts("ip:1")))
+        self.assertIsNotNone(self.r(accounts.attempts("ip:2")))
+        self.assertIsNone(self.r(accounts.deviceUser("d" * 64, T0 - timedelta(days=1))))
+        self.assertIsNotNone(self.r(accounts.deviceUser("e" * 64, T0)))
         self.assertIsNone(self.r(accounts.session("a" * 64, T0)))
         self.assertIsNotNone(self.r(accounts.session("b" * 64, T0)))
+
+    def test_devicesGoWithTheirAccount(self):
+        self.r(self.store.accounts.addDevice("d" * 64, self.user.id, T0))
+        self.assertTrue(self.r(self.store.scores.deleteUser(self.user.id)))
+        self.assertIsNone(self.r(self.store.accounts.deviceUser("d" * 64, T0 - timedelta(days=1))))
 
     # partidas and the outbox
 
@@ -162,6 +259,61 @@ class WebStoreTestsMixin:
         )
 
 
+class MigrationTestsMixin:
+    def test_0003KeepsRowsAndFailures(self):
+        """
+        0002 -> 0003: accounts stay; each key's failures become its counter; and back.
+        """
+        engine = makeEngine(self.databaseURL())
+        self.addCleanup(engine.dispose)
+        upgrade(engine, "0002")
+        failures = sa.table("login_failures", sa.column("clave"), sa.column("fecha"))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (nombre, email, password_hash, es_admin, bio, "
+                    "fecha_registro) VALUES ('Ana', 'ana@example.com', 'h', false, '', :t)"
+                ),
+                {"t": T0},
+            )
+            conn.execute(
+                sa.insert(failures),
+                [
+                    {"clave": "cuenta:ana@example.com", "fecha": T0 + timedelta(minutes=m)}
+                    for m in (1, 2, 3)
+                ]
+                + [{"clave": "ip:1", "fecha": T0}],
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            self.assertEqual(
+                conn.execute(sa.select(s.users.c.email)).scalars().all(), ["ana@example.com"]
+            )
+            rows = conn.execute(
+                sa.select(
+                    s.login_throttle.c.clave, s.login_throttle.c.intentos, s.login_throttle.c.desde
+                ).order_by(s.login_throttle.c.clave)
+            ).all()
+        self.assertEqual(
+            [tuple(r) for r in rows],
+            [("cuenta:ana@example.com", 3, T0 + MINUTE), ("ip:1", 1, T0)],
+        )
+        downgrade(engine, "0002")
+        with engine.connect() as conn:
+            self.assertEqual(
+                conn.execute(sa.text("SELECT COUNT(*) FROM login_failures")).scalar_one(), 4
+            )
+            self.assertEqual(conn.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one(), 1)
+
+
+class SQLiteMigrationTests(MigrationTestsMixin, SQLiteMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresMigrationTests(MigrationTestsMixin, PostgresMixin, SynchronousTestCase):
+    pass
+
+
 class SQLiteWebStoreTests(WebStoreTestsMixin, SQLiteMixin, SynchronousTestCase):
     pass
 
@@ -183,11 +335,51 @@ class FieldRuleTests(SynchronousTestCase):
             self.assertRaises(InvalidField, checkEmail, bad)
 
     def test_password(self):
-        self.assertEqual(checkPassword("12345678"), "12345678")
-        for bad in ["1234567", "x" * 1025, None]:
-            self.assertRaises(InvalidField, checkPassword, bad)
+        for good in [
+            "contraseña-larga",
+            "tortuga azul bajo la lluvia",
+            "Tr0ub4dor&3",
+            "ñandú-x9!kq",
+        ]:
+            self.assertEqual(checkPassword(good), good)
+        for bad in [
+            "1234567",
+            "x" * 1025,
+            None,
+            " " * 8,
+            "\t \n " * 4,
+            "12345678",
+            "password1",
+            "qwertyuiop",
+            "aaaaaaaaaaaa",
+        ]:
+            e = self.assertRaises(InvalidField, checkPassword, bad)
+            self.assertEqual(e.campo, "password")
+        # A long password is judged by its start (zxcvbn refuses more than 72 characters).
+        self.assertEqual(checkPassword("tortuga azul " + "x" * 1000), "tortuga azul " + "x" * 1000)
+
+    def test_passwordReasons(self):
+        cases = [
+            ("12345678", "más usadas"),
+            ("asdfghjkl;", "teclado"),
+            ("aaaaaaaaaaaa", "repite"),
+            ("        ", "solo espacios"),
+        ]
+        for password, reason in cases:
+            self.assertIn(reason, str(self.assertRaises(InvalidField, checkPassword, password)))
+        # The account's own name and email are guessable too.
+        checkPassword("anabelgarcia77")
+        e = self.assertRaises(
+            InvalidField, checkPassword, "anabelgarcia77", ["Anabel", "anabelgarcia@example.com"]
+        )
+        self.assertIn("tu nombre o tu correo", str(e))
 
     def test_bio(self):
         self.assertEqual(checkBio(" a\nb "), "a\nb")
         for bad in ["x" * 501, "a\x07", 5]:
             self.assertRaises(InvalidField, checkBio, bad)
+
+
+def downgrade(engine, revision):
+    with engine.begin() as connection:
+        command.downgrade(_config(connection), revision)

@@ -114,8 +114,9 @@ class OptionsTests(SynchronousTestCase):
         options = webTap.Options()
         options.parseOptions(["--listen", "tcp:0:interface=0.0.0.0", "-d", sqliteURL(self)])
         service = webTap.makeService(options)
-        # the store, 5 callback services, 3 timers (drain, housekeeping, outbox gauge), the listener
-        self.assertEqual(len(list(service)), 10)
+        # the store, 6 callback services (the hashing pool's one of them), 3 timers (drain,
+        # housekeeping, outbox gauge), the listener
+        self.assertEqual(len(list(service)), 11)
 
     def test_allBuilds(self):
         options = allTap.Options()

@@ -99,13 +99,26 @@ sessions = Table(
     Column("expira", UTCDateTime, nullable=False, index=True),
 )
 
-login_failures = Table(
-    "login_failures",
+# Attempts counted per key (an account, a client address, a device cookie) in a window
+# that opens at the first attempt: a conditional UPDATE of one row reserves an attempt, so
+# that concurrent requests on any web node cannot overrun the limit.
+login_throttle = Table(
+    "login_throttle",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("clave", String(300), nullable=False),
-    Column("fecha", UTCDateTime, nullable=False),
-    Index("ix_login_failures_clave_fecha", "clave", "fecha"),
+    Column("clave", String(300), primary_key=True),
+    Column("intentos", Integer, nullable=False),
+    Column("desde", UTCDateTime, nullable=False, index=True),
+)
+
+# Browsers that have logged into an account (OWASP "device cookies"), by the SHA-256 of
+# the cookie's random token.
+device_cookies = Table(
+    "device_cookies",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, _userFK(), nullable=False, index=True),
+    Column("creada", UTCDateTime, nullable=False),
+    Column("usada", UTCDateTime, nullable=False, index=True),
 )
 
 partidas = Table(

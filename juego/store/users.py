@@ -41,7 +41,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class InvalidField(ValueError):
     """
     An account field breaks its rule; the message is Spanish, fit for the player.
+
+    @ivar campo: the field at fault (the form shows the message next to it), if known.
     """
+
+    def __init__(self, message: str, campo: str | None = None) -> None:
+        super().__init__(message)
+        self.campo = campo
 
 
 def _hasControl(text: str, allowed: str = "") -> bool:
@@ -74,13 +80,88 @@ def checkEmail(value: object) -> str:
     return email
 
 
-def checkPassword(value: object) -> str:
+#: zxcvbn's score (0-4) a new password needs: 3 is "safely unguessable", about 10^8
+#: guesses or more, which a throttled online attacker never gets to and a slow hash
+#: (argon2id) makes costly offline.
+PASSWORD_SCORE = 3
+#: zxcvbn refuses longer input; a password this long is judged by its start.
+_ESTIMATE_MAX = 72
+
+#: Why a password is guessable, in the player's words, by the pattern zxcvbn found
+#: (dictionary patterns by dictionary), most telling first.
+_REASONS = [
+    ("passwords", "es una de las contraseñas más usadas"),
+    ("user_inputs", "contiene tu nombre o tu correo electrónico"),
+    ("spatial", "sigue un recorrido del teclado (como «qwerty»)"),
+    ("repeat", "repite los mismos caracteres"),
+    ("sequence", "es una secuencia (como «abcd» o «1234»)"),
+    ("date", "es o contiene una fecha"),
+    ("english_wikipedia", "es una palabra común"),
+    ("us_tv_and_film", "es una palabra o un nombre comunes"),
+    ("surnames", "es un apellido común"),
+    ("male_names", "es un nombre propio común"),
+    ("female_names", "es un nombre propio común"),
+]
+
+
+def _guessable(password: str, userInputs: Sequence[str]) -> str | None:
+    """
+    Why zxcvbn finds C{password} guessable (Spanish), or C{None} if it is strong enough.
+    """
+    from zxcvbn import zxcvbn
+
+    inputs = [part for value in userInputs for part in re.split(r"[@.\s_-]+", value) if part]
+    result = zxcvbn(password[:_ESTIMATE_MAX], user_inputs=[*userInputs, *inputs])
+    if result["score"] >= PASSWORD_SCORE:
+        return None
+    found = {m.get("dictionary_name") or m["pattern"] for m in result["sequence"]}
+    for key, reason in _REASONS:
+        if key in found:
+            return reason
+    return "es demasiado corta o sencilla"
+
+
+def checkPassword(value: object, userInputs: Sequence[str] = ()) -> str:
+    """
+    A new password, per NIST SP 800-63B: 8 to 1024 characters, not all whitespace, no
+    composition rules, and not common or guessable (zxcvbn's estimate, which also knows
+    the account's own name and email from C{userInputs}). Only new passwords are
+    checked: an account with an older, weaker password still logs in.
+    """
+    return checkGuessable(checkPasswordShape(value), userInputs)
+
+
+def checkPasswordShape(value: object) -> str:
+    """
+    The cheap half of L{checkPassword}: a text of 8 to 1024 characters, not all whitespace.
+    """
     if not isinstance(value, str):
-        raise InvalidField("La contraseña debe ser un texto.")
+        raise InvalidField("La contraseña debe ser un texto.", campo="password")
     if len(value) < PASSWORD_MIN:
-        raise InvalidField(f"La contraseña debe tener al menos {PASSWORD_MIN} caracteres.")
+        raise InvalidField(
+            f"La contraseña debe tener al menos {PASSWORD_MIN} caracteres.", campo="password"
+        )
     if len(value) > PASSWORD_MAX:
-        raise InvalidField(f"La contraseña no puede tener más de {PASSWORD_MAX} caracteres.")
+        raise InvalidField(
+            f"La contraseña no puede tener más de {PASSWORD_MAX} caracteres.", campo="password"
+        )
+    if not value.strip():
+        raise InvalidField("La contraseña no puede ser solo espacios.", campo="password")
+    return value
+
+
+def checkGuessable(value: str, userInputs: Sequence[str] = ()) -> str:
+    """
+    The costly half of L{checkPassword} (zxcvbn: up to tens of milliseconds of CPU, so
+    juego-web runs it on its hashing threads): refuse a common or guessable password.
+    """
+    reason = _guessable(value, userInputs)
+    if reason is not None:
+        raise InvalidField(
+            f"Esa contraseña es fácil de adivinar: {reason}. Prueba con una frase de "
+            "varias palabras que no tengan relación entre sí.",
+            campo="password",
+        )
     return value
 
 

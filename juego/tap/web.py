@@ -11,6 +11,7 @@ from typing import Any
 from twisted.application.internet import TimerService
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import DeferredList
+from twisted.python import usage
 
 from juego import config
 from juego.metrics import Metrics
@@ -31,7 +32,7 @@ from juego.web.health import OutboxDepth
 from juego.web.hosts import AllowedHosts
 from juego.web.housekeeping import Housekeeping
 from juego.web.networks import metricsAllowList
-from juego.web.passwords import Passwords
+from juego.web.passwords import HashingPool, Passwords
 from juego.web.proxies import TrustedProxies
 from juego.web.tracing import Site
 
@@ -75,17 +76,25 @@ def addTo(
     scores = ScoreServiceClient(reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret)
     dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
     metrics = Metrics() if metrics is None else metrics
+    try:
+        threads, queue = config.hashing()
+        rateLimits = config.rateLimits()
+    except config.ConfigError as e:
+        raise usage.UsageError(str(e)) from None
+    hashing = HashingPool(reactor, threads, queue, metrics=metrics)
     app = Application.build(
         store,
         scores,
         dist,
         reactor,
-        Passwords.inThreads(reactor),
+        Passwords.inPool(hashing, metrics=metrics),
         metrics=metrics,
         proxies=TrustedProxies.fromEnvironment(),
         hosts=AllowedHosts.fromEnvironment(description),
         metricsAllow=metricsAllowList(),
+        rateLimits=rateLimits,
     )
+    CallbackService(hashing.stop, hashing.start).setServiceParent(parent)
     CallbackService(app.close).setServiceParent(parent)
     CallbackService(scores.stop, scores.start).setServiceParent(parent)
     CallbackService(dist.stop, dist.start).setServiceParent(parent)

@@ -21,7 +21,9 @@ from juego.web.csrf import sameOrigin
 from juego.web.errors import CrossSite, InvalidRequest, NotFoundError, installJSONErrors, ok
 from juego.web.game import Games
 from juego.web.live import NotificationHub
+from juego.web.ratelimit import RateLimits
 from juego.web.recent import Recent
+from juego.web.throttle import clientAddress
 from juego.web.upstream import callDist
 from juego.web.views import gameJSON, rankingJSON, userJSON
 
@@ -57,6 +59,13 @@ class API:
     globalStats: Recent[dict[str, Any]] | None = None
     #: The certification test (L{juego.web.certification}); None: not served.
     certification: CertificationAPI | None = None
+    #: Rate limits of the writes a client could repeat (L{juego.web.ratelimit}); None:
+    #: unlimited.
+    limits: RateLimits | None = None
+
+    def _limit(self, which: str, key: object) -> None:
+        if self.limits is not None:
+            getattr(self.limits, which).take(key)
 
     @router.route("/admin/", branch=True)
     def adminBranch(self, request: IRequest) -> Any:
@@ -72,6 +81,7 @@ class API:
 
     @router.route("/registro", methods=["POST"])
     async def registro(self, request: IRequest) -> bytes:
+        self._limit("registro", clientAddress(request))
         body = readJSON(request)
         user = await self.auth.register(
             request, body.get("nombre"), body.get("email"), body.get("password")
@@ -86,6 +96,7 @@ class API:
 
     @router.route("/logout", methods=["POST"])
     async def logout(self, request: IRequest) -> bytes:
+        self._limit("cuenta", (await self.auth.requireUser(request)).id)
         await self.auth.logout(request)
         return ok(request, message="Sesión cerrada.")
 
@@ -103,6 +114,7 @@ class API:
     @router.route("/perfil", methods=["POST"])
     async def editarPerfil(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
+        self._limit("cuenta", user.id)
         body = readJSON(request)
         nombre = checkNombre(body["nombre"]) if body.get("nombre") is not None else None
         bio = checkBio(body["bio"]) if body.get("bio") is not None else None
@@ -116,6 +128,7 @@ class API:
     @router.route("/partidas", methods=["POST"])
     async def partidas(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
+        self._limit("partidas", user.id)
         body = readJSON(request)
         partida = await self.games.issue(user, body.get("idioma"))
         return ok(request, 201, partida=partida)
@@ -123,6 +136,7 @@ class API:
     @router.route("/guardar_puntaje", methods=["POST"])
     async def guardarPuntaje(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
+        self._limit("resultados", user.id)
         body = readJSON(request)
         # Any "puntaje" in the body is ignored: the server recomputes the score.
         status, fields = await self.games.save(user, body.get("partida_id"), body.get("eventos"))
@@ -175,6 +189,7 @@ class API:
     @router.route("/notificaciones/leer", methods=["POST"])
     async def leerNotificaciones(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
+        self._limit("notificaciones", user.id)
         ids = _ids(readJSON(request).get("ids"))
         await callDist(self.dist.mark_notifications_read, user.id, ids=ids)
         return ok(request)

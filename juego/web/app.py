@@ -45,6 +45,7 @@ from juego.web.pages import Pages
 from juego.web.passwords import Passwords
 from juego.web.paths import PathCheck
 from juego.web.proxies import TrustedProxies
+from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
@@ -83,6 +84,7 @@ class Application:
         proxies: TrustedProxies | None = None,
         hosts: AllowedHosts | None = None,
         metricsAllow: NetworkList | None = None,
+        rateLimits: float = 1.0,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
@@ -90,6 +92,8 @@ class Application:
         C{metrics} is the process's (a new registry by default). By default it believes
         no proxy, answers for loopback's host names only and shows C{/metrics} to
         loopback only.
+        C{metrics} is the process's (a new registry by default); C{rateLimits} is a
+        factor on the API's per-node rate limits (0: none, L{juego.config.rateLimits}).
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
@@ -109,6 +113,7 @@ class Application:
                 admin,
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
                 CertificationAPI(store, auth, games, clock),
+                RateLimits(clock, rateLimits) if rateLimits > 0 else None,
             ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),

@@ -8,6 +8,7 @@ An error reply is always C{{"success": false, "error": "<Spanish>", "code": "<co
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar
 
 from klein import Klein
@@ -168,6 +169,25 @@ class TooManyAttempts(APIError):
     default = "Demasiados intentos fallidos. Espera un poco antes de volver a probar."
 
 
+def retryAfter(seconds: float) -> dict[str, str]:
+    """
+    The C{Retry-After} header for a wait of C{seconds} (whole seconds, at least one).
+    """
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+class TooManyRequests(APIError):
+    status = 429
+    code = "demasiadas_peticiones"
+    default = "Demasiadas peticiones seguidas. Espera un poco antes de volver a probar."
+
+
+class Overloaded(APIError):
+    status = 503
+    code = "servidor_ocupado"
+    default = "El servidor está muy ocupado ahora mismo. Inténtalo de nuevo en unos segundos."
+
+
 class ServiceUnavailableError(APIError):
     status = 503
     code = "servicio_no_disponible"
@@ -215,7 +235,8 @@ def asAPIError(failure: Failure) -> APIError:
     if failure.check(APIError):
         return failure.value
     if failure.check(InvalidField):
-        return InvalidRequest(str(failure.value))
+        campo = failure.value.campo
+        return InvalidRequest(str(failure.value), extra={"campo": campo} if campo else None)
     if failure.check(NotFound):
         return NotFoundError()
     if failure.check(MethodNotAllowed):

@@ -1,6 +1,7 @@
 """
-Periodic clean-up of what juego-web keeps: expired sessions, old failed logins and
-partidas issued long ago and never played.
+Periodic clean-up of what juego-web keeps: expired sessions, attempt counters whose
+window has passed, device cookies unused for a year, and partidas issued long ago and
+never played.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from juego.store import Store
+from juego.web import devices
 from juego.web.clock import utcnow
-from juego.web.throttle import WINDOW
+from juego.web.throttle import LONGEST
 
 log = Logger()
 
@@ -33,7 +35,7 @@ class Housekeeping:
     async def _run(self) -> None:
         now = utcnow(self._clock)
         try:
-            await self._store.accounts.purge(now, now - WINDOW)
+            await self._store.accounts.purge(now, now - LONGEST, now - devices.TTL)
             await self._store.partidas.purgeStale(now - STALE_PARTIDAS)
         except Exception:
             log.failure("housekeeping failed")

@@ -33,27 +33,41 @@ def newToken() -> bytes:
     return secrets.token_urlsafe(32).encode("ascii")
 
 
+def setCookie(request: Request, name: bytes, token: bytes, maxAge: int) -> None:
+    """
+    Set a token cookie: HttpOnly, SameSite=Lax, Secure under https, for the whole site.
+    """
+    request.addCookie(
+        name,
+        token,
+        path=b"/",
+        max_age=str(maxAge).encode("ascii"),
+        httpOnly=True,
+        secure=request.isSecure(),
+        sameSite=b"lax",
+    )
+
+
+def cookieToken(request: IRequest, name: bytes) -> bytes | None:
+    """
+    The token in cookie C{name}, if it has a token's shape.
+    """
+    token = request.getCookie(name)
+    if token is None or not _TOKEN.match(token):
+        return None
+    return token
+
+
 class Sessions:
     def __init__(self, accounts: AccountsStore, clock: IReactorTime) -> None:
         self._accounts = accounts
         self._clock = clock
 
     def _setCookie(self, request: Request, token: bytes, maxAge: int) -> None:
-        request.addCookie(
-            COOKIE,
-            token,
-            path=b"/",
-            max_age=str(maxAge).encode("ascii"),
-            httpOnly=True,
-            secure=request.isSecure(),
-            sameSite=b"lax",
-        )
+        setCookie(request, COOKIE, token, maxAge)
 
     def _token(self, request: IRequest) -> bytes | None:
-        token = request.getCookie(COOKIE)
-        if token is None or not _TOKEN.match(token):
-            return None
-        return token
+        return cookieToken(request, COOKIE)
 
     async def start(self, request: IRequest, user: User) -> None:
         """

@@ -1,7 +1,7 @@
 """held results: partidas keep their keystrokes and a state; users a certified speed
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 17:00:00.000000
 
 A closed partida is now C{publica} (ranked), C{en_revision} (held: C{motivo} is
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

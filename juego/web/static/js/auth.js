@@ -1,5 +1,6 @@
 // Sign-in and sign-up forms (/login, /registro). The form's data-modo says which.
-// Validation is the server's: its Spanish message is shown in #error.
+// Validation is the server's: its Spanish message is shown next to the field it is about
+// (#<campo>-error, e.g. why a new password is too easy to guess), else in #error.
 
 import { $, api, destinoSeguro } from './common.js';
 
@@ -20,6 +21,7 @@ function iniciar() {
 
   const limpiarError = () => {
     error.textContent = '';
+    for (const aviso of form.querySelectorAll('.error-campo')) aviso.textContent = '';
     for (const campo of form.querySelectorAll('[aria-invalid]')) campo.removeAttribute('aria-invalid');
   };
 
@@ -44,9 +46,12 @@ function iniciar() {
     } catch (err) {
       boton.disabled = false;
       boton.textContent = textoBoton;
-      error.textContent = err.error || err.message || 'No se pudo completar la operación.';
-      const nombreCampo = CAMPOS_POR_CODIGO[err.code];
+      const mensaje = err.error || err.message || 'No se pudo completar la operación.';
+      const nombreCampo = err.campo || CAMPOS_POR_CODIGO[err.code];
       const campo = nombreCampo ? $(nombreCampo) : null;
+      const junto = err.campo ? $(`${err.campo}-error`) : null;
+      if (junto) junto.textContent = mensaje;
+      else error.textContent = mensaje;
       if (campo) {
         campo.setAttribute('aria-invalid', 'true');
         campo.focus();

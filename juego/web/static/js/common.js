@@ -23,12 +23,13 @@ const MENSAJES_POR_ESTADO = {
 
 /** Error thrown by api() for any non-2xx reply or network failure. */
 export class ApiError extends Error {
-  constructor(status, code, error) {
+  constructor(status, code, error, campo = null) {
     super(error);
     this.name = 'ApiError';
     this.status = status; // HTTP status, 0 for a network failure
     this.code = code; // machine code from the server, e.g. "credenciales_invalidas"
     this.error = error; // human (Spanish) message
+    this.campo = campo; // the form field at fault, when the server says (e.g. "password")
   }
 }
 
@@ -76,7 +77,8 @@ export async function api(path, { method = 'GET', body, keepalive = false, signa
       MENSAJES_POR_ESTADO[status] ||
       (status >= 500 ? 'Error del servidor. Inténtalo de nuevo más tarde.' : `Error ${status}.`);
     const code = (datos && datos.code) || `http_${status}`;
-    throw new ApiError(status, code, error);
+    const campo = (datos && typeof datos.campo === 'string' && datos.campo) || null;
+    throw new ApiError(status, code, error, campo);
   }
   return datos === null ? { success: true } : datos;
 }
