@@ -1,0 +1,3 @@
+"""
+The attack suites, one module per surface; C{tests/test_attacks.py} runs them all.
+"""
