@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="juego-admin", description="Tareas de administración de juego."
     )
+    parser.add_argument(
+        "--config",
+        "-c",
+        help="archivo de configuración TOML (por defecto: JUEGO_CONFIG; ver docs/OPERATIONS.md)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser(
         "create-admin", help="hacer administrador a una cuenta (o crearla)"
@@ -193,6 +198,11 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     options = _parser().parse_args(argv)
+    try:
+        config.applyConfigFile(options.config)
+    except config.ConfigError as e:
+        err.write(f"juego-admin: {e}\n")
+        return 1
     if options.command == "db" and options.dbCommand in ("backup", "restore"):
         url = config.databaseURL(options.database, create=False)
         try:

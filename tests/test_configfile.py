@@ -152,3 +152,32 @@ class ConfigFileProcessTests(SynchronousTestCase):
         for port in (tcp, dist):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
         self.assertTrue(Path(folder, "desde-el-fichero.db").exists())
+
+
+class AdminConfigFileTests(SynchronousTestCase):
+    def test_adminReadsTheFile(self) -> None:
+        """
+        C{juego-admin --config FILE db upgrade} works on the database the file names; a bad
+        file is a one-line error.
+        """
+        import io
+
+        from juego import admin
+
+        folder = tempfile.mkdtemp()
+        path = Path(folder, "juego.toml")
+        path.write_text(f'[database]\nurl = "sqlite:///{folder}/admin.db"\n')
+        saved = dict(os.environ)
+        self.addCleanup(lambda: (os.environ.clear(), os.environ.update(saved)))
+        os.environ.pop("JUEGO_DATABASE_URL", None)
+        os.environ.pop(config.CONFIG_FILE_VAR, None)
+        out, err = io.StringIO(), io.StringIO()
+        code = admin.main(["--config", str(path), "db", "upgrade", "--create"], out=out, err=err)
+        self.assertEqual(code, 0, err.getvalue())
+        self.assertIn("admin.db", out.getvalue())
+        self.assertTrue(Path(folder, "admin.db").exists())
+        Path(folder, "bad.toml").write_text("[database]\nulr = 1\n")
+        err = io.StringIO()
+        code = admin.main(["-c", str(Path(folder, "bad.toml")), "db", "upgrade"], err=err)
+        self.assertEqual(code, 1)
+        self.assertIn("unknown setting database.ulr", err.getvalue())
