@@ -1,5 +1,5 @@
 """
-Which service secret: the one place that answers it (SPEC "JUEGO_SERVICE_SECRET").
+Which service secret: the one place that answers it (README, "JUEGO_SERVICE_SECRET").
 
 C{JUEGO_SERVICE_SECRET} wins when set. Unset, the processes of one install share a secret
 generated on first start and kept in a file beside the SQLite database (C{instance/} under

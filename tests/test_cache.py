@@ -1,6 +1,6 @@
 """
 The optional Redis (L{juego.cache}) against a real Redis server: the cached ranking gives
-SPEC's positions (ties included) and heals from the database; notifications cross
+the contract's positions (ties included) and heals from the database; notifications cross
 juego-dist nodes exactly once; with Redis down everything answers from the database.
 
 Skipped without a Redis server, unless C{JUEGO_REQUIRE_REDIS} is set (CI): see

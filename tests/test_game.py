@@ -33,7 +33,7 @@ from juego.game.verifier import MAX_ERRORES, MAX_MS, MAX_TECLAS, MAX_TECLAS_POR_
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-# Independent re-statement of the SPEC formulas, so the tests do not just echo rules.py.
+# Independent re-statement of the rules' formulas, so the tests do not just echo rules.py.
 def spec_len(palabra: str) -> int:
     return len(unicodedata.normalize("NFC", palabra))
 

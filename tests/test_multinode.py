@@ -41,7 +41,7 @@ from tests.support import postgresDatabaseURL, selfSigned
 DEPLOY_EXAMPLE = CHECKOUT / "deploy" / "nginx.conf"
 PASSWORD = "contraseña-de-prueba"
 RECORD = "¡Nuevo récord personal: {} puntos!"
-#: The last event of a game played at once must not pass the real time + 2 s (SPEC).
+#: The last event of a game played at once must not pass the real time + 2 s (the contract).
 MAX_GAME_MS = 1900
 #: Concurrent saves: threads, games per thread, players they share (two threads each).
 THREADS, GAMES, PLAYERS = 16, 12, 8

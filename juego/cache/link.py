@@ -3,7 +3,7 @@ One reconnecting connection to Redis, for the optional shared cache and pub/sub.
 
 The Redis protocol and its commands are txredisapi's; the connecting is ours, so that it
 fits the rest of juego: the reactor is a constructor argument (tests step it), a lost
-server is retried with exponential backoff capped at L{MAX_DELAY} seconds (SPEC.md), a
+server is retried with exponential backoff capped at L{MAX_DELAY} seconds (the contract, README), a
 command while the server is away fails at once with L{RedisUnavailable} (callers fall
 back to the database), and an outage is logged once (L{Health}), not at every retry.
 """

@@ -3,7 +3,7 @@ The ranking in a Redis sorted set: a player's position in O(log n), shared by ev
 juego-dist node. The database stays the source of truth; the set is a cache that may be
 lost, flushed or left behind at any time and is then rebuilt from C{user_aggregates}.
 
-Encoding. SPEC's position is 1 + the players whose best is higher, or equal and reached
+Encoding. The contract's position is 1 + the players whose best is higher, or equal and reached
 earlier, or equal and reached at the same instant by a lower id. Each player is one member
 of the set C{<prefix>ranking}:
 

@@ -12,7 +12,7 @@ L{decodeReply} for signed, allow-listed pickles):
     within its timeout, never hangs: at once while every connection is down, otherwise
     after L{DEFAULT_TIMEOUT} seconds without a reply. L{DistServiceClient.subscribe}
     keeps one more connection that receives every new notification.
-  - Blocking clients for scripts, with the seed's API (SPEC "Python API"):
+  - Blocking clients for scripts, with the seed's API (README, "Python clients"):
     L{DistributedServiceClient} and L{ScoreClient}. Every call answers C{(ok, reply)} and
     a down service is C{(False, {"success": False, "error": ..., "code": "unavailable"})}.
 

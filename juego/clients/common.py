@@ -16,7 +16,7 @@ from juego.wire.errors import UNAVAILABLE
 
 #: Seconds a call waits for its reply (and a connection attempt for its connection).
 DEFAULT_TIMEOUT = 3.0
-#: The longest wait between two connection attempts (SPEC: capped at 5 s).
+#: The longest wait between two connection attempts (the contract: capped at 5 s).
 MAX_BACKOFF = 5.0
 #: The wait before the first retry.
 INITIAL_BACKOFF = 0.1

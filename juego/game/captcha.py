@@ -1,5 +1,5 @@
 """
-The certification test's text and image (SPEC.md "Human results only").
+The certification test's text and image (docs/SECURITY.md, "The ranking: human results only").
 
 A player whose result is held for certification types a short text that exists only as a
 server-rendered, distorted image, and the server times it. This module is the pure part:

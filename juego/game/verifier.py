@@ -1,7 +1,7 @@
 """Server-side check of a finished partida: the client's ``eventos`` against the rules.
 
 The client never reports its score.  It reports, for every word that ended, when it ended
-and whether it was typed; :func:`verify` checks those events against the rules of the SPEC
+and whether it was typed; :func:`verify` checks those events against the game's rules
 ("The game: escritura rápida") and recomputes the score from them.
 """
 

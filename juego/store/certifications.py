@@ -1,5 +1,5 @@
 """
-Certification tests (SPEC.md "Human results only"), owned by juego-web.
+Certification tests (docs/SECURITY.md, "The ranking: human results only"), owned by juego-web.
 
 A test is created for a player with results held for certification, its clock starts at
 the first fetch of its image (C{vista}) and it takes one answer (C{respondida}). Each step

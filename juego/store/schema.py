@@ -234,7 +234,7 @@ outbox = Table(
     Column("proximo", UTCDateTime, nullable=False, index=True),
 )
 
-# The certification tests (SPEC.md "Human results only"): a player with results held for
+# The certification tests (docs/SECURITY.md, "The ranking: human results only"): a player with results held for
 # certification types the text of a server-rendered image; the server times it from the
 # image's first fetch (kept here, so any web node can take the answer).
 certificaciones = Table(

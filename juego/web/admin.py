@@ -81,7 +81,7 @@ class AdminAPI:
         self.hub.disconnect(target.id)
         return ok(request, message=f"Usuario {target.nombre} eliminado.")
 
-    # Held results (SPEC.md "Human results only")
+    # Held results (docs/SECURITY.md, "The ranking: human results only")
 
     @router.route("/revision", methods=["GET"])
     async def revision(self, request: IRequest) -> bytes:

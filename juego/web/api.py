@@ -1,5 +1,5 @@
 """
-The JSON API under C{/api} (SPEC.md "HTTP API", plus the profile and notification
+The JSON API under C{/api} (docs/API.md, plus the profile and notification
 endpoints documented in docs/API.md). Admin endpoints live in L{juego.web.admin}.
 """
 

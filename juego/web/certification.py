@@ -1,5 +1,5 @@
 """
-The certification test under C{/api/certificacion} (SPEC.md "Human results only").
+The certification test under C{/api/certificacion} (docs/SECURITY.md, "The ranking: human results only").
 
 A result above 100 wpm and more than 25 % above the player's certified speed is held
 (L{juego.web.game}). To release it the player types a short text that exists only as a

@@ -136,7 +136,7 @@ class Games:
             await self._refuse(partida.id, now, e.rule)
 
         if not result.eventos:
-            # Stopped before any word ended: nothing was played (SPEC: discarded).
+            # Stopped before any word ended: nothing was played (the contract: discarded).
             if not await self._store.partidas.closeDiscarded(partida.id, now):
                 raise PartidaClosed()
             return 200, {

@@ -1,6 +1,6 @@
 """
 A value the web process may reuse for a moment: C{GET /api/stats/global} asks juego-dist
-at most once per L{GLOBAL_STATS_TTL} however many players ask (SPEC: stats reflect a
+at most once per L{GLOBAL_STATS_TTL} however many players ask (the contract: stats reflect a
 confirmed save within 1 s, caches included).
 """
 
@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 
 T = TypeVar("T")
 
-#: Seconds juego-web reuses the global stats (well inside SPEC's 1 s).
+#: Seconds juego-web reuses the global stats (well inside the contract's 1 s).
 GLOBAL_STATS_TTL = 0.25
 
 

@@ -14,7 +14,7 @@ from juego.store.users import UserSummary
 
 def userJSON(user: User) -> dict[str, Any]:
     """
-    SPEC's C{user}: C{{id, nombre, email, es_admin, fecha_registro}}.
+    The API's C{user}: C{{id, nombre, email, es_admin, fecha_registro}}.
     """
     return {
         "id": user.id,

@@ -1,5 +1,5 @@
 """
-The line protocol's error codes (SPEC.md) and the exception that carries one.
+The line protocol's error codes (the contract, README) and the exception that carries one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// The certification test on /juego (SPEC.md "Human results only").
+// The certification test on /juego (docs/SECURITY.md, "The ranking: human results only").
 //
 // A result above 100 wpm and more than 25 % above the player's certified speed is held.
 // This module walks the player through the test that releases it: an explanation, the

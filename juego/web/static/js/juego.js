@@ -1,6 +1,6 @@
 // The game page (/juego): "escritura rápida".
 //
-// Timing follows SPEC.md "The game" and uses only the `reglas` the server sends with the
+// Timing follows the game's rules (/como-funciona, docs/API.md) and uses only the `reglas` the server sends with the
 // partida (never local copies of the constants):
 //
 //   nivel(i)  = 1 + floor(i / palabras_por_nivel)
