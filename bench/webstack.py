@@ -160,7 +160,7 @@ def counts(url: str) -> dict[str, int]:
                 "guardadas": conn.execute(
                     select(func.count())
                     .select_from(s.partidas)
-                    .where(s.partidas.c.estado == "guardada")
+                    .where(s.partidas.c.estado.in_(("publica", "aprobada")))
                 ).scalar_one(),
                 "outbox": conn.execute(select(func.count()).select_from(s.outbox)).scalar_one(),
             }

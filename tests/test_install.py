@@ -53,6 +53,9 @@ class InstalledServicesTests(SynchronousTestCase):
         self.venv = self.install()
 
     def run_(self, *command: str | Path, **kwargs: object) -> str:
+        # Without the checkout on the path: its juego.egg-info (left by the editable
+        # install of make test) would make pip think juego is installed already.
+        kwargs.setdefault("env", {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
         result = subprocess.run(
             [str(c) for c in command], capture_output=True, text=True, timeout=300, **kwargs
         )  # type: ignore[call-overload]

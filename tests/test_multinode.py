@@ -465,7 +465,7 @@ class MultiNodeTests(SynchronousTestCase):
         # No partida was left open by a request cut off half-way.
         with self.engine.connect() as conn:
             open_ = conn.execute(
-                text("SELECT count(*) FROM partidas WHERE estado <> 'guardada' AND id = ANY(:ids)"),
+                text("SELECT count(*) FROM partidas WHERE cerrada IS NULL AND id = ANY(:ids)"),
                 {"ids": issued},
             ).scalar_one()
         self.assertEqual(open_, 0)
@@ -612,7 +612,7 @@ class MultiNodeTests(SynchronousTestCase):
             for game in range(GAMES):
                 # Longer games as it goes on: many new records, so many changes to the
                 # shared best histogram from both score nodes at once.
-                words = rand.randint(0, 2 + game // 3)
+                words = rand.randint(1, 2 + game // 3)
                 self.play(player, ports[(n + game) % 3], ports[(n + game + 1) % 3], words)
 
         with ThreadPoolExecutor(THREADS) as pool:
@@ -750,7 +750,7 @@ class MultiNodeTests(SynchronousTestCase):
             users = conn.execute(text("SELECT count(*) FROM users")).scalar_one()
             unsaved = conn.execute(
                 text(
-                    "SELECT count(*) FROM partidas p WHERE p.estado = 'guardada'"
+                    "SELECT count(*) FROM partidas p WHERE p.estado IN ('publica', 'aprobada')"
                     " AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.clave = p.id)"
                 )
             ).scalar_one()

@@ -478,7 +478,7 @@ class WebObservabilityTests(WebTestCase):
     def test_outboxDepth(self):
         client, _ = self.signUp()
         self.scores.down = True
-        self.play(client, 0)
+        self.play(client, 1)
         self.successResultOf(OutboxDepth(self.store, self.metrics).update())
         self.assertEqual(sample(self.metrics, "juego_outbox_depth"), 1)
         self.patch(self.store.partidas, "outboxDepth", lambda: fail(RuntimeError("sin base")))

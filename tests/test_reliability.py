@@ -465,10 +465,10 @@ def saveJob(
 
 def someWords(palabras: Sequence[str], budgetMs: float, rng: random.Random) -> int:
     """
-    A random number of words, none to as many as fit: scores vary, and the players'
-    bests move now and then.
+    A random number of words, one to as many as fit: scores vary, and the players' bests
+    move now and then. (None would be a discarded game, which counts nowhere.)
     """
-    return rng.randint(0, mostWords(palabras, budgetMs))
+    return rng.randint(1, max(1, mostWords(palabras, budgetMs)))
 
 
 def moreWords(minimum: int) -> Callable[[Sequence[str], float, random.Random], int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from twisted.trial.unittest import SynchronousTestCase
 
 from juego.store import schema as s
 from juego.web.admin import RESET_MESSAGE
@@ -126,6 +127,24 @@ class StatsTests(WebTestCase):
         self.dist.get_global_stats = broken
         self.assertEqual(client.get("/api/stats/global").status, 503)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class UpstreamCancelTests(SynchronousTestCase):
+    def test_visitorGoneIsNoFailure(self):
+        """
+        Found in play: a visitor leaving a page while /api/notificaciones was waiting on
+        juego-dist logged a critical "juego-dist call failed". The cancelled call now
+        ends quietly (nothing logged as an error).
+        """
+        from twisted.internet.defer import CancelledError, Deferred
+
+        from juego.web.upstream import callDist
+
+        pending: Deferred[dict[str, object]] = Deferred()
+        d = Deferred.fromCoroutine(callDist(lambda: pending))
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class NotificationTests(WebTestCase):

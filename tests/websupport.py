@@ -298,11 +298,17 @@ class WebTestCase(SynchronousTestCase):
         cooperator = Cooperator(scheduler=lambda f: self.pump.callLater(0, f))
         self.patch(_producer_helpers, "cooperate", cooperator.cooperate)
 
+    #: The factor on the API's per-node rate limits (0: none; L{juego.web.ratelimit}).
+    rateLimits = 0.0
+
     def buildApplication(self, **kw: Any) -> Application:
         """
         The application over this test's store, fakes and clock, serving C{BASE}'s host.
         """
         kw.setdefault("hosts", AllowedHosts([HOST]))
+        # The per-node rate limits are off unless a test is about them (rateLimits):
+        # a test plays far faster than a person would.
+        kw.setdefault("rateLimits", self.rateLimits)
         return Application.build(
             self.store, self.scores, self.dist, self.clock, cheapPasswords(), **kw
         )

@@ -104,11 +104,32 @@ _REASONS = [
 ]
 
 
+def _compact(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if c.isalnum())
+
+
+def _madeOfUserInputs(password: str, userInputs: Sequence[str]) -> bool:
+    """
+    Whether C{password} is little more than the account's own name and email run together
+    (C{carla-phone} for Carla Phone, carla-phone@example.org): zxcvbn scores such a
+    password by its words and may let it through.
+    """
+    rest = _compact(password)
+    pieces = {_compact(v) for value in userInputs for v in [value, *re.split(r"[@.\s_-]+", value)]}
+    for piece in sorted(pieces, key=len, reverse=True):
+        if len(piece) >= 3:
+            rest = rest.replace(piece, "")
+    return len(rest) < 4
+
+
 def _guessable(password: str, userInputs: Sequence[str]) -> str | None:
     """
     Why zxcvbn finds C{password} guessable (Spanish), or C{None} if it is strong enough.
     """
     from zxcvbn import zxcvbn
+
+    if _madeOfUserInputs(password, userInputs):
+        return "contiene tu nombre o tu correo electrónico"
 
     inputs = [part for value in userInputs for part in re.split(r"[@.\s_-]+", value) if part]
     result = zxcvbn(password[:_ESTIMATE_MAX], user_inputs=[*userInputs, *inputs])

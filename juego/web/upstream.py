@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import CancelledError, maybeDeferred
 from twisted.logger import Logger
 
 from juego.clients import ServiceUnavailable
@@ -25,6 +25,9 @@ async def callDist(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dic
         reply = await maybeDeferred(method, *args, **kwargs)
     except ServiceUnavailable:
         raise ServiceUnavailableError() from None
+    except CancelledError:
+        # The visitor went away (Klein cancels the request's work): nothing failed.
+        raise
     except Exception:
         log.failure("juego-dist call failed")
         raise ServiceUnavailableError() from None
