@@ -290,8 +290,9 @@ PATHS: dict[str, Any] = {
                 {
                     "type": "object",
                     "properties": {
-                        "nombre": {"type": "string", "minLength": 1, "maxLength": 40},
-                        "bio": {"type": "string", "maxLength": 500},
+                        # null is the same as leaving the field out (unchanged).
+                        "nombre": {"type": ["string", "null"], "minLength": 1, "maxLength": 40},
+                        "bio": {"type": ["string", "null"], "maxLength": 500},
                     },
                 }
             ),
@@ -303,7 +304,8 @@ PATHS: dict[str, Any] = {
             {"201": _reply("La partida.", _success({"partida": _ref("Partida")}))}
             | _errors(*_WRITE_ERRORS, 401),
             body=_body(
-                {"type": "object", "properties": {"idioma": {"enum": ["es", "en"]}}},
+                # null is the same as leaving it out (the default language).
+                {"type": "object", "properties": {"idioma": {"enum": ["es", "en", None]}}},
             ),
         )
     },
@@ -407,7 +409,10 @@ PATHS: dict[str, Any] = {
             body=_body(
                 {
                     "type": "object",
-                    "properties": {"ids": {"type": "array", "items": INT, "maxItems": 1000}},
+                    # null is the same as leaving it out: all of them.
+                    "properties": {
+                        "ids": {"type": ["array", "null"], "items": INT, "maxItems": 1000}
+                    },
                 },
             ),
         )
