@@ -15,6 +15,7 @@ from twisted.internet import defer, endpoints
 from twisted.python import usage
 
 from juego import config
+from juego.logging import useTextLogger
 from juego.store import Store
 
 
@@ -112,6 +113,9 @@ class ServiceOptions(usage.Options):
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without a service secret."],
     ]
+
+    def postOptions(self) -> None:
+        useTextLogger(getattr(self, "parent", None))
 
 
 def reactor() -> Any:

@@ -10,6 +10,7 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from juego import config
+from juego.logging import useTextLogger
 from juego.metrics import Metrics
 from juego.tap import (
     REDIS_OPTION,
@@ -59,6 +60,9 @@ class Options(usage.Options):
     optFlags = [
         ["insecure", None, "Allow juego-tcp/juego-dist beyond loopback without a service secret."],
     ]
+
+    def postOptions(self) -> None:
+        useTextLogger(getattr(self, "parent", None))
 
 
 def _split(description: str) -> tuple[str, list[str], dict[str, str]]:
