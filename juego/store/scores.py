@@ -8,14 +8,16 @@ Every change to a player's best or games goes through here, so that the histogra
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
@@ -76,6 +78,122 @@ def dayNumber(when: datetime) -> int:
     return (when.astimezone(UTC).date() - datetime(1970, 1, 1).date()).days
 
 
+class _Many:
+    """
+    A statement compiled once per dialect and run with the DB-API's C{executemany},
+    its parameters given as the driver takes them. SQLAlchemy's own C{executemany}
+    builds and processes every row's parameters in Python, which was most of a batch's
+    cost (docs/PERFORMANCE.md); the values here need no processing (integers, booleans,
+    and datetimes converted once per batch with L{_bindValue}).
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self._statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+        dialect = conn.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            done = cast(SQLCompiler, self._statement.compile(dialect=dialect))
+            order = tuple(done.positiontup or ()) if dialect.positional else None
+            compiled = self._compiled[dialect.name] = (str(done), order)
+        sql, order = compiled
+        if order is None:
+            conn.exec_driver_sql(sql, list(rows))
+        else:
+            conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+
+
+_processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
+
+
+def _bindValue(conn: Connection, column: Any, value: object) -> object:
+    """
+    C{value} for C{column} as SQLAlchemy would hand it to the driver (for L{_Many}).
+    """
+    key = (conn.dialect.name, f"{column.table.name}.{column.name}")
+    if key not in _processors:
+        _processors[key] = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    processor = _processors[key]
+    return value if processor is None else processor(value)
+
+
+# The batch's statements, built once.
+_agg = s.user_aggregates
+_EARLIER = select(
+    s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
+).where(s.scores.c.clave.in_(bindparam("claves", expanding=True)))
+_LOCK_AGGREGATES = (
+    select(_agg.c.user_id)
+    .where(_agg.c.user_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_agg.c.user_id)
+    .with_for_update()
+)
+_AGGREGATES = select(
+    _agg.c.user_id, _agg.c.puntaje_maximo, _agg.c.partidas_jugadas, _agg.c.dia_ultimo_juego
+).where(_agg.c.user_id.in_(bindparam("ids", expanding=True)))
+_USERS = select(s.users.c.id).where(s.users.c.id.in_(bindparam("ids", expanding=True)))
+_SCORE_COLUMNS = ("user_id", "puntaje", "fecha", "clave", "nuevo_record", "puntaje_maximo")
+_INSERT_SCORES = insert(s.scores).values({name: bindparam(name) for name in _SCORE_COLUMNS})
+_INSERT_SCORES_MANY = _Many(_INSERT_SCORES)
+_INSERT_SCORES_RETURNING = _INSERT_SCORES.returning(s.scores.c.id, sort_by_parameter_order=True)
+_LAST_SCORE = select(func.max(s.scores.c.id))
+_PLAYER_VALUES = {
+    "partidas_jugadas": bindparam("p_games"),
+    "puntaje_total": _agg.c.puntaje_total + bindparam("p_total"),
+    "fecha_ultimo_juego": bindparam("p_last"),
+    "dia_ultimo_juego": bindparam("p_day"),
+}
+#: Updates of the players whose best did not change (C{False}) and of those whose did.
+_UPDATE_PLAYERS = {
+    bestChanged: _Many(
+        update(_agg)
+        .where(_agg.c.user_id == bindparam("p_id"))
+        .values(
+            dict(
+                _PLAYER_VALUES, puntaje_maximo=bindparam("p_best"), fecha_maximo=bindparam("p_last")
+            )
+            if bestChanged
+            else _PLAYER_VALUES
+        )
+    )
+    for bestChanged in (False, True)
+}
+_TOTALS = (
+    update(s.totals)
+    .where(s.totals.c.id == 1)
+    .values(
+        jugadores=s.totals.c.jugadores + bindparam("d_jugadores"),
+        suma_mejores=s.totals.c.suma_mejores + bindparam("d_suma"),
+        partidas=s.totals.c.partidas + bindparam("d_partidas"),
+    )
+)
+
+
+def _upsert(dialect: Any, table: s.Table, keyName: str) -> _Many:
+    stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
+    return _Many(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c[keyName]],
+            set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
+        )
+    )
+
+
+#: The histograms' upserts and deletions of emptied buckets, by dialect and table.
+_BUMPS = {
+    (dialect.__name__.rsplit(".", 1)[-1], table.name, keyName): (
+        _upsert(dialect, table, keyName),
+        delete(table).where(
+            table.c[keyName].in_(bindparam("keys", expanding=True)), table.c.jugadores <= 0
+        ),
+    )
+    for dialect in (sqlite, postgresql)
+    for table, keyName in ((s.best_counts, "puntaje"), (s.activity_days, "dia"))
+}
+
+
 @attrs.define
 class _Deltas:
     """
@@ -94,13 +212,12 @@ class _Deltas:
         _bump(conn, s.activity_days, "dia", self.days)
         if self.jugadores or self.sumaMejores or self.partidas:
             conn.execute(
-                update(s.totals)
-                .where(s.totals.c.id == 1)
-                .values(
-                    jugadores=s.totals.c.jugadores + self.jugadores,
-                    suma_mejores=s.totals.c.suma_mejores + self.sumaMejores,
-                    partidas=s.totals.c.partidas + self.partidas,
-                )
+                _TOTALS,
+                {
+                    "d_jugadores": self.jugadores,
+                    "d_suma": self.sumaMejores,
+                    "d_partidas": self.partidas,
+                },
             )
 
 
@@ -113,39 +230,26 @@ def _bump(conn: Connection, table: s.Table, keyName: str, deltas: Counter[int]) 
     and the decreases applied in two passes, a batch raising bucket 20 and lowering 10
     and another raising 10 and lowering 20 would each lock the bucket the other needs.
     """
-    keyColumn = table.c[keyName]
     changes = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d != 0]
     if not changes:
         return
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[keyColumn],
-            set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
-        ),
-        changes,
-    )
+    dialect = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
+    upsert, dropEmpty = _BUMPS[(dialect, table.name, keyName)]
+    upsert.run(conn, changes)
     lowered = [row["k"] for row in changes if row["d"] < 0]
     if lowered:
         # Only rows this transaction has locked already (it just changed them).
-        conn.execute(delete(table).where(keyColumn.in_(lowered), table.c.jugadores <= 0))
+        conn.execute(dropEmpty, {"keys": lowered})
 
 
 def _lockAggregates(conn: Connection, userIDs: Sequence[int]) -> None:
     """
     Make sure each user's aggregates row exists and lock the rows in id order.
     """
-    ids = sorted(set(userIDs))
     if conn.dialect.name == "sqlite":
         # The whole database is locked already (BEGIN IMMEDIATE).
         return
-    conn.execute(
-        select(s.user_aggregates.c.user_id)
-        .where(s.user_aggregates.c.user_id.in_(ids))
-        .order_by(s.user_aggregates.c.user_id)
-        .with_for_update()
-    ).all()
+    conn.execute(_LOCK_AGGREGATES, {"ids": sorted(set(userIDs))}).all()
 
 
 def _ensureAggregates(conn: Connection, userID: int) -> bool:
@@ -180,19 +284,14 @@ def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
     The aggregates of every user the batch names who exists (rows are made for users
     without one).
     """
-    agg = s.user_aggregates
     ids = sorted(userIDs)
-    rows = conn.execute(
-        select(
-            agg.c.user_id, agg.c.puntaje_maximo, agg.c.partidas_jugadas, agg.c.dia_ultimo_juego
-        ).where(agg.c.user_id.in_(ids))
-    ).all()
     players = {
-        r.user_id: _Player(r.puntaje_maximo, r.partidas_jugadas, r.dia_ultimo_juego) for r in rows
+        userID: _Player(best, games, day)
+        for userID, best, games, day in conn.execute(_AGGREGATES, {"ids": ids})
     }
     missing = [i for i in ids if i not in players]
     if missing:
-        for userID in conn.execute(select(s.users.c.id).where(s.users.c.id.in_(missing))).scalars():
+        for userID in conn.execute(_USERS, {"ids": missing}).scalars():
             if _ensureAggregates(conn, userID):
                 players[userID] = _Player(0, 0, None)
     return players
@@ -213,16 +312,13 @@ def _saveBatch(
     keys = {r.clave for r in requests if r.clave is not None}
     earlier: dict[str, SaveResult] = {}
     if keys:
-        for row in conn.execute(
-            select(
-                s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
-            ).where(s.scores.c.clave.in_(sorted(keys)))
-        ):
-            earlier[row.clave] = SaveResult(row.id, bool(row.nuevo_record), row.puntaje_maximo)
+        for clave, scoreID, nuevo, maximo in conn.execute(_EARLIER, {"claves": sorted(keys)}):
+            earlier[clave] = SaveResult(scoreID, bool(nuevo), maximo)
 
     _lockAggregates(conn, [r.user_id for r in requests])
     players = _loadPlayers(conn, {r.user_id for r in requests if r.clave not in earlier})
     today = dayNumber(now)
+    fecha = _bindValue(conn, s.scores.c.fecha, now)
     deltas = _Deltas()
     # Each request's answer: a result, a missing user, or the index of its new score row.
     answers: list[SaveResult | UserNotFound | tuple[int, bool, int]] = []
@@ -267,7 +363,7 @@ def _saveBatch(
             {
                 "user_id": request.user_id,
                 "puntaje": request.puntaje,
-                "fecha": now,
+                "fecha": fecha,
                 "clave": request.clave,
                 "nuevo_record": nuevoRecord,
                 "puntaje_maximo": best,
@@ -277,7 +373,7 @@ def _saveBatch(
     scoreIDs: list[int] = []
     if rows:
         scoreIDs = _insertScores(conn, rows)
-        _writePlayers(conn, players, now, today)
+        _writePlayers(conn, players, fecha, today)
     deltas.apply(conn)
     if changed is not None:
         changed.extend(
@@ -304,35 +400,24 @@ def _insertScores(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
     a plain rowid, so the new ids are the consecutive numbers after the largest one.
     """
     if conn.dialect.name != "sqlite":
-        return list(
-            conn.execute(
-                insert(s.scores).returning(s.scores.c.id, sort_by_parameter_order=True), rows
-            ).scalars()
-        )
-    conn.execute(insert(s.scores), rows)
-    last = conn.execute(select(func.max(s.scores.c.id))).scalar_one()
+        return list(conn.execute(_INSERT_SCORES_RETURNING, rows).scalars())
+    _INSERT_SCORES_MANY.run(conn, rows)
+    last = conn.execute(_LAST_SCORE).scalar_one()
     return list(range(last - len(rows) + 1, last + 1))
 
 
-def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, today: int) -> None:
-    agg = s.user_aggregates
-    common = {
-        "partidas_jugadas": bindparam("p_games"),
-        "puntaje_total": agg.c.puntaje_total + bindparam("p_total"),
-        "fecha_ultimo_juego": bindparam("p_last"),
-        "dia_ultimo_juego": bindparam("p_day"),
-    }
+def _writePlayers(conn: Connection, players: dict[int, _Player], fecha: object, today: int) -> None:
+    """
+    Write back the aggregates of the players the batch touched (C{fecha}: the batch's
+    time, as the driver takes it).
+    """
     for bestChanged in (False, True):
-        values = dict(common)
-        if bestChanged:
-            values["puntaje_maximo"] = bindparam("p_best")
-            values["fecha_maximo"] = bindparam("p_last")
         params = [
             {
                 "p_id": userID,
                 "p_games": p.games,
                 "p_total": p.total,
-                "p_last": now,
+                "p_last": fecha,
                 "p_day": today,
                 "p_best": p.best,
             }
@@ -340,9 +425,7 @@ def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, 
             if p.touched and p.bestChanged == bestChanged
         ]
         if params:
-            conn.execute(
-                update(agg).where(agg.c.user_id == bindparam("p_id")).values(values), params
-            )
+            _UPDATE_PLAYERS[bestChanged].run(conn, params)
 
 
 def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> Best | None:
