@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import attrs
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Dialect, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import ClauseElement
@@ -108,13 +108,13 @@ class _Many:
 _processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
 
 
-def _bindValue(conn: Connection, column: Any, value: object) -> object:
+def _bindValue(dialect: Dialect, column: Any, value: object) -> object:
     """
     C{value} for C{column} as SQLAlchemy would hand it to the driver (for L{_Many}).
     """
-    key = (conn.dialect.name, f"{column.table.name}.{column.name}")
+    key = (dialect.name, f"{column.table.name}.{column.name}")
     if key not in _processors:
-        _processors[key] = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        _processors[key] = column.type.dialect_impl(dialect).bind_processor(dialect)
     processor = _processors[key]
     return value if processor is None else processor(value)
 
@@ -297,28 +297,52 @@ def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
     return players
 
 
+@attrs.frozen
+class _Prepared:
+    """
+    What a batch needs that does not depend on the database: worked out before its write
+    transaction begins, so that the lock is held only for the database's work.
+    """
+
+    keys: list[str]
+    userIDs: list[int]
+    today: int
+    #: The batch's time as the driver takes it (L{_bindValue}).
+    fecha: object
+
+
+def _prepare(requests: Sequence[SaveRequest], now: datetime, dialect: Dialect) -> _Prepared:
+    return _Prepared(
+        sorted({r.clave for r in requests if r.clave is not None}),
+        sorted({r.user_id for r in requests}),
+        dayNumber(now),
+        _bindValue(dialect, s.scores.c.fecha, now),
+    )
+
+
 def _saveBatch(
     conn: Connection,
     requests: Sequence[SaveRequest],
     now: datetime,
     changed: list[Best] | None = None,
+    prepared: _Prepared | None = None,
 ) -> list[SaveResult | UserNotFound]:
     """
     Store a batch set-wise: one query for the earlier saves with the same keys, one for
     the aggregates, one multi-row insert of the scores, one executemany of the aggregate
     updates, then the shared counters. The players whose best changed are added to
-    C{changed}.
+    C{changed}. C{prepared} is L{_prepare}'s, made before the transaction.
     """
-    keys = {r.clave for r in requests if r.clave is not None}
+    if prepared is None:
+        prepared = _prepare(requests, now, conn.dialect)
     earlier: dict[str, SaveResult] = {}
-    if keys:
-        for clave, scoreID, nuevo, maximo in conn.execute(_EARLIER, {"claves": sorted(keys)}):
+    if prepared.keys:
+        for clave, scoreID, nuevo, maximo in conn.execute(_EARLIER, {"claves": prepared.keys}):
             earlier[clave] = SaveResult(scoreID, bool(nuevo), maximo)
 
-    _lockAggregates(conn, [r.user_id for r in requests])
+    _lockAggregates(conn, prepared.userIDs)
     players = _loadPlayers(conn, {r.user_id for r in requests if r.clave not in earlier})
-    today = dayNumber(now)
-    fecha = _bindValue(conn, s.scores.c.fecha, now)
+    today, fecha = prepared.today, prepared.fecha
     deltas = _Deltas()
     # Each request's answer: a result, a missing user, or the index of its new score row.
     answers: list[SaveResult | UserNotFound | tuple[int, bool, int]] = []
@@ -498,10 +522,13 @@ class ScoresStore:
         """
 
         changed: list[Best] = []
+        # The batch's time is when it reaches the store (a retry keeps it).
+        when = now or utcnow()
+        prepared = _prepare(requests, when, self._pool.engine.dialect)
 
         def work(conn: Connection) -> list[SaveResult | UserNotFound]:
             del changed[:]  # a retried batch starts again
-            return _saveBatch(conn, requests, now or utcnow(), changed)
+            return _saveBatch(conn, requests, when, changed, prepared)
 
         def committed(results: list[SaveResult | UserNotFound]) -> list[SaveResult | UserNotFound]:
             self._tell(changed)
