@@ -7,16 +7,26 @@ Every change to a player's best or games goes through here, so that the histogra
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import attrs
-from sqlalchemy import Connection, Dialect, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -78,31 +88,91 @@ def dayNumber(when: datetime) -> int:
     return (when.astimezone(UTC).date() - datetime(1970, 1, 1).date()).days
 
 
-class _Many:
+#: How a statement's list parameter is written: C{col IN (...)} with SQLAlchemy's
+#: expanding parameter, or, for the DB-API path on SQLite, C{col IN (SELECT value FROM
+#: json_each(?))} with the list as one JSON parameter (so the SQL never changes).
+InList = Callable[[Any, str], Any]
+
+
+def _expanding(column: Any, name: str) -> Any:
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _jsonEach(column: Any, name: str) -> Any:
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+class _Fast:
     """
-    A statement compiled once per dialect and run with the DB-API's C{executemany},
-    its parameters given as the driver takes them. SQLAlchemy's own C{executemany}
-    builds and processes every row's parameters in Python, which was most of a batch's
-    cost (docs/PERFORMANCE.md); the values here need no processing (integers, booleans,
-    and datetimes converted once per batch with L{_bindValue}).
+    A statement of the batch, built once. On SQLite it is compiled once and run on the
+    DB-API cursor, its parameters given as the driver takes them: SQLAlchemy spends about
+    50 µs on each statement it runs, and builds and processes every row's parameters in
+    Python for an C{executemany}, which together were most of a batch's cost
+    (docs/PERFORMANCE.md). The values need no processing (integers, booleans, text, and
+    datetimes converted once per batch with L{_bindValue}); list parameters (C{lists})
+    are given as lists. On PostgreSQL, selects go through SQLAlchemy and many-row writes
+    through C{exec_driver_sql}.
     """
 
-    def __init__(self, statement: ClauseElement) -> None:
-        self._statement = statement
+    def __init__(self, build: Callable[[InList], Any], lists: Sequence[str] = ()) -> None:
+        self._statement = build(_expanding)
+        self._sqlite = build(_jsonEach) if lists else self._statement
+        self._lists = tuple(lists)
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
-        dialect = conn.dialect
+    def _sql(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            done = cast(SQLCompiler, self._statement.compile(dialect=dialect))
+            statement = self._sqlite if dialect.name == "sqlite" else self._statement
+            done = cast(SQLCompiler, statement.compile(dialect=dialect))
+            # Every parameter must come from the caller: a literal in the statement
+            # would be a bound value SQLAlchemy fills in, which this path does not.
+            fixed = [name for name, bind in done.binds.items() if bind.value is not None]
+            assert not fixed, f"literal values in a _Fast statement: {fixed}"
             order = tuple(done.positiontup or ()) if dialect.positional else None
             compiled = self._compiled[dialect.name] = (str(done), order)
-        sql, order = compiled
+        return compiled
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+        """
+        Run it once per row (C{executemany}).
+        """
+        sql, order = self._sql(conn.dialect)
         if order is None:
             conn.exec_driver_sql(sql, list(rows))
-        else:
-            conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+            return
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, [tuple(row[name] for name in order) for row in rows])
+        finally:
+            cursor.close()
+
+    def all(self, conn: Connection, params: Mapping[str, object] | None = None) -> list[Any]:
+        """
+        Run it once; its rows (tuples).
+        """
+        return self._once(conn, params, True)
+
+    def once(self, conn: Connection, params: Mapping[str, object] | None = None) -> None:
+        """
+        Run it once, for its effect.
+        """
+        self._once(conn, params, False)
+
+    def _once(self, conn: Connection, params: Mapping[str, object] | None, rows: bool) -> list[Any]:
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(self._statement, dict(params or {}))
+            return list(result.all()) if rows else []
+        sql, order = self._sql(conn.dialect)
+        values = dict(params or {})
+        for name in self._lists:
+            values[name] = json.dumps(values[name])
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, tuple(values[name] for name in order or ()))
+            return list(cursor.fetchall()) if rows else []
+        finally:
+            cursor.close()
 
 
 _processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
@@ -110,7 +180,7 @@ _processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
 
 def _bindValue(dialect: Dialect, column: Any, value: object) -> object:
     """
-    C{value} for C{column} as SQLAlchemy would hand it to the driver (for L{_Many}).
+    C{value} for C{column} as SQLAlchemy would hand it to the driver (for L{_Fast}).
     """
     key = (dialect.name, f"{column.table.name}.{column.name}")
     if key not in _processors:
@@ -121,63 +191,76 @@ def _bindValue(dialect: Dialect, column: Any, value: object) -> object:
 
 # The batch's statements, built once.
 _agg = s.user_aggregates
-_EARLIER = select(
-    s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
-).where(s.scores.c.clave.in_(bindparam("claves", expanding=True)))
+_EARLIER = _Fast(
+    lambda inList: select(
+        s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
+    ).where(inList(s.scores.c.clave, "claves")),
+    ["claves"],
+)
 _LOCK_AGGREGATES = (
     select(_agg.c.user_id)
     .where(_agg.c.user_id.in_(bindparam("ids", expanding=True)))
     .order_by(_agg.c.user_id)
     .with_for_update()
 )
-_AGGREGATES = select(
-    _agg.c.user_id, _agg.c.puntaje_maximo, _agg.c.partidas_jugadas, _agg.c.dia_ultimo_juego
-).where(_agg.c.user_id.in_(bindparam("ids", expanding=True)))
-_USERS = select(s.users.c.id).where(s.users.c.id.in_(bindparam("ids", expanding=True)))
+_AGGREGATES = _Fast(
+    lambda inList: select(
+        _agg.c.user_id, _agg.c.puntaje_maximo, _agg.c.partidas_jugadas, _agg.c.dia_ultimo_juego
+    ).where(inList(_agg.c.user_id, "ids")),
+    ["ids"],
+)
+_USERS = _Fast(lambda inList: select(s.users.c.id).where(inList(s.users.c.id, "ids")), ["ids"])
 _SCORE_COLUMNS = ("user_id", "puntaje", "fecha", "clave", "nuevo_record", "puntaje_maximo")
 _INSERT_SCORES = insert(s.scores).values({name: bindparam(name) for name in _SCORE_COLUMNS})
-_INSERT_SCORES_MANY = _Many(_INSERT_SCORES)
+_INSERT_SCORES_MANY = _Fast(lambda _: _INSERT_SCORES)
 _INSERT_SCORES_RETURNING = _INSERT_SCORES.returning(s.scores.c.id, sort_by_parameter_order=True)
-_LAST_SCORE = select(func.max(s.scores.c.id))
+_LAST_SCORE = _Fast(lambda _: select(func.max(s.scores.c.id)))
 _PLAYER_VALUES = {
     "partidas_jugadas": bindparam("p_games"),
     "puntaje_total": _agg.c.puntaje_total + bindparam("p_total"),
     "fecha_ultimo_juego": bindparam("p_last"),
     "dia_ultimo_juego": bindparam("p_day"),
 }
+
+
+def _updatePlayers(bestChanged: bool) -> _Fast:
+    values = dict(_PLAYER_VALUES)
+    if bestChanged:
+        values.update(puntaje_maximo=bindparam("p_best"), fecha_maximo=bindparam("p_last"))
+    return _Fast(lambda _: update(_agg).where(_agg.c.user_id == bindparam("p_id")).values(values))
+
+
 #: Updates of the players whose best did not change (C{False}) and of those whose did.
-_UPDATE_PLAYERS = {
-    bestChanged: _Many(
-        update(_agg)
-        .where(_agg.c.user_id == bindparam("p_id"))
+_UPDATE_PLAYERS = {bestChanged: _updatePlayers(bestChanged) for bestChanged in (False, True)}
+_TOTALS = _Fast(
+    lambda _: (
+        update(s.totals)
+        .where(s.totals.c.id == literal_column("1"))
         .values(
-            dict(
-                _PLAYER_VALUES, puntaje_maximo=bindparam("p_best"), fecha_maximo=bindparam("p_last")
-            )
-            if bestChanged
-            else _PLAYER_VALUES
+            jugadores=s.totals.c.jugadores + bindparam("d_jugadores"),
+            suma_mejores=s.totals.c.suma_mejores + bindparam("d_suma"),
+            partidas=s.totals.c.partidas + bindparam("d_partidas"),
         )
-    )
-    for bestChanged in (False, True)
-}
-_TOTALS = (
-    update(s.totals)
-    .where(s.totals.c.id == 1)
-    .values(
-        jugadores=s.totals.c.jugadores + bindparam("d_jugadores"),
-        suma_mejores=s.totals.c.suma_mejores + bindparam("d_suma"),
-        partidas=s.totals.c.partidas + bindparam("d_partidas"),
     )
 )
 
 
-def _upsert(dialect: Any, table: s.Table, keyName: str) -> _Many:
+def _upsert(dialect: Any, table: s.Table, keyName: str) -> _Fast:
     stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
-    return _Many(
-        stmt.on_conflict_do_update(
+    return _Fast(
+        lambda _: stmt.on_conflict_do_update(
             index_elements=[table.c[keyName]],
             set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
         )
+    )
+
+
+def _dropEmpty(table: s.Table, keyName: str) -> _Fast:
+    return _Fast(
+        lambda inList: delete(table).where(
+            inList(table.c[keyName], "keys"), table.c.jugadores <= literal_column("0")
+        ),
+        ["keys"],
     )
 
 
@@ -185,9 +268,7 @@ def _upsert(dialect: Any, table: s.Table, keyName: str) -> _Many:
 _BUMPS = {
     (dialect.__name__.rsplit(".", 1)[-1], table.name, keyName): (
         _upsert(dialect, table, keyName),
-        delete(table).where(
-            table.c[keyName].in_(bindparam("keys", expanding=True)), table.c.jugadores <= 0
-        ),
+        _dropEmpty(table, keyName),
     )
     for dialect in (sqlite, postgresql)
     for table, keyName in ((s.best_counts, "puntaje"), (s.activity_days, "dia"))
@@ -211,13 +292,15 @@ class _Deltas:
         _bump(conn, s.best_counts, "puntaje", self.bests)
         _bump(conn, s.activity_days, "dia", self.days)
         if self.jugadores or self.sumaMejores or self.partidas:
-            conn.execute(
-                _TOTALS,
-                {
-                    "d_jugadores": self.jugadores,
-                    "d_suma": self.sumaMejores,
-                    "d_partidas": self.partidas,
-                },
+            _TOTALS.many(
+                conn,
+                [
+                    {
+                        "d_jugadores": self.jugadores,
+                        "d_suma": self.sumaMejores,
+                        "d_partidas": self.partidas,
+                    }
+                ],
             )
 
 
@@ -235,11 +318,11 @@ def _bump(conn: Connection, table: s.Table, keyName: str, deltas: Counter[int]) 
         return
     dialect = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
     upsert, dropEmpty = _BUMPS[(dialect, table.name, keyName)]
-    upsert.run(conn, changes)
+    upsert.many(conn, changes)
     lowered = [row["k"] for row in changes if row["d"] < 0]
     if lowered:
         # Only rows this transaction has locked already (it just changed them).
-        conn.execute(dropEmpty, {"keys": lowered})
+        dropEmpty.once(conn, {"keys": lowered})
 
 
 def _lockAggregates(conn: Connection, userIDs: Sequence[int]) -> None:
@@ -287,11 +370,11 @@ def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
     ids = sorted(userIDs)
     players = {
         userID: _Player(best, games, day)
-        for userID, best, games, day in conn.execute(_AGGREGATES, {"ids": ids})
+        for userID, best, games, day in _AGGREGATES.all(conn, {"ids": ids})
     }
     missing = [i for i in ids if i not in players]
     if missing:
-        for userID in conn.execute(_USERS, {"ids": missing}).scalars():
+        for (userID,) in _USERS.all(conn, {"ids": missing}):
             if _ensureAggregates(conn, userID):
                 players[userID] = _Player(0, 0, None)
     return players
@@ -337,7 +420,7 @@ def _saveBatch(
         prepared = _prepare(requests, now, conn.dialect)
     earlier: dict[str, SaveResult] = {}
     if prepared.keys:
-        for clave, scoreID, nuevo, maximo in conn.execute(_EARLIER, {"claves": prepared.keys}):
+        for clave, scoreID, nuevo, maximo in _EARLIER.all(conn, {"claves": prepared.keys}):
             earlier[clave] = SaveResult(scoreID, bool(nuevo), maximo)
 
     _lockAggregates(conn, prepared.userIDs)
@@ -425,8 +508,8 @@ def _insertScores(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
     """
     if conn.dialect.name != "sqlite":
         return list(conn.execute(_INSERT_SCORES_RETURNING, rows).scalars())
-    _INSERT_SCORES_MANY.run(conn, rows)
-    last = conn.execute(_LAST_SCORE).scalar_one()
+    _INSERT_SCORES_MANY.many(conn, rows)
+    [(last,)] = _LAST_SCORE.all(conn)
     return list(range(last - len(rows) + 1, last + 1))
 
 
@@ -449,7 +532,7 @@ def _writePlayers(conn: Connection, players: dict[int, _Player], fecha: object, 
             if p.touched and p.bestChanged == bestChanged
         ]
         if params:
-            _UPDATE_PLAYERS[bestChanged].run(conn, params)
+            _UPDATE_PLAYERS[bestChanged].many(conn, params)
 
 
 def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> Best | None:
