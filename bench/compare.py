@@ -8,6 +8,7 @@ C{make bench} does) and prints, per round, both rates and both CPU costs per req
     python -m bench.compare tcp [--rounds 2]     # durable save_score vs the bare server
     python -m bench.compare log                  # one access line through the log observer
     python -m bench.compare batch [--size 128]   # juego-tcp's batch (_saveBatch), in process
+    python -m bench.compare protocol             # juego-tcp's reactor side per save, in process
 
 To compare with an earlier commit, run this file against that commit's tree::
 
@@ -189,9 +190,57 @@ def batch(size: int, batches: int) -> None:
     )
 
 
+def protocol() -> None:
+    """
+    CPU of juego-tcp's reactor side per C{save_score} (line protocol, request checks,
+    group-commit writer, reply, metrics) over a store that answers at once.
+    """
+    from twisted.internet.defer import succeed
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    from juego.metrics import Metrics
+    from juego.model import SaveResult
+    from juego.scores import GroupCommitWriter, ScoreService
+    from juego.wire import WireFactory
+    from juego.wire.observe import RequestLog
+
+    class Instant:
+        def saveBatch(self, requests):  # type: ignore[no-untyped-def]
+            return succeed([SaveResult(i, False, r.puntaje) for i, r in enumerate(requests)])
+
+    metrics = Metrics()
+    writer = GroupCommitWriter(Instant(), metrics=metrics)  # type: ignore[arg-type]
+    factory = WireFactory(
+        ScoreService(writer).handlers(), None, Clock(), observer=RequestLog("tcp", metrics)
+    )
+    connection = factory.buildProtocol(None)
+    transport = StringTransport()
+    connection.makeConnection(transport)
+    lines = [
+        json.dumps(
+            {
+                "action": "save_score",
+                "user_id": i % 1000 + 1,
+                "puntaje": i % 5000,
+                "idempotency_key": f"k-{i}",
+            }
+        ).encode()
+        + b"\n"
+        for i in range(20_000)
+    ]
+    for _ in range(2):  # the first round warms up
+        started = time.process_time()
+        for line in lines:
+            connection.dataReceived(line)
+            transport.clear()
+    cpu = (time.process_time() - started) / len(lines) * 1e6
+    print(f"reactor side: {cpu:.1f} µs CPU per save")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare")
-    parser.add_argument("what", choices=["stats", "tcp", "log", "batch"])
+    parser.add_argument("what", choices=["stats", "tcp", "log", "batch", "protocol"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batches", type=int, default=200)
@@ -202,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         tcp(args.rounds)
     elif args.what == "log":
         log()
+    elif args.what == "protocol":
+        protocol()
     else:
         batch(args.size, args.batches)
     return 0
