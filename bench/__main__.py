@@ -14,7 +14,7 @@ import sys
 import time
 
 #: Benchmark modules, each with C{run(quick: bool) -> list[dict]}.
-SUITES = ["bench.tcp", "bench.stats", "bench.web", "bench.ws"]
+SUITES = ["bench.tcp", "bench.stats", "bench.saves", "bench.web", "bench.ws"]
 
 
 def describeMachine() -> str:
@@ -49,7 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="suites to run (tcp, stats, web, ws)"
+        "--only", nargs="*", default=None, help="suites to run (tcp, stats, saves, web, ws)"
     )
     args = parser.parse_args()
     rows: list[dict] = []

@@ -54,9 +54,19 @@ async def readResponse(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """
     One response: its status and body (Content-Length or chunked).
     """
+    status, body, _ = await readResponseAndClose(reader)
+    return status, body
+
+
+async def readResponseAndClose(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """
+    One response: its status, its body (Content-Length or chunked), and whether the
+    server closes the connection after it (C{Connection: close}, or HTTP/1.0).
+    """
     head = await reader.readuntil(b"\r\n\r\n")
     statusLine, _, rest = head.partition(b"\r\n")
     status = int(statusLine.split(b" ", 2)[1])
+    close = statusLine.startswith(b"HTTP/1.0")
     length = None
     chunked = False
     for line in rest.split(b"\r\n"):
@@ -66,6 +76,8 @@ async def readResponse(reader: asyncio.StreamReader) -> tuple[int, bytes]:
             length = int(value)
         elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
     if chunked:
         parts = []
         while True:
@@ -74,12 +86,12 @@ async def readResponse(reader: asyncio.StreamReader) -> tuple[int, bytes]:
                 await reader.readuntil(b"\r\n")  # no trailers are sent
                 break
             parts.append(await reader.readexactly(size + 2))
-        return status, b"".join(p[:-2] for p in parts)
+        return status, b"".join(p[:-2] for p in parts), close
     if length is None:
         if status in (101, 204, 304):
-            return status, b""
+            return status, b"", close
         raise HTTPError(f"response {status} without a length")
-    return status, await reader.readexactly(length)
+    return status, await reader.readexactly(length), close
 
 
 def percentile(ordered: list[float], p: float) -> float:
@@ -192,9 +204,16 @@ async def postLoop(
             started = time.perf_counter()
             if started >= until:
                 break
+            if reader.at_eof():
+                # The server closed the connection after its last answer (a server
+                # without keep-alive): the next request opens another, inside its time.
+                writer.close()
+                reader, writer = await asyncio.open_connection(HOST, port)
             data = body.encode("utf-8")
             writer.write(head + b"Content-Length: %d\r\n\r\n" % len(data) + data)
-            status, reply = await readResponse(reader)
+            status, reply, close = await readResponseAndClose(reader)
+            if close:
+                reader.feed_eof()
             latencies.append((time.perf_counter() - started) * 1000)
             _count(statuses, status)
             if status != 200 and len(errors) < 5:

@@ -7,8 +7,9 @@ process's memory from C{/proc}, and py-spy profiles summarised.
 Players are made in the database rather than through C{POST /api/registro}: argon2id
 costs tens of milliseconds a player, which would dwarf the runs. Each gets a live session
 (the SHA-256 of a random token, as L{juego.web.sessions} keeps it) and its token as the
-cookie. Partidas are stored as C{POST /api/partidas} stores them (a random seed, open,
-issued now); the first word of each is drawn from its seed as the server will.
+cookie. Partidas are stored as C{POST /api/partidas} stores them (a random seed, open),
+issued ten minutes ago so that a realistic game of 30 words (L{bench.games}, about 40 s
+of typing) fits in the time since; the words are drawn from each seed as the server will.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import random
 import resource
 import secrets
 import shutil
@@ -31,9 +33,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
-from juego.game import draw_words, longitud, minimo_humano_ms, new_seed
+from bench import games
+from juego.game import draw_words, new_seed
 from juego.model import utcnow
 from juego.store import schema as s
 from juego.store.migrate import upgrade
@@ -73,30 +76,27 @@ def removeWorkDirectory(work: Path) -> None:
 # -- the database ---------------------------------------------------------------------
 
 
-def legalBody(partidaID: str, word: str) -> str:
+def legalBody(partidaID: str, words: list[str], rng: random.Random) -> str:
     """
-    A C{guardar_puntaje} body for a one-word game that passes every rule: the word typed
-    in 30 ms a letter plus 50 ms, one key a letter at uneven moments (a one-word game is
-    too short for the speed checks, and its keys were typed, not pasted).
+    A C{guardar_puntaje} body for a realistic game of the partida's words that passes
+    every rule (L{bench.games}); with its C{puntaje}, which juego-web ignores and the
+    seed's design (L{bench.seed_reference}) takes on trust.
     """
-    t = minimo_humano_ms(word) + 50
-    assert longitud(word) * 30 + 50 == t
-    letters = longitud(word)
-    teclas = [t * (k + 1) * (k + 2) // (letters * (letters + 1)) for k in range(letters)]
-    evento = {"t": t, "ok": True, "errores": 0, "teclas": teclas}
-    return json.dumps({"partida_id": partidaID, "eventos": [evento]})
+    played = games.game(words, rng)
+    return json.dumps(
+        {"partida_id": partidaID, "eventos": played["eventos"], "puntaje": played["puntaje"]}
+    )
 
 
-def prepareDatabase(
-    path: Path, players: int, partidasEach: int = 0
-) -> tuple[str, list[dict[str, Any]]]:
+def makePlayers(
+    players: int, partidasEach: int = 0, seed: int = 1
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """
-    A database with C{players} players, each with a session and C{partidasEach} open
-    partidas; its URL and the players: C{{"id", "cookie", "bodies": [legal saves]}}.
+    C{players} players, each with a session and C{partidasEach} open partidas issued
+    L{games.ISSUED_AGO} ago: the rows to load (L{loadDatabase}) and the players,
+    C{{"id", "cookie", "bodies": [legal saves]}}.
     """
-    url = f"sqlite:///{path}"
-    engine = makeEngine(url)
-    upgrade(engine)
+    rng = random.Random(seed)
     now = utcnow()
     made: list[dict[str, Any]] = []
     users, sessions, partidas = [], [], []
@@ -123,28 +123,52 @@ def prepareDatabase(
         )
         bodies = []
         for _ in range(partidasEach):
-            partidaID, seed = str(uuid.uuid4()), new_seed()
+            partidaID, seedValue = str(uuid.uuid4()), new_seed()
             partidas.append(
                 {
                     "id": partidaID,
                     "user_id": i,
                     "idioma": "es",
-                    "seed": seed,
-                    "emitida": now,
+                    "seed": seedValue,
+                    "emitida": now - games.ISSUED_AGO,
                     "estado": "abierta",
                 }
             )
-            bodies.append(legalBody(partidaID, draw_words(seed, "es")[0]))
+            bodies.append(legalBody(partidaID, draw_words(seedValue, "es"), rng))
         made.append({"id": i, "cookie": f"{COOKIE.decode('ascii')}={token}", "bodies": bodies})
+    return {"users": users, "sessions": sessions, "partidas": partidas}, made
+
+
+def loadDatabase(url: str, rows: dict[str, list[dict[str, Any]]]) -> str:
+    """
+    Migrate the database at C{url} and load L{makePlayers}'s rows into it; the URL.
+    """
+    engine = makeEngine(url)
+    upgrade(engine)
+    users = rows["users"]
     with engine.begin() as conn:
         conn.execute(insert(s.users), users)
         conn.execute(insert(s.user_aggregates), [{"user_id": u["id"]} for u in users])
-        conn.execute(s.totals.update().values(usuarios=players))
-        conn.execute(insert(s.sessions), sessions)
-        if partidas:
-            conn.execute(insert(s.partidas), partidas)
+        conn.execute(s.totals.update().values(usuarios=len(users)))
+        conn.execute(insert(s.sessions), rows["sessions"])
+        if rows["partidas"]:
+            conn.execute(insert(s.partidas), rows["partidas"])
+        if engine.dialect.name == "postgresql":
+            # Rows were given their ids: move the sequence past them.
+            conn.execute(text("SELECT setval('users_id_seq', (SELECT max(id) FROM users))"))
     engine.dispose()
-    return url, made
+    return url
+
+
+def prepareDatabase(
+    path: Path, players: int, partidasEach: int = 0
+) -> tuple[str, list[dict[str, Any]]]:
+    """
+    A SQLite database with C{players} players, each with a session and C{partidasEach}
+    open partidas; its URL and the players (L{makePlayers}).
+    """
+    rows, made = makePlayers(players, partidasEach)
+    return loadDatabase(f"sqlite:///{path}", rows), made
 
 
 def counts(url: str) -> dict[str, int]:

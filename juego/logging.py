@@ -5,6 +5,11 @@ HTTP request leaves in juego-web, juego-tcp and juego-dist.
   - L{jsonLogger} is a twistd C{--logger} factory: C{twistd --logger
     juego.logging.jsonLogger juego-tcp} writes every log event as one JSON object per line
     (L{twisted.logger.jsonFileLogObserver}'s format, without the record separator).
+  - L{classicLogger} is the default observer of the juego twistd plugins (unless
+    C{--logger} or C{--syslog} is given): twistd's classic text lines, to the same place
+    twistd would write them, formatted at a fraction of the cost (L{formatClassicText});
+    L{textLogger} is the same lines for C{--logger juego.logging.textLogger} (the file
+    from C{JUEGO_LOG_FILE} or C{--logfile}). Both rotate as L{logFile} says.
   - The request id (C{rid}): juego-web takes a valid C{X-Request-Id} from the request or
     makes one (L{juego.web.tracing}) and holds it in a context variable while it works on
     that request; the Deferred clients (L{juego.clients}) send it as C{"rid"} in every line
@@ -21,13 +26,21 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextvars import ContextVar
+from functools import partial
+from string import Formatter
 from typing import IO, Any, TypeVar, cast
 
-from twisted.logger import FileLogObserver, jsonFileLogObserver, textFileLogObserver
+from twisted.logger import (
+    FileLogObserver,
+    formatEventAsClassicLogText,
+    formatTime,
+    jsonFileLogObserver,
+)
 from twisted.python.logfile import LogFile
 
 T = TypeVar("T")
@@ -162,5 +175,156 @@ def textLogger(
     """
     environ, path = _destination(environ, argv)
     if path is None:
-        return textFileLogObserver(sys.stdout)
-    return textFileLogObserver(logFile(path, environ))
+        return FileLogObserver(sys.stdout, partial(formatClassicText, clock=_ClassicTime()))
+    return FileLogObserver(logFile(path, environ), partial(formatClassicText, clock=_ClassicTime()))
+
+
+# -- the classic text log, cheaper ----------------------------------------------------
+
+#: A compiled format: (literal text, field name, conversion, format spec) per field;
+#: L{None} for a format that only Twisted's own formatter handles (calls, attributes,
+#: indexes, positional fields).
+_Compiled = tuple[tuple[str, str | None, str | None, str], ...] | None
+_compiled: dict[str, _Compiled] = {}
+#: Formats kept compiled at most (they are literals in the code, so few).
+_MAX_COMPILED = 512
+_formatter = Formatter()
+_CONVERSIONS: dict[str, Callable[[object], str]] = {"r": repr, "s": str, "a": ascii}
+
+
+def _compile(template: str) -> _Compiled:
+    pieces = []
+    try:
+        parsed = list(_formatter.parse(template))
+    except ValueError:
+        return None
+    for literal, name, spec, conversion in parsed:
+        if name is not None and not name.isidentifier():
+            return None
+        if spec and "{" in spec:
+            return None  # a nested field in the spec
+        pieces.append((literal, name, conversion, spec or ""))
+    return tuple(pieces)
+
+
+class _ClassicTime:
+    """
+    twistd's timestamp (L{formatTime}, RFC 3339, to the second), computed once per second
+    rather than per line (Twisted looks up the local time zone on every call).
+    """
+
+    def __init__(self) -> None:
+        self._second: int | None = None
+        self._text = "-"
+
+    def __call__(self, when: float | None) -> str:
+        if when is None:
+            return "-"
+        second = int(when)
+        if second != self._second:
+            self._text, self._second = formatTime(second), second
+        return self._text
+
+
+def formatClassicText(event: dict[str, Any], clock: _ClassicTime | None = None) -> str | None:
+    """
+    Exactly L{formatEventAsClassicLogText}'s line (C{"{time} [{system}] {message}\\n"}),
+    for the common event (a C{log_format} of plain C{{name}}/C{{name:spec}} fields, no
+    failure): the format is parsed once, not with L{string.Formatter} on every line, and
+    the timestamp is formatted once per second. Anything else goes to Twisted's function.
+
+    Twisted's observer took 49-56 µs for the access line every HTTP request leaves; this
+    one takes 11 µs (docs/PERFORMANCE.md).
+    """
+    timeText = _defaultTime if clock is None else clock
+    template = event.get("log_format")
+    if not isinstance(template, str) or "log_failure" in event or "log_flattened" in event:
+        return formatEventAsClassicLogText(event, formatTime=timeText)
+    if template in _compiled:
+        compiled = _compiled[template]
+    else:
+        compiled = _compile(template)
+        if len(_compiled) < _MAX_COMPILED:
+            _compiled[template] = compiled
+    if compiled is None:
+        return formatEventAsClassicLogText(event, formatTime=timeText)
+    parts = []
+    try:
+        for literal, name, conversion, spec in compiled:
+            parts.append(literal)
+            if name is not None:
+                value = event[name]
+                if conversion is not None:
+                    value = _CONVERSIONS[conversion](value)
+                parts.append(format(value, spec))
+    except Exception:
+        # Twisted's function says what could not be formatted, as it always did.
+        return formatEventAsClassicLogText(event, formatTime=timeText)
+    text = "".join(parts)
+    if not text:
+        return None
+    system = event.get("log_system")
+    if system is None:
+        level = event.get("log_level")
+        system = f"{event.get('log_namespace', '-')}#{'-' if level is None else level.name}"
+    else:
+        try:
+            system = str(system)
+        except Exception:
+            system = "UNFORMATTABLE"
+    line = f"{timeText(event.get('log_time'))} [{system}] {text}"
+    return line.replace("\n", "\n\t") + "\n"
+
+
+_defaultTime = _ClassicTime()
+
+
+def classicLogger(twistdOptions: Mapping[str, Any]) -> FileLogObserver:
+    """
+    twistd's default observer, as C{UnixAppLogger} makes it from twistd's options (to
+    C{--logfile}, rotated as L{logFile} says and on C{SIGUSR1}; to standard output with
+    C{--nodaemon} and no file, or C{-}; to C{twistd.log} for a daemon with no file), but
+    formatting with L{formatClassicText}.
+    """
+    path = twistdOptions.get("logfile")
+    nodaemon = twistdOptions.get("nodaemon", False)
+    if path == "-" or (nodaemon and not path):
+        if not nodaemon:
+            sys.exit("Daemons cannot log to stdout, exiting!")
+        out: Any = sys.stdout
+    else:
+        out = logFile(path or "twistd.log", os.environ)
+        if not signal.getsignal(signal.SIGUSR1):
+
+            def rotate(signum: int, frame: object) -> None:
+                from twisted.internet import reactor
+
+                reactor.callFromThread(out.rotate)  # type: ignore[attr-defined]
+
+            signal.signal(signal.SIGUSR1, rotate)
+    return FileLogObserver(out, partial(formatClassicText, clock=_ClassicTime()))
+
+
+#: twistd's options, kept by L{useTextLogger} for L{twistdTextLogger}.
+_twistdOptions: Mapping[str, Any] = {}
+
+
+def twistdTextLogger() -> FileLogObserver:
+    """
+    A twistd C{--logger} factory: L{classicLogger} over the options L{useTextLogger} kept.
+    """
+    return classicLogger(_twistdOptions)
+
+
+def useTextLogger(twistdOptions: MutableMapping[str, Any] | None) -> None:
+    """
+    Make L{classicLogger} twistd's observer, unless C{--logger} or C{--syslog} chose
+    another. Called from a plugin's options (C{twistdOptions} is their C{parent}: twistd
+    makes its logger from them after the plugin's options are parsed, and takes a
+    C{--logger} as the name of a factory of no arguments, hence the module's copy).
+    """
+    global _twistdOptions
+    if twistdOptions is None or twistdOptions.get("logger") or twistdOptions.get("syslog"):
+        return
+    _twistdOptions = twistdOptions
+    twistdOptions["logger"] = f"{__name__}.{twistdTextLogger.__name__}"

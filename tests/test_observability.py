@@ -20,7 +20,8 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import reactor as globalReactor
 from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
 from twisted.internet.testing import StringTransport
-from twisted.logger import Logger, capturedLogs
+from twisted.logger import Logger, LogLevel, capturedLogs, formatEventAsClassicLogText
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.server import Site
@@ -28,11 +29,14 @@ from twisted.web.server import Site
 from juego.clients import DistServiceClient
 from juego.logging import (
     callWithRequestID,
+    classicLogger,
     currentRequestID,
+    formatClassicText,
     jsonLogger,
     newRequestID,
     requestIDFields,
     textLogger,
+    useTextLogger,
     validRequestID,
 )
 from juego.metrics import Metrics
@@ -203,6 +207,109 @@ class LogRotationTests(SynchronousTestCase):
         out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
         found = [int(m) for m in re.findall(r"n=(\d+)", out.stdout)]
         self.assertEqual(found, [n for n in range(60) if n % 7 == 0])
+
+
+class ClassicTextTests(SynchronousTestCase):
+    """
+    L{formatClassicText} writes exactly the line Twisted's classic text observer writes.
+    """
+
+    def event(self, format: Any, **fields: Any) -> dict[str, Any]:
+        event = {
+            "log_format": format,
+            "log_time": 1_764_500_000.75,
+            "log_namespace": "juego.web.tracing.RequestTracing",
+            "log_level": LogLevel.info,
+        }
+        event.update(fields)
+        return event
+
+    def test_sameLines(self):
+        failure = Failure(ZeroDivisionError("division by zero"))
+        events = [
+            self.event(
+                "{method} {path} {status} {duration_ms:.1f} ms rid={rid} client={client}",
+                method="GET",
+                path="/api/stats/global",
+                status=200,
+                duration_ms=1.2345,
+                rid="abc",
+                client=None,
+            ),
+            self.event("{a!r} {b!s} {c:>5} {{literal}}", a="x", b=b"y", c=7),
+            self.event("no fields"),
+            self.event("two\nlines {x}", x="and\nmore"),
+            self.event("missing {nothere}"),
+            self.event("call {f()}", f=lambda: "called"),
+            self.event("attribute {x.real}", x=3),
+            self.event("index {x[0]}", x=[1]),
+            self.event("bad spec {x:%}", x="text"),
+            self.event("{x}", x=""),
+            self.event(""),
+            self.event(None),
+            self.event(b"bytes {x}", x=1),
+            self.event("failed {x}", x=1, log_failure=failure),
+            self.event("legacy {x}", x=1, log_system="-"),
+            self.event("odd time {x}", x=1, log_time=None),
+            {"log_format": "bare {x}", "x": 1},
+            self.event("unbalanced {"),
+        ]
+        for event in events:
+            self.assertEqual(
+                formatClassicText(dict(event)), formatEventAsClassicLogText(dict(event)), event
+            )
+
+    def test_timeOncePerSecond(self):
+        import juego.logging
+
+        calls: list[float] = []
+        real = juego.logging.formatTime
+        self.patch(juego.logging, "formatTime", lambda when: calls.append(when) or real(when))
+        clock = juego.logging._ClassicTime()
+        lines = [
+            formatClassicText(self.event("x", log_time=when), clock=clock)
+            for when in (100.1, 100.9, 101.0, 101.5)
+        ]
+        self.assertEqual(calls, [100, 101])
+        self.assertEqual([line[:24] for line in lines], [real(100)] * 2 + [real(101)] * 2)
+
+
+class TextLoggerTests(SynchronousTestCase):
+    def test_toTheLogfile(self):
+        path = os.path.abspath(self.mktemp())
+        Logger(observer=classicLogger({"logfile": path, "nodaemon": True})).info("hola {x}", x=1)
+        with open(path, encoding="utf-8") as f:
+            self.assertRegex(f.read(), r"^\S+ \[[^\]]+#info\] hola 1\n$")
+
+    def test_toStandardOutput(self):
+        for options in ({"nodaemon": True}, {"logfile": "-", "nodaemon": True}):
+            out = io.StringIO()
+            self.patch(sys, "stdout", out)
+            Logger(observer=classicLogger(options)).info("hola")
+            self.assertTrue(out.getvalue().endswith("] hola\n"))
+
+    def test_twistdUsesIt(self):
+        """
+        Unless twistd was given a logger or syslog, the plugins' options make
+        L{classicLogger} twistd's logger (by name: twistd imports it).
+        """
+        options: dict[str, Any] = {"logger": None, "syslog": 0, "logfile": "x"}
+        useTextLogger(options)
+        self.assertEqual(options["logger"], "juego.logging.twistdTextLogger")
+        for given in ({"logger": "my.logger"}, {"logger": None, "syslog": 1}):
+            options = dict(given)
+            useTextLogger(options)
+            self.assertEqual(options.get("logger"), given["logger"])
+
+    def test_pluginOptions(self):
+        from twisted.scripts.twistd import ServerOptions
+
+        config = ServerOptions()
+        config.parseOptions(["--nodaemon", "--logfile", "x.log", "juego-tcp"])
+        self.assertEqual(config["logger"].__name__, "twistdTextLogger")
+        config = ServerOptions()
+        config.parseOptions(["--logger", "juego.logging.jsonLogger", "juego-tcp"])
+        self.assertEqual(config["logger"].__name__, "jsonLogger")
 
 
 class LineRequestLogTests(SynchronousTestCase):

@@ -143,6 +143,100 @@ class ScoreServiceMixin:
         stats = self.successResultOf(self.store.stats.userStats(uid))
         self.assertEqual(stats.partidas_jugadas, 0)
 
+    def test_batchStoresWhatSQLAlchemyWould(self):
+        """
+        The batch writes through the DB-API (C{_Many}), with its values converted once:
+        every column holds what SQLAlchemy's own insert and update would have stored
+        (the same text for a SQLite datetime, microseconds included even when 0).
+        """
+        from datetime import UTC, datetime
+
+        from sqlalchemy import insert, select, text, update
+
+        from juego.store import schema as s
+
+        other = self.successResultOf(self.store.users.create("eva", "eva@example.com", "h"))
+        when = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+        saved = self.successResultOf(
+            self.store.scores.saveBatch(
+                [SaveRequest(self.user.id, 40, "k-1"), SaveRequest(self.user.id, 30)], now=when
+            )
+        )
+        self.assertEqual(
+            [(r.nuevo_record, r.puntaje_maximo) for r in saved], [(True, 40), (False, 40)]
+        )
+        agg = s.user_aggregates
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                insert(s.scores),
+                [
+                    {
+                        "user_id": other.id,
+                        "puntaje": p,
+                        "fecha": when,
+                        "clave": k,
+                        "nuevo_record": n,
+                        "puntaje_maximo": 40,
+                    }
+                    for p, k, n in ((40, "k-2", True), (30, None, False))
+                ],
+            )
+            conn.execute(
+                update(agg)
+                .where(agg.c.user_id == other.id)
+                .values(
+                    puntaje_maximo=40,
+                    fecha_maximo=when,
+                    partidas_jugadas=2,
+                    puntaje_total=70,
+                    fecha_ultimo_juego=when,
+                    dia_ultimo_juego=(when.date() - datetime(1970, 1, 1).date()).days,
+                )
+            )
+            columns = "puntaje, fecha, clave, nuevo_record, puntaje_maximo"
+            scores = {
+                u: [
+                    tuple(r)
+                    for r in conn.execute(
+                        text(f"SELECT {columns} FROM scores WHERE user_id = :u ORDER BY id"),
+                        {"u": u},
+                    )
+                ]
+                for u in (self.user.id, other.id)
+            }
+            aggregates = {
+                u: tuple(
+                    conn.execute(
+                        text(
+                            "SELECT puntaje_maximo, fecha_maximo, partidas_jugadas, puntaje_total, fecha_ultimo_juego, dia_ultimo_juego FROM user_aggregates WHERE user_id = :u"
+                        ),
+                        {"u": u},
+                    ).one()
+                )
+                for u in (self.user.id, other.id)
+            }
+            ids = (
+                conn.execute(
+                    select(s.scores.c.id)
+                    .where(s.scores.c.user_id == self.user.id)
+                    .order_by(s.scores.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        self.assertEqual(
+            [(p, c) for p, _, c, _, _ in scores[self.user.id]], [(40, "k-1"), (30, None)]
+        )
+        self.assertEqual(
+            [row[:2] + row[3:] for row in scores[self.user.id]],
+            [row[:2] + row[3:] for row in scores[other.id]],
+        )
+        self.assertEqual(
+            [row[1] for row in scores[self.user.id]], [row[1] for row in scores[other.id]]
+        )
+        self.assertEqual(aggregates[self.user.id], aggregates[other.id])
+        self.assertEqual([r.score_id for r in saved], ids)
+
     def test_idempotencyKey(self):
         line = json.dumps(
             {

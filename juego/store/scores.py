@@ -7,15 +7,27 @@ Every change to a player's best or games goes through here, so that the histogra
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import attrs
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.sql.compiler import SQLCompiler
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
@@ -82,6 +94,193 @@ def dayNumber(when: datetime) -> int:
     return (when.astimezone(UTC).date() - datetime(1970, 1, 1).date()).days
 
 
+#: How a statement's list parameter is written: C{col IN (...)} with SQLAlchemy's
+#: expanding parameter, or, for the DB-API path on SQLite, C{col IN (SELECT value FROM
+#: json_each(?))} with the list as one JSON parameter (so the SQL never changes).
+InList = Callable[[Any, str], Any]
+
+
+def _expanding(column: Any, name: str) -> Any:
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _jsonEach(column: Any, name: str) -> Any:
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+class _Fast:
+    """
+    A statement of the batch, built once. On SQLite it is compiled once and run on the
+    DB-API cursor, its parameters given as the driver takes them: SQLAlchemy spends about
+    50 µs on each statement it runs, and builds and processes every row's parameters in
+    Python for an C{executemany}, which together were most of a batch's cost
+    (docs/PERFORMANCE.md). The values need no processing (integers, booleans, text, and
+    datetimes converted once per batch with L{_bindValue}); list parameters (C{lists})
+    are given as lists. On PostgreSQL, selects go through SQLAlchemy and many-row writes
+    through C{exec_driver_sql}.
+    """
+
+    def __init__(self, build: Callable[[InList], Any], lists: Sequence[str] = ()) -> None:
+        self._statement = build(_expanding)
+        self._sqlite = build(_jsonEach) if lists else self._statement
+        self._lists = tuple(lists)
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+    def _sql(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            statement = self._sqlite if dialect.name == "sqlite" else self._statement
+            done = cast(SQLCompiler, statement.compile(dialect=dialect))
+            # Every parameter must come from the caller: a literal in the statement
+            # would be a bound value SQLAlchemy fills in, which this path does not.
+            fixed = [name for name, bind in done.binds.items() if bind.value is not None]
+            assert not fixed, f"literal values in a _Fast statement: {fixed}"
+            order = tuple(done.positiontup or ()) if dialect.positional else None
+            compiled = self._compiled[dialect.name] = (str(done), order)
+        return compiled
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+        """
+        Run it once per row (C{executemany}).
+        """
+        sql, order = self._sql(conn.dialect)
+        if order is None:
+            conn.exec_driver_sql(sql, list(rows))
+            return
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, [tuple(row[name] for name in order) for row in rows])
+        finally:
+            cursor.close()
+
+    def all(self, conn: Connection, params: Mapping[str, object] | None = None) -> list[Any]:
+        """
+        Run it once; its rows (tuples).
+        """
+        return self._once(conn, params, True)
+
+    def once(self, conn: Connection, params: Mapping[str, object] | None = None) -> None:
+        """
+        Run it once, for its effect.
+        """
+        self._once(conn, params, False)
+
+    def _once(self, conn: Connection, params: Mapping[str, object] | None, rows: bool) -> list[Any]:
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(self._statement, dict(params or {}))
+            return list(result.all()) if rows else []
+        sql, order = self._sql(conn.dialect)
+        values = dict(params or {})
+        for name in self._lists:
+            values[name] = json.dumps(values[name])
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, tuple(values[name] for name in order or ()))
+            return list(cursor.fetchall()) if rows else []
+        finally:
+            cursor.close()
+
+
+_processors: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
+
+
+def _bindValue(dialect: Dialect, column: Any, value: object) -> object:
+    """
+    C{value} for C{column} as SQLAlchemy would hand it to the driver (for L{_Fast}).
+    """
+    key = (dialect.name, f"{column.table.name}.{column.name}")
+    if key not in _processors:
+        _processors[key] = column.type.dialect_impl(dialect).bind_processor(dialect)
+    processor = _processors[key]
+    return value if processor is None else processor(value)
+
+
+# The batch's statements, built once.
+_agg = s.user_aggregates
+_EARLIER = _Fast(
+    lambda inList: select(
+        s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
+    ).where(inList(s.scores.c.clave, "claves")),
+    ["claves"],
+)
+_LOCK_AGGREGATES = (
+    select(_agg.c.user_id)
+    .where(_agg.c.user_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_agg.c.user_id)
+    .with_for_update()
+)
+_AGGREGATES = _Fast(
+    lambda inList: select(
+        _agg.c.user_id, _agg.c.puntaje_maximo, _agg.c.partidas_jugadas, _agg.c.dia_ultimo_juego
+    ).where(inList(_agg.c.user_id, "ids")),
+    ["ids"],
+)
+_USERS = _Fast(lambda inList: select(s.users.c.id).where(inList(s.users.c.id, "ids")), ["ids"])
+_SCORE_COLUMNS = ("user_id", "puntaje", "fecha", "clave", "nuevo_record", "puntaje_maximo")
+_INSERT_SCORES = insert(s.scores).values({name: bindparam(name) for name in _SCORE_COLUMNS})
+_INSERT_SCORES_MANY = _Fast(lambda _: _INSERT_SCORES)
+_INSERT_SCORES_RETURNING = _INSERT_SCORES.returning(s.scores.c.id, sort_by_parameter_order=True)
+_LAST_SCORE = _Fast(lambda _: select(func.max(s.scores.c.id)))
+_PLAYER_VALUES = {
+    "partidas_jugadas": bindparam("p_games"),
+    "puntaje_total": _agg.c.puntaje_total + bindparam("p_total"),
+    "fecha_ultimo_juego": bindparam("p_last"),
+    "dia_ultimo_juego": bindparam("p_day"),
+}
+
+
+def _updatePlayers(bestChanged: bool) -> _Fast:
+    values = dict(_PLAYER_VALUES)
+    if bestChanged:
+        values.update(puntaje_maximo=bindparam("p_best"), fecha_maximo=bindparam("p_last"))
+    return _Fast(lambda _: update(_agg).where(_agg.c.user_id == bindparam("p_id")).values(values))
+
+
+#: Updates of the players whose best did not change (C{False}) and of those whose did.
+_UPDATE_PLAYERS = {bestChanged: _updatePlayers(bestChanged) for bestChanged in (False, True)}
+_TOTALS = _Fast(
+    lambda _: (
+        update(s.totals)
+        .where(s.totals.c.id == literal_column("1"))
+        .values(
+            jugadores=s.totals.c.jugadores + bindparam("d_jugadores"),
+            suma_mejores=s.totals.c.suma_mejores + bindparam("d_suma"),
+            partidas=s.totals.c.partidas + bindparam("d_partidas"),
+        )
+    )
+)
+
+
+def _upsert(dialect: Any, table: s.Table, keyName: str) -> _Fast:
+    stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
+    return _Fast(
+        lambda _: stmt.on_conflict_do_update(
+            index_elements=[table.c[keyName]],
+            set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
+        )
+    )
+
+
+def _dropEmpty(table: s.Table, keyName: str) -> _Fast:
+    return _Fast(
+        lambda inList: delete(table).where(
+            inList(table.c[keyName], "keys"), table.c.jugadores <= literal_column("0")
+        ),
+        ["keys"],
+    )
+
+
+#: The histograms' upserts and deletions of emptied buckets, by dialect and table.
+_BUMPS = {
+    (dialect.__name__.rsplit(".", 1)[-1], table.name, keyName): (
+        _upsert(dialect, table, keyName),
+        _dropEmpty(table, keyName),
+    )
+    for dialect in (sqlite, postgresql)
+    for table, keyName in ((s.best_counts, "puntaje"), (s.activity_days, "dia"))
+}
+
+
 @attrs.define
 class _Deltas:
     """
@@ -99,14 +298,15 @@ class _Deltas:
         _bump(conn, s.best_counts, "puntaje", self.bests)
         _bump(conn, s.activity_days, "dia", self.days)
         if self.jugadores or self.sumaMejores or self.partidas:
-            conn.execute(
-                update(s.totals)
-                .where(s.totals.c.id == 1)
-                .values(
-                    jugadores=s.totals.c.jugadores + self.jugadores,
-                    suma_mejores=s.totals.c.suma_mejores + self.sumaMejores,
-                    partidas=s.totals.c.partidas + self.partidas,
-                )
+            _TOTALS.many(
+                conn,
+                [
+                    {
+                        "d_jugadores": self.jugadores,
+                        "d_suma": self.sumaMejores,
+                        "d_partidas": self.partidas,
+                    }
+                ],
             )
 
 
@@ -119,39 +319,26 @@ def _bump(conn: Connection, table: s.Table, keyName: str, deltas: Counter[int]) 
     and the decreases applied in two passes, a batch raising bucket 20 and lowering 10
     and another raising 10 and lowering 20 would each lock the bucket the other needs.
     """
-    keyColumn = table.c[keyName]
     changes = [{"k": k, "d": d} for k, d in sorted(deltas.items()) if d != 0]
     if not changes:
         return
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    stmt = dialect.insert(table).values({keyName: bindparam("k"), "jugadores": bindparam("d")})
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[keyColumn],
-            set_={"jugadores": table.c.jugadores + stmt.excluded.jugadores},
-        ),
-        changes,
-    )
+    dialect = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
+    upsert, dropEmpty = _BUMPS[(dialect, table.name, keyName)]
+    upsert.many(conn, changes)
     lowered = [row["k"] for row in changes if row["d"] < 0]
     if lowered:
         # Only rows this transaction has locked already (it just changed them).
-        conn.execute(delete(table).where(keyColumn.in_(lowered), table.c.jugadores <= 0))
+        dropEmpty.once(conn, {"keys": lowered})
 
 
 def _lockAggregates(conn: Connection, userIDs: Sequence[int]) -> None:
     """
     Make sure each user's aggregates row exists and lock the rows in id order.
     """
-    ids = sorted(set(userIDs))
     if conn.dialect.name == "sqlite":
         # The whole database is locked already (BEGIN IMMEDIATE).
         return
-    conn.execute(
-        select(s.user_aggregates.c.user_id)
-        .where(s.user_aggregates.c.user_id.in_(ids))
-        .order_by(s.user_aggregates.c.user_id)
-        .with_for_update()
-    ).all()
+    conn.execute(_LOCK_AGGREGATES, {"ids": sorted(set(userIDs))}).all()
 
 
 def _ensureAggregates(conn: Connection, userID: int) -> bool:
@@ -186,22 +373,40 @@ def _loadPlayers(conn: Connection, userIDs: set[int]) -> dict[int, _Player]:
     The aggregates of every user the batch names who exists (rows are made for users
     without one).
     """
-    agg = s.user_aggregates
     ids = sorted(userIDs)
-    rows = conn.execute(
-        select(
-            agg.c.user_id, agg.c.puntaje_maximo, agg.c.partidas_jugadas, agg.c.dia_ultimo_juego
-        ).where(agg.c.user_id.in_(ids))
-    ).all()
     players = {
-        r.user_id: _Player(r.puntaje_maximo, r.partidas_jugadas, r.dia_ultimo_juego) for r in rows
+        userID: _Player(best, games, day)
+        for userID, best, games, day in _AGGREGATES.all(conn, {"ids": ids})
     }
     missing = [i for i in ids if i not in players]
     if missing:
-        for userID in conn.execute(select(s.users.c.id).where(s.users.c.id.in_(missing))).scalars():
+        for (userID,) in _USERS.all(conn, {"ids": missing}):
             if _ensureAggregates(conn, userID):
                 players[userID] = _Player(0, 0, None)
     return players
+
+
+@attrs.frozen
+class _Prepared:
+    """
+    What a batch needs that does not depend on the database: worked out before its write
+    transaction begins, so that the lock is held only for the database's work.
+    """
+
+    keys: list[str]
+    userIDs: list[int]
+    today: int
+    #: The batch's time as the driver takes it (L{_bindValue}).
+    fecha: object
+
+
+def _prepare(requests: Sequence[SaveRequest], now: datetime, dialect: Dialect) -> _Prepared:
+    return _Prepared(
+        sorted({r.clave for r in requests if r.clave is not None}),
+        sorted({r.user_id for r in requests}),
+        dayNumber(now),
+        _bindValue(dialect, s.scores.c.fecha, now),
+    )
 
 
 def _saveBatch(
@@ -209,26 +414,24 @@ def _saveBatch(
     requests: Sequence[SaveRequest],
     now: datetime,
     changed: list[Best] | None = None,
+    prepared: _Prepared | None = None,
 ) -> list[SaveResult | UserNotFound]:
     """
     Store a batch set-wise: one query for the earlier saves with the same keys, one for
     the aggregates, one multi-row insert of the scores, one executemany of the aggregate
     updates, then the shared counters. The players whose best changed are added to
-    C{changed}.
+    C{changed}. C{prepared} is L{_prepare}'s, made before the transaction.
     """
-    keys = {r.clave for r in requests if r.clave is not None}
+    if prepared is None:
+        prepared = _prepare(requests, now, conn.dialect)
     earlier: dict[str, SaveResult] = {}
-    if keys:
-        for row in conn.execute(
-            select(
-                s.scores.c.clave, s.scores.c.id, s.scores.c.nuevo_record, s.scores.c.puntaje_maximo
-            ).where(s.scores.c.clave.in_(sorted(keys)))
-        ):
-            earlier[row.clave] = SaveResult(row.id, bool(row.nuevo_record), row.puntaje_maximo)
+    if prepared.keys:
+        for clave, scoreID, nuevo, maximo in _EARLIER.all(conn, {"claves": prepared.keys}):
+            earlier[clave] = SaveResult(scoreID, bool(nuevo), maximo)
 
-    _lockAggregates(conn, [r.user_id for r in requests])
+    _lockAggregates(conn, prepared.userIDs)
     players = _loadPlayers(conn, {r.user_id for r in requests if r.clave not in earlier})
-    today = dayNumber(now)
+    today, fecha = prepared.today, prepared.fecha
     deltas = _Deltas()
     # Each request's answer: a result, a missing user, or the index of its new score row.
     answers: list[SaveResult | UserNotFound | tuple[int, bool, int]] = []
@@ -273,7 +476,7 @@ def _saveBatch(
             {
                 "user_id": request.user_id,
                 "puntaje": request.puntaje,
-                "fecha": now,
+                "fecha": fecha,
                 "clave": request.clave,
                 "nuevo_record": nuevoRecord,
                 "puntaje_maximo": best,
@@ -283,7 +486,7 @@ def _saveBatch(
     scoreIDs: list[int] = []
     if rows:
         scoreIDs = _insertScores(conn, rows)
-        _writePlayers(conn, players, now, today)
+        _writePlayers(conn, players, fecha, today)
     deltas.apply(conn)
     if changed is not None:
         changed.extend(
@@ -310,35 +513,24 @@ def _insertScores(conn: Connection, rows: list[dict[str, object]]) -> list[int]:
     a plain rowid, so the new ids are the consecutive numbers after the largest one.
     """
     if conn.dialect.name != "sqlite":
-        return list(
-            conn.execute(
-                insert(s.scores).returning(s.scores.c.id, sort_by_parameter_order=True), rows
-            ).scalars()
-        )
-    conn.execute(insert(s.scores), rows)
-    last = conn.execute(select(func.max(s.scores.c.id))).scalar_one()
+        return list(conn.execute(_INSERT_SCORES_RETURNING, rows).scalars())
+    _INSERT_SCORES_MANY.many(conn, rows)
+    [(last,)] = _LAST_SCORE.all(conn)
     return list(range(last - len(rows) + 1, last + 1))
 
 
-def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, today: int) -> None:
-    agg = s.user_aggregates
-    common = {
-        "partidas_jugadas": bindparam("p_games"),
-        "puntaje_total": agg.c.puntaje_total + bindparam("p_total"),
-        "fecha_ultimo_juego": bindparam("p_last"),
-        "dia_ultimo_juego": bindparam("p_day"),
-    }
+def _writePlayers(conn: Connection, players: dict[int, _Player], fecha: object, today: int) -> None:
+    """
+    Write back the aggregates of the players the batch touched (C{fecha}: the batch's
+    time, as the driver takes it).
+    """
     for bestChanged in (False, True):
-        values = dict(common)
-        if bestChanged:
-            values["puntaje_maximo"] = bindparam("p_best")
-            values["fecha_maximo"] = bindparam("p_last")
         params = [
             {
                 "p_id": userID,
                 "p_games": p.games,
                 "p_total": p.total,
-                "p_last": now,
+                "p_last": fecha,
                 "p_day": today,
                 "p_best": p.best,
             }
@@ -346,9 +538,7 @@ def _writePlayers(conn: Connection, players: dict[int, _Player], now: datetime, 
             if p.touched and p.bestChanged == bestChanged
         ]
         if params:
-            conn.execute(
-                update(agg).where(agg.c.user_id == bindparam("p_id")).values(values), params
-            )
+            _UPDATE_PLAYERS[bestChanged].many(conn, params)
 
 
 def _removePlayer(conn: Connection, userID: int, deltas: _Deltas) -> Best | None:
@@ -492,10 +682,13 @@ class ScoresStore:
         """
 
         changed: list[Best] = []
+        # The batch's time is when it reaches the store (a retry keeps it).
+        when = now or utcnow()
+        prepared = _prepare(requests, when, self._pool.engine.dialect)
 
         def work(conn: Connection) -> list[SaveResult | UserNotFound]:
             del changed[:]  # a retried batch starts again
-            return _saveBatch(conn, requests, now or utcnow(), changed)
+            return _saveBatch(conn, requests, when, changed, prepared)
 
         def committed(results: list[SaveResult | UserNotFound]) -> list[SaveResult | UserNotFound]:
             self._tell(changed)

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from juego import config, secret
+from juego.logging import useTextLogger
 from juego.store import Store
 
 
@@ -174,6 +175,9 @@ class ServiceOptions(ConfigFileOptions):
             "juego-web's clients skip the handshake.",
         ],
     ]
+
+    def postOptions(self) -> None:
+        useTextLogger(getattr(self, "parent", None))
 
 
 def reactor() -> Any:
