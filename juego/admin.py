@@ -25,6 +25,7 @@ from juego.store import Store
 from juego.store.migrate import SchemaOutOfDate, currentRevision, ensureSchema, upgrade
 from juego.store.pool import (
     DBThreadPool,
+    DriverMissing,
     SynchronousReactorThreads,
     SynchronousThreadPool,
     makeEngine,
@@ -118,7 +119,11 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     options = _parser().parse_args(argv)
-    engine = makeEngine(config.databaseURL(options.database))
+    try:
+        engine = makeEngine(config.databaseURL(options.database))
+    except DriverMissing as e:
+        err.write(f"juego-admin: {e}\n")
+        return 1
     try:
         if options.command == "db":
             upgrade(engine)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+import sqlalchemy.exc
 from klein import Klein
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -128,10 +129,46 @@ class TooManyAttempts(APIError):
     default = "Demasiados intentos fallidos. Espera un poco antes de volver a probar."
 
 
+#: Seconds a 503 tells the client (and nginx) to wait before retrying (C{Retry-After}).
+RETRY_AFTER = 5
+
+
 class ServiceUnavailableError(APIError):
+    """
+    juego-dist (statistics, notifications) or the database cannot be reached now: 503
+    C{servicio_no_disponible} with C{Retry-After}, whatever the part that is missing.
+    """
+
     status = 503
     code = "servicio_no_disponible"
     default = "El servicio de estadísticas y notificaciones no está disponible ahora mismo. Inténtalo en unos segundos."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, {"Retry-After": str(RETRY_AFTER), **(headers or {})}, extra)
+
+
+class DatabaseUnavailable(ServiceUnavailableError):
+    default = "La base de datos no está disponible ahora mismo. Inténtalo en unos segundos."
+
+
+def databaseUnavailable(error: BaseException) -> bool:
+    """
+    Whether C{error} says the database cannot be reached now (a failed or lost
+    connection, a server shutting down, no pooled connection in time), as opposed to
+    a bug or a refused statement: the former is a 503 the client may retry.
+    """
+    if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.DisconnectionError):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        )
+    return False
 
 
 class InternalError(APIError):
@@ -181,8 +218,20 @@ def asAPIError(failure: Failure) -> APIError:
     if failure.check(MethodNotAllowed):
         allowed = ", ".join(failure.value.valid_methods or ())
         return MethodNotAllowedError(headers={"Allow": allowed} if allowed else None)
+    if databaseUnavailable(failure.value):
+        # An outage, not a bug: one line per request, no traceback.
+        log.warn("database unavailable: {error}", error=oneLine(failure.value))
+        return DatabaseUnavailable()
     log.failure("Unhandled error in a JSON request", failure)
     return InternalError()
+
+
+def oneLine(error: BaseException, limit: int = 300) -> str:
+    """
+    An exception as one short line for the log (drivers' messages span lines).
+    """
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def redirect(request: IRequest, failure: Failure) -> bytes:

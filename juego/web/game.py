@@ -35,6 +35,8 @@ from juego.web.errors import (
     NotFoundError,
     PartidaClosed,
     PartidaExpired,
+    databaseUnavailable,
+    oneLine,
 )
 from juego.web.outbox import ADD_NOTIFICATION, CLAIM, SAVE_SCORE, Deliveries, Outcome, followUp
 
@@ -137,7 +139,23 @@ class Games:
             }
         now = utcnow(self._clock)
         following = followUp(SAVE_SCORE, payload, reply) if outcome is Outcome.DONE else None
-        notificationID = await self._store.partidas.complete(outboxID, following, now, now + CLAIM)
+        try:
+            notificationID = await self._store.partidas.complete(
+                outboxID, following, now, now + CLAIM
+            )
+        except Exception as e:
+            if outcome is not Outcome.DONE or not databaseUnavailable(e):
+                raise
+            # juego-tcp has stored it: the answer is 200 all the same. The outbox row
+            # stays; once its claim lapses the drain loop sends it again (juego-tcp
+            # answers the same by its key) and queues the record notification then.
+            log.warn(
+                "saved {partida}, but the database went away before its outbox row "
+                "was cleared: {error}",
+                partida=partida.id,
+                error=oneLine(e),
+            )
+            notificationID = None
         if outcome is Outcome.DROP:
             raise InternalError("El servicio de puntuaciones rechazó el resultado.")
         assert reply is not None
