@@ -34,8 +34,10 @@ run: $(RUN_STAMP)
 
 # Debian packages the tests drive: Chromium for the browser test (never a browser that a
 # test tool downloads), nginx with its stream module for the multi-node test, hunspell and
-# its Spanish and US English dictionaries for the word-list test (and tools/make_wordlists.py).
-SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream hunspell hunspell-es hunspell-en-us
+# its Spanish and US English dictionaries for the word-list test (and tools/make_wordlists.py),
+# iproute2 for the fault test's network namespaces (it also runs PostgreSQL's server binaries,
+# which a machine that runs the PostgreSQL tests has).
+SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream hunspell hunspell-es hunspell-en-us iproute2
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \

@@ -136,11 +136,26 @@ class PostgresGroupCommitTests(PostgresMixin, GroupCommitMixin, SynchronousTestC
 
 
 class MakeEngineTests(SynchronousTestCase):
+    def hide(self, module: str) -> None:
+        """
+        Make C{import module} fail until the test ends, as if it were not installed.
+        """
+        before = sys.modules.get(module)
+        sys.modules[module] = None  # type: ignore[assignment]
+
+        def restore() -> None:
+            if before is None:
+                del sys.modules[module]
+            else:
+                sys.modules[module] = before
+
+        self.addCleanup(restore)
+
     def test_driverMissing(self):
         """
         A URL whose driver is not installed: one line naming the extra, no traceback.
         """
-        self.patch(sys, "modules", {**sys.modules, "psycopg": None})
+        self.hide("psycopg")
         with self.assertRaises(DriverMissing) as caught:
             makeEngine("postgresql://juego:secreto@db.internal/juego")
         message = str(caught.exception)
@@ -150,7 +165,7 @@ class MakeEngineTests(SynchronousTestCase):
         self.assertNotIn("\n", message)
 
     def test_otherDriverMissing(self):
-        self.patch(sys, "modules", {**sys.modules, "pg8000": None})
+        self.hide("pg8000")
         with self.assertRaises(DriverMissing) as caught:
             makeEngine("postgresql+pg8000://db.internal/juego")
         self.assertIn("pip install pg8000", str(caught.exception))

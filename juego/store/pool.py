@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchModuleError
@@ -112,6 +113,30 @@ def _driverMissing(url: str, backend: str, error: Exception) -> str:
     else:
         fix = f"pip install {missing}, or use a postgresql:// URL and pip install 'juego[{extra}]'"
     return f"the database URL {url} needs a driver that is not installed ({missing}): {fix}"
+
+
+def databaseUnavailable(error: BaseException) -> bool:
+    """
+    Whether C{error} says the database cannot be reached now (a failed or lost
+    connection, a server shutting down, no pooled connection in time), as opposed to
+    a bug or a refused statement: an outage, to answer "unavailable, try again" and log
+    in one line, not a bug to log with its traceback.
+    """
+    if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.DisconnectionError):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        )
+    return False
+
+
+def oneLine(error: BaseException, limit: int = 300) -> str:
+    """
+    An exception as one short line for the log (drivers' messages span lines).
+    """
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sqliteTransactions(engine: Engine) -> None:
@@ -322,6 +347,8 @@ class SynchronousReactorThreads:
 __all__ = [
     "DBThreadPool",
     "DriverMissing",
+    "databaseUnavailable",
+    "oneLine",
     "SynchronousThreadPool",
     "SynchronousReactorThreads",
     "makeEngine",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-import sqlalchemy.exc
 from klein import Klein
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -18,6 +17,7 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
+from juego.store.pool import databaseUnavailable, oneLine
 from juego.store.users import InvalidField
 
 log = Logger()
@@ -156,21 +156,6 @@ class DatabaseUnavailable(ServiceUnavailableError):
     default = "La base de datos no está disponible ahora mismo. Inténtalo en unos segundos."
 
 
-def databaseUnavailable(error: BaseException) -> bool:
-    """
-    Whether C{error} says the database cannot be reached now (a failed or lost
-    connection, a server shutting down, no pooled connection in time), as opposed to
-    a bug or a refused statement: the former is a 503 the client may retry.
-    """
-    if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.DisconnectionError):
-        return True
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        return error.connection_invalidated or isinstance(
-            error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
-        )
-    return False
-
-
 class InternalError(APIError):
     status = 500
     code = "internal"
@@ -224,14 +209,6 @@ def asAPIError(failure: Failure) -> APIError:
         return DatabaseUnavailable()
     log.failure("Unhandled error in a JSON request", failure)
     return InternalError()
-
-
-def oneLine(error: BaseException, limit: int = 300) -> str:
-    """
-    An exception as one short line for the log (drivers' messages span lines).
-    """
-    text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def redirect(request: IRequest, failure: Failure) -> bytes:
