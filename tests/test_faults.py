@@ -40,6 +40,7 @@ from __future__ import annotations
 import glob
 import http.client
 import json
+import math
 import os
 import pwd
 import random
@@ -112,14 +113,18 @@ def teclear(
 
     (The one place that makes keystrokes here: swap it for the shared generator.)
     """
-    msPerKey = 60_000 / (rng.uniform(60, 90) * 5)
+    # A word of n letters takes n × msPerLetter on average (a "word" is 5 letters), of
+    # which the reading pause takes 10–20 %; log-normal factors average exp(0.35²/2).
+    msPerLetter = 60_000 / (rng.uniform(60, 90) * 5)
     eventos: list[dict[str, Any]] = []
     t = puntaje = 0
     for i, palabra in enumerate(palabras[:words]):
-        at = rng.uniform(180, 450)
+        letters = longitud(palabra)
+        at = rng.uniform(0.1, 0.2) * letters * msPerLetter
+        msPerKey = (letters * msPerLetter - at) / letters / math.exp(0.35**2 / 2)
         teclas: list[int] = []
         errores = 0
-        for _ in range(longitud(palabra)):
+        for _ in range(letters):
             if rng.random() < 0.04:
                 errores += 1
                 for _slip in range(2):
@@ -754,11 +759,11 @@ class FaultTests(SynchronousTestCase):
 
     # helpers
 
-    def answers(self) -> Web:
+    def web(self) -> Web:
         return Web(self.host, lambda answer: None)
 
     def salud(self) -> Answer:
-        web = self.answers()
+        web = self.web()
         try:
             answer, _ = web.request("salud", "GET", "/api/salud")
         finally:
@@ -783,7 +788,7 @@ class FaultTests(SynchronousTestCase):
         self.signedUp += count
 
         def one(index: int) -> Player:
-            web = self.answers()
+            web = self.web()
             try:
                 answer, response = web.request(
                     "registro",
@@ -809,7 +814,7 @@ class FaultTests(SynchronousTestCase):
         """
         A one-word game, saved at once.
         """
-        web = self.answers()
+        web = self.web()
         try:
             issued, _ = web.request("partidas", "POST", "/api/partidas", {}, player.cookie)
             if issued.status != 201:
@@ -842,7 +847,7 @@ class FaultTests(SynchronousTestCase):
                 time.sleep(0.1)
                 continue
             if kind == "dist":
-                web = self.answers()
+                web = self.web()
                 try:
                     stats, _ = web.request("stats", "GET", "/api/stats/global")
                 finally:
@@ -977,7 +982,7 @@ class FaultTests(SynchronousTestCase):
                 (n.user_id, n.message), (score.user_id, RECORD_TEXT.format(score.puntaje))
             )
         # ... and each player is shown each of theirs once.
-        web = self.answers()
+        web = self.web()
         try:
             for player in players:
                 answer, _ = web.request(
