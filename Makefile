@@ -37,9 +37,10 @@ run: $(RUN_STAMP)
 # its Spanish and US English dictionaries for the word-list test (and tools/make_wordlists.py),
 # Tesseract for the OCR attack on the certification image, systemd for systemd-analyze (the
 # units in deploy/systemd), the PostgreSQL client tools (pg_dump, pg_restore) for the backup
-# runbook.
+# runbook, iproute2 for the fault test's network namespaces (it also runs PostgreSQL's
+# server binaries, which a machine that runs the PostgreSQL tests has).
 SYSTEM_PACKAGES := chromium nginx libnginx-mod-stream hunspell hunspell-es hunspell-en-us \
-	tesseract-ocr tesseract-ocr-eng systemd postgresql-client
+	tesseract-ocr tesseract-ocr-eng systemd postgresql-client iproute2
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \

@@ -41,6 +41,7 @@ from juego.store.backup import BackupError, backup, restore, rowCounts
 from juego.store.migrate import SchemaOutOfDate, currentRevision, ensureSchema, upgrade
 from juego.store.pool import (
     DBThreadPool,
+    DriverMissing,
     SynchronousReactorThreads,
     SynchronousThreadPool,
     makeEngine,
@@ -197,6 +198,22 @@ def main(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    try:
+        return _run(argv, out, ask, askSecret, err, stdin)
+    except DriverMissing as e:
+        # A database URL whose driver is not installed: one line naming the extra.
+        err.write(f"juego-admin: {e}\n")
+        return 1
+
+
+def _run(
+    argv: Sequence[str] | None,
+    out: TextIO,
+    ask: Callable[[str], str],
+    askSecret: Callable[[str], str],
+    err: TextIO,
+    stdin: TextIO | None,
+) -> int:
     options = _parser().parse_args(argv)
     try:
         config.applyConfigFile(options.config)

@@ -14,6 +14,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from juego.model import SaveResult
+from juego.store.pool import databaseUnavailable, oneLine
 from juego.store.scores import SaveRequest, ScoresStore, UserNotFound
 from juego.wire import Request, WireError
 from juego.wire.errors import NOT_FOUND
@@ -97,7 +98,14 @@ class GroupCommitWriter:
                 d.callback(result)
 
         def failed(failure: Any) -> None:
-            self.log.failure("a batch of {n} saves failed", failure, n=len(batch))
+            if databaseUnavailable(failure.value):
+                self.log.warn(
+                    "a batch of {n} saves failed, database unavailable: {error}",
+                    n=len(batch),
+                    error=oneLine(failure.value),
+                )
+            else:
+                self.log.failure("a batch of {n} saves failed", failure, n=len(batch))
             for _, d in batch:
                 d.errback(failure)
 

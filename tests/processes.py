@@ -61,16 +61,21 @@ def ping(port: int) -> bool:
         return False
 
 
-def waitForPort(port: int, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+def waitForPort(
+    port: int,
+    process: subprocess.Popen | None = None,
+    timeout: float = 30.0,
+    host: str = "127.0.0.1",
+) -> None:
     """
-    Poll until something accepts connections on C{port} (or the process died).
+    Poll until something accepts connections on C{host:port} (or the process died).
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode} before listening")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.05)
@@ -81,6 +86,8 @@ class ServiceProcess:
     """
     One C{twistd -n PLUGIN ...} process, started in C{cwd}; C{twistdArgs} go to twistd
     itself (before the plugin's name), e.g. C{["--logger", "juego.logging.jsonLogger"]}.
+    C{prefix} runs it through another command (C{["ip", "netns", "exec", NS]}, which
+    execs it: the pid stays the service's), and C{host} is where it is reached.
     """
 
     def __init__(
@@ -92,15 +99,19 @@ class ServiceProcess:
         env: Mapping[str, str] | None = None,
         without: Sequence[str] = (),
         twistdArgs: Sequence[str] = (),
+        prefix: Sequence[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
         self.plugin, self.args, self.cwd, self.port = plugin, list(args), cwd, port
         self.twistdArgs = list(twistdArgs)
+        self.prefix, self.host = list(prefix), host
         self.env = serviceEnvironment(env, without)
         self.process: subprocess.Popen | None = None
         self.logPath = os.path.join(cwd, f"{plugin}-{port}.log")
 
     def start(self) -> ServiceProcess:
         command = [
+            *self.prefix,
             sys.executable,
             "-c",
             "from twisted.scripts.twistd import run; run()",
@@ -120,7 +131,7 @@ class ServiceProcess:
             stderr=subprocess.PIPE,
         )
         try:
-            waitForPort(self.port, self.process)
+            waitForPort(self.port, self.process, host=self.host)
         except RuntimeError as e:
             raise RuntimeError(f"{e}; log: {self.log()[-2000:]}") from e
         return self

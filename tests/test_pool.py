@@ -4,13 +4,21 @@ The database thread pool's group commit of writes.
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+import sys
+
+from sqlalchemy import event, insert, select
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.model import utcnow
 from juego.store import schema as s
 from juego.store.migrate import upgrade
-from juego.store.pool import DBThreadPool, SynchronousReactorThreads, makeEngine
+from juego.store.pool import (
+    POSTGRES_CONNECT_ARGS,
+    DBThreadPool,
+    DriverMissing,
+    SynchronousReactorThreads,
+    makeEngine,
+)
 from tests.support import PostgresMixin, SQLiteMixin
 
 
@@ -125,3 +133,69 @@ class SQLiteGroupCommitTests(SQLiteMixin, GroupCommitMixin, SynchronousTestCase)
 
 class PostgresGroupCommitTests(PostgresMixin, GroupCommitMixin, SynchronousTestCase):
     pass
+
+
+class MakeEngineTests(SynchronousTestCase):
+    def hide(self, module: str) -> None:
+        """
+        Make C{import module} fail until the test ends, as if it were not installed.
+        """
+        before = sys.modules.get(module)
+        sys.modules[module] = None  # type: ignore[assignment]
+
+        def restore() -> None:
+            if before is None:
+                del sys.modules[module]
+            else:
+                sys.modules[module] = before
+
+        self.addCleanup(restore)
+
+    def test_driverMissing(self):
+        """
+        A URL whose driver is not installed: one line naming the extra, no traceback.
+        """
+        self.hide("psycopg")
+        with self.assertRaises(DriverMissing) as caught:
+            makeEngine("postgresql://juego:secreto@db.internal/juego")
+        message = str(caught.exception)
+        self.assertIn("pip install 'juego[postgres]'", message)
+        self.assertIn("(psycopg)", message)
+        self.assertNotIn("secreto", message)
+        self.assertNotIn("\n", message)
+
+    def test_otherDriverMissing(self):
+        self.hide("pg8000")
+        with self.assertRaises(DriverMissing) as caught:
+            makeEngine("postgresql+pg8000://db.internal/juego")
+        self.assertIn("pip install pg8000", str(caught.exception))
+
+    def connectParameters(self, url: str) -> dict:
+        """
+        The keyword arguments the engine of C{url} hands the driver (caught before it
+        connects).
+        """
+        engine = makeEngine(url)
+        self.addCleanup(engine.dispose)
+        seen: dict = {}
+
+        @event.listens_for(engine, "do_connect")
+        def connect(dialect, record, cargs, cparams):
+            seen.update(cparams)
+            raise RuntimeError("not connecting")
+
+        with self.assertRaises(RuntimeError):
+            engine.connect()
+        return seen
+
+    def test_postgresTimeouts(self):
+        """
+        PostgreSQL connections get bounded connect and network timeouts unless the URL
+        sets its own.
+        """
+        params = self.connectParameters("postgresql://db.internal/juego")
+        for key, value in POSTGRES_CONNECT_ARGS.items():
+            self.assertEqual(params[key], value, key)
+        params = self.connectParameters("postgresql://db.internal/juego?connect_timeout=20")
+        self.assertEqual(params["connect_timeout"], "20")
+        self.assertEqual(params["tcp_user_timeout"], POSTGRES_CONNECT_ARGS["tcp_user_timeout"])

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from twisted.internet.defer import fail
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.store import schema as s
@@ -104,6 +107,7 @@ class StatsTests(WebTestCase):
             self.assertEqual(reply.status, 503, path)
             self.assertEqual(reply.json["code"], "servicio_no_disponible")
             self.assertIn("no está disponible", reply.json["error"])
+            self.assertEqual(reply.header("Retry-After"), "5", path)
         reply = client.post("/api/notificaciones/leer", {})
         self.assertEqual(reply.status, 503)
 
@@ -297,3 +301,57 @@ class AdminTests(WebTestCase):
     def test_deleteUnknown(self):
         reply = self.admin.post("/api/admin/eliminar_usuario/999", {"password": PASSWORD})
         self.assertEqual((reply.status, reply.json["code"]), (404, "no_encontrado"))
+
+
+def lostConnection() -> OperationalError:
+    """
+    What SQLAlchemy raises when the database server is gone.
+    """
+    return OperationalError(
+        "SELECT 1", {}, Exception("connection failed: server closed the connection\nunexpectedly")
+    )
+
+
+class DatabaseUnavailableTests(WebTestCase):
+    """
+    The database out of reach is a 503 C{servicio_no_disponible} with C{Retry-After},
+    for the API and the pages alike; a bug is still a 500.
+    """
+
+    def test_apiRead(self):
+        self.patch(self.store.stats, "ranking", lambda limit: fail(lostConnection()))
+        reply = self.client().get("/api/ranking")
+        self.assertEqual((reply.status, reply.json["code"]), (503, "servicio_no_disponible"))
+        self.assertEqual(reply.json["success"], False)
+        self.assertIn("base de datos", reply.json["error"])
+        self.assertEqual(reply.header("Retry-After"), "5")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_apiWrite(self):
+        client, _ = self.signUp()
+        self.patch(self.store.partidas, "create", lambda partida: fail(lostConnection()))
+        reply = client.post("/api/partidas", {})
+        self.assertEqual((reply.status, reply.json["code"]), (503, "servicio_no_disponible"))
+        self.assertEqual(reply.header("Retry-After"), "5")
+
+    def test_poolTimeout(self):
+        self.patch(
+            self.store.stats, "ranking", lambda limit: fail(PoolTimeout("QueuePool limit reached"))
+        )
+        self.assertEqual(self.client().get("/api/ranking").status, 503)
+
+    def test_otherDatabaseErrorIsABug(self):
+        error = IntegrityError("INSERT", {}, Exception("duplicate key"))
+        self.patch(self.store.stats, "ranking", lambda limit: fail(error))
+        reply = self.client().get("/api/ranking")
+        self.assertEqual((reply.status, reply.json["code"]), (500, "internal"))
+        self.assertIsNone(reply.header("Retry-After"))
+        self.assertEqual(len(self.flushLoggedErrors(IntegrityError)), 1)
+
+    def test_page(self):
+        self.patch(self.app.pages.auth, "currentUser", lambda request: fail(lostConnection()))
+        reply = self.client().get("/")
+        self.assertEqual(reply.status, 503)
+        self.assertEqual(reply.header("Retry-After"), "5")
+        self.assertIn("no puede consultar sus datos", reply.body.decode("utf-8"))
+        self.assertEqual(self.flushLoggedErrors(), [])

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 
 from argon2 import PasswordHasher
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego import admin
@@ -175,3 +177,40 @@ class UpgradeTests(SynchronousTestCase):
         url = sqliteURL(self)
         self.patch(os, "environ", {**os.environ, "JUEGO_DATABASE_URL": url})
         self.assertEqual(admin.main(["db", "upgrade", "--create"], out=io.StringIO()), 0)
+
+
+class DriverMissingTests(SynchronousTestCase):
+    """
+    A database URL whose driver is not installed: one line that names the extra, from
+    juego-admin and from the twistd plugins alike, instead of a traceback.
+    """
+
+    def setUp(self):
+        before = sys.modules.get("psycopg")
+        sys.modules["psycopg"] = None  # as if the postgres extra were not installed
+
+        def restore():
+            if before is None:
+                del sys.modules["psycopg"]
+            else:
+                sys.modules["psycopg"] = before
+
+        self.addCleanup(restore)
+        self.url = "postgresql://juego@db.internal/juego"
+
+    def test_admin(self):
+        err = io.StringIO()
+        code = admin.main(["db", "upgrade", "--database", self.url], out=io.StringIO(), err=err)
+        self.assertEqual(code, 1)
+        [line] = err.getvalue().splitlines()
+        self.assertTrue(line.startswith("juego-admin: "), line)
+        self.assertIn("pip install 'juego[postgres]'", line)
+
+    def test_plugins(self):
+        from juego.tap import openStore
+
+        with self.assertRaises(SystemExit) as caught:
+            openStore(self.url, Clock())
+        message = str(caught.exception.code)
+        self.assertNotIn("\n", message)
+        self.assertIn("pip install 'juego[postgres]'", message)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import unicodedata
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from twisted.internet.defer import fail
 
 from juego.game import limite_ms, minimo_humano_ms, reglas
 from juego.store import schema as s
@@ -370,6 +372,36 @@ class SaveTests(WebTestCase):
         _, reply = self.play(self.player, 2)
         self.assertEqual(reply.status, 202)
         self.assertEqual([r.kind for r in self.outbox()], [SAVE_SCORE])
+
+    def test_databaseGoneAfterScoreServiceConfirmed(self):
+        """
+        juego-tcp stored the save, then the database went away before the web cleared
+        its outbox row: the player still gets 200, and the drain loop finishes the job
+        later (the same answer by key, the record notification once).
+        """
+        complete = self.store.partidas.complete
+        calls = []
+
+        def failOnce(*a, **kw):
+            calls.append(a)
+            if len(calls) == 1:
+                return fail(OperationalError("DELETE", {}, Exception("server closed")))
+            return complete(*a, **kw)
+
+        self.patch(self.store.partidas, "complete", failOnce)
+        partida, reply = self.play(self.player, 5)
+        self.assertEqual(reply.status, 200, reply.json)
+        self.assertIs(reply.json["nuevo_record"], True)
+        self.assertEqual([r.kind for r in self.outbox()], [SAVE_SCORE])
+        self.clock.advance(6)
+        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
+        self.assertEqual([r.kind for r in self.outbox()], [ADD_NOTIFICATION])
+        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
+        self.assertEqual(self.outbox(), [])
+        self.assertEqual(self.dist.messages(self.user["id"]), [reply.json["message"]])
+        stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
+        self.assertEqual(stats.partidas_jugadas, 1)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class PostgresSaveTests(PostgresMixin, SaveTests):

@@ -113,7 +113,9 @@ class APIShortcutTests(SynchronousTestCase):
         """
         The application's own routes below C{/api/} are found from its router.
         """
-        self.assertEqual(Application.apiRoutes(attrsFree()), frozenset({b"salud", b"openapi.json", b"docs"}))
+        self.assertEqual(
+            Application.apiRoutes(attrsFree()), frozenset({b"salud", b"openapi.json", b"docs"})
+        )
 
 
 def attrsFree():

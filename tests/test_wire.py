@@ -9,10 +9,12 @@ import os
 
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.internet.defer import Deferred
+from sqlalchemy.exc import OperationalError
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
@@ -21,7 +23,7 @@ from juego.serialization import encode_wire_pickle
 from juego.wire import WireError, WireFactory, auth
 from juego.wire.client import LineClientProtocol, decodeReply
 from juego.wire.errors import NOT_FOUND
-from juego.wire.protocol import DRAIN_GRACE, MAX_LINE
+from juego.wire.protocol import DRAIN_GRACE, MAX_LINE, LineProtocol
 
 SECRET = b"s3cret-for-tests"
 
@@ -53,7 +55,16 @@ def handlers(pending=None):
     def crash(request):
         raise RuntimeError("bug")
 
-    return {"echo": echo, "later": later, "missing": missing, "crash": crash}
+    def noDatabase(request):
+        return fail(OperationalError("SELECT 1", {}, Exception("connection refused\nIs it up?")))
+
+    return {
+        "echo": echo,
+        "later": later,
+        "missing": missing,
+        "crash": crash,
+        "noDatabase": noDatabase,
+    }
 
 
 class Connection:
@@ -131,6 +142,23 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(reply["code"], "internal")
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(c.ask(action="ping")["message"], "pong")
+
+    def test_databaseUnavailable(self):
+        """
+        A handler failing because the database is out of reach: an C{internal} reply that
+        says so, and one warning line, not a logged traceback (an outage is no bug).
+        """
+        events = []
+        self.patch(LineProtocol, "log", Logger(observer=events.append))
+        c = Connection(self)
+        reply = c.ask(action="noDatabase")
+        self.assertEqual(
+            (reply["code"], reply["error"]), ("internal", "Base de datos no disponible")
+        )
+        self.assertEqual(self.flushLoggedErrors(), [])
+        [event] = events
+        self.assertEqual(event["log_level"], LogLevel.warn)
+        self.assertIn("connection refused Is it up?", formatEvent(event))
 
     def test_pipelinedRepliesInOrder(self):
         pending = []

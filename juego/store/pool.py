@@ -11,19 +11,47 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import NoSuchModuleError
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from juego.config import ConfigError
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
 #: Database threads for each engine; the engine's connection pool is sized to match.
 DEFAULT_THREADS = {"sqlite": 4, "postgresql": 8}
+
+#: libpq settings for every PostgreSQL connection, unless the URL sets them: a database
+#: host that vanishes (a partition, a dead machine) costs a bounded wait, never the
+#: minutes the kernel's own TCP timeouts take. C{connect_timeout} bounds a new
+#: connection; C{tcp_user_timeout} (ms) drops a connection whose sent data goes
+#: unacknowledged that long; keepalives notice an idle connection whose peer is gone.
+#: None of them limits a slow query: a query being worked on keeps its data acknowledged.
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 5,
+    "tcp_user_timeout": 5000,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+#: The extra that installs each backend's driver.
+DRIVER_EXTRAS = {"postgresql": "postgres"}
+
+
+class DriverMissing(ConfigError):
+    """
+    The database URL names a driver that is not installed (the message names the extra).
+    """
 
 
 def normaliseURL(url: str) -> str:
@@ -43,19 +71,72 @@ def makeEngine(url: str, threads: int | None = None, **kwargs: Any) -> Engine:
     thread pool.
     """
     url = normaliseURL(url)
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     size = threads or DEFAULT_THREADS.get(backend, 4)
-    if backend == "sqlite":
-        engine = create_engine(
+    try:
+        if backend == "sqlite":
+            engine = create_engine(
+                url,
+                connect_args={"timeout": 30, "check_same_thread": False},
+                pool_size=size,
+                max_overflow=0,
+                **kwargs,
+            )
+            _sqliteTransactions(engine)
+            return engine
+        connectArgs: dict[str, Any] = {}
+        if parsed.get_driver_name() == "psycopg":
+            connectArgs = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in parsed.query}
+        return create_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=size,
-            max_overflow=0,
+            max_overflow=2,
+            pool_pre_ping=True,
+            connect_args=connectArgs,
             **kwargs,
         )
-        _sqliteTransactions(engine)
-        return engine
-    return create_engine(url, pool_size=size, max_overflow=2, pool_pre_ping=True, **kwargs)
+    except (ImportError, NoSuchModuleError) as e:
+        raise DriverMissing(_driverMissing(parsed.render_as_string(), backend, e)) from None
+
+
+def _driverMissing(url: str, backend: str, error: Exception) -> str:
+    """
+    The one line that says which driver a database URL needs and how to install it.
+    """
+    missing = getattr(error, "name", None) or str(error)
+    extra = DRIVER_EXTRAS.get(backend)
+    if extra is None:
+        fix = "install its SQLAlchemy dialect and driver"
+    elif missing == "psycopg":
+        fix = f"pip install 'juego[{extra}]'"
+    else:
+        fix = f"pip install {missing}, or use a postgresql:// URL and pip install 'juego[{extra}]'"
+    return f"the database URL {url} needs a driver that is not installed ({missing}): {fix}"
+
+
+def databaseUnavailable(error: BaseException) -> bool:
+    """
+    Whether C{error} says the database cannot be reached now (a failed or lost
+    connection, a server shutting down, no pooled connection in time), as opposed to
+    a bug or a refused statement: an outage, to answer "unavailable, try again" and log
+    in one line, not a bug to log with its traceback.
+    """
+    if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.DisconnectionError):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        )
+    return False
+
+
+def oneLine(error: BaseException, limit: int = 300) -> str:
+    """
+    An exception as one short line for the log (drivers' messages span lines).
+    """
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sqliteTransactions(engine: Engine) -> None:
@@ -265,6 +346,9 @@ class SynchronousReactorThreads:
 
 __all__ = [
     "DBThreadPool",
+    "DriverMissing",
+    "databaseUnavailable",
+    "oneLine",
     "SynchronousThreadPool",
     "SynchronousReactorThreads",
     "makeEngine",

@@ -33,7 +33,7 @@ from twisted.logger import Logger
 
 from juego.model import SaveResult, Score, utcnow
 from juego.store import schema as s
-from juego.store.pool import DBThreadPool
+from juego.store.pool import DBThreadPool, databaseUnavailable, oneLine
 
 #: How often a batch that hit a conflict (a racing idempotency key or a deadlock between
 #: score nodes on PostgreSQL) is tried again before it fails.
@@ -703,6 +703,14 @@ class ScoresStore:
             nonlocal attempts
             failure.trap(IntegrityError, DBAPIError)
             attempts += 1
+            if databaseUnavailable(failure.value):
+                # What an operator sees of a database outage here: a line per attempt.
+                self.log.warn(
+                    "a batch of saves failed (attempt {n} of {of}), database unavailable: {error}",
+                    n=attempts,
+                    of=BATCH_ATTEMPTS,
+                    error=oneLine(failure.value),
+                )
             if attempts >= BATCH_ATTEMPTS:
                 return failure
             return self._pool.write(work).addErrback(retry)

@@ -18,6 +18,7 @@ from twisted.python import usage
 from juego import config, secret
 from juego.logging import useTextLogger
 from juego.store import Store
+from juego.store.pool import DriverMissing
 
 
 class SequentialMultiService(MultiService):
@@ -187,7 +188,14 @@ def reactor() -> Any:
 
 
 def openStore(database: str | None, reactor: Any) -> Store:
-    return Store.open(config.databaseURL(database), reactor)
+    """
+    The process's store; a database URL whose driver is not installed stops start-up
+    with one line that names the extra to install (not a traceback).
+    """
+    try:
+        return Store.open(config.databaseURL(database), reactor)
+    except DriverMissing as e:
+        raise SystemExit(f"juego: {e}") from None
 
 
 def openCache(url: str | None, store: Store, reactor: Any, parent: MultiService, dist: bool) -> Any:

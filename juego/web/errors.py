@@ -18,6 +18,7 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
+from juego.store.pool import databaseUnavailable, oneLine
 from juego.store.users import InvalidField
 
 log = Logger()
@@ -188,10 +189,31 @@ class Overloaded(APIError):
     default = "El servidor está muy ocupado ahora mismo. Inténtalo de nuevo en unos segundos."
 
 
+#: Seconds a 503 tells the client (and nginx) to wait before retrying (C{Retry-After}).
+RETRY_AFTER = 5
+
+
 class ServiceUnavailableError(APIError):
+    """
+    juego-dist (statistics, notifications) or the database cannot be reached now: 503
+    C{servicio_no_disponible} with C{Retry-After}, whatever the part that is missing.
+    """
+
     status = 503
     code = "servicio_no_disponible"
     default = "El servicio de estadísticas y notificaciones no está disponible ahora mismo. Inténtalo en unos segundos."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, {"Retry-After": str(RETRY_AFTER), **(headers or {})}, extra)
+
+
+class DatabaseUnavailable(ServiceUnavailableError):
+    default = "La base de datos no está disponible ahora mismo. Inténtalo en unos segundos."
 
 
 class InternalError(APIError):
@@ -242,6 +264,10 @@ def asAPIError(failure: Failure) -> APIError:
     if failure.check(MethodNotAllowed):
         allowed = ", ".join(failure.value.valid_methods or ())
         return MethodNotAllowedError(headers={"Allow": allowed} if allowed else None)
+    if databaseUnavailable(failure.value):
+        # An outage, not a bug: one line per request, no traceback.
+        log.warn("database unavailable: {error}", error=oneLine(failure.value))
+        return DatabaseUnavailable()
     log.failure("Unhandled error in a JSON request", failure)
     return InternalError()
 

@@ -44,6 +44,8 @@ from juego.web.errors import (
     NotFoundError,
     PartidaClosed,
     PartidaExpired,
+    databaseUnavailable,
+    oneLine,
 )
 from juego.web.outbox import ADD_NOTIFICATION, CLAIM, SAVE_SCORE, Deliveries, Outcome, followUp
 
@@ -240,7 +242,23 @@ class Games:
             return outcome, None
         now = utcnow(self._clock)
         following = followUp(SAVE_SCORE, payload, reply) if outcome is Outcome.DONE else None
-        notificationID = await self._store.partidas.complete(outboxID, following, now, now + CLAIM)
+        try:
+            notificationID = await self._store.partidas.complete(
+                outboxID, following, now, now + CLAIM
+            )
+        except Exception as e:
+            if outcome is not Outcome.DONE or not databaseUnavailable(e):
+                raise
+            # juego-tcp has stored it: the answer is 200 all the same. The outbox row
+            # stays; once its claim lapses the drain loop sends it again (juego-tcp
+            # answers the same by its key) and queues the record notification then.
+            log.warn(
+                "saved partida {key}, but the database went away before its outbox row was "
+                "cleared: {error}",
+                key=payload.get("partida_id"),
+                error=oneLine(e),
+            )
+            return outcome, reply
         if notificationID is not None and following is not None:
             self._notify(notificationID, following[1])
         return outcome, reply

@@ -21,7 +21,7 @@ from twisted.web.iweb import IRequest
 
 from juego.metrics import Metrics
 from juego.store import Store
-from juego.web.errors import jsonBody
+from juego.web.errors import RETRY_AFTER, jsonBody
 
 log = Logger()
 
@@ -101,6 +101,7 @@ class Health:
             "code": "servicio_no_disponible",
             **parts,
         }
+        request.setHeader(b"Retry-After", str(RETRY_AFTER).encode("ascii"))
         return jsonBody(request, body, 503)
 
 

@@ -198,7 +198,11 @@ def _op(
     parameters: list[dict[str, Any]] | None = None,
     security: list[dict[str, list[str]]] | None = None,
     description: str | None = None,
+    database: bool = True,
 ) -> dict[str, Any]:
+    # An operation that reads or writes the database answers 503 while it is out of reach.
+    if database:
+        responses = _errors(503) | responses
     # Any operation may meet a bug (500 internal); its reply is an Error all the same.
     responses = responses | {"default": {"$ref": "#/components/responses/Error500"}}
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
@@ -611,6 +615,7 @@ PATHS: dict[str, Any] = {
             "Este documento",
             {"200": _reply("OpenAPI 3.1.", {"type": "object"})},
             security=_PUBLIC,
+            database=False,
         )
     },
 }

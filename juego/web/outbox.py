@@ -21,6 +21,7 @@ from juego.clients import ServiceUnavailable
 from juego.logging import REQUEST_ID_FIELD, callWithRequestID
 from juego.store.partidas import OutboxItem, PartidasStore
 from juego.web.clock import utcnow
+from juego.web.errors import databaseUnavailable, oneLine
 
 log = Logger()
 
@@ -181,8 +182,12 @@ class OutboxDrainer:
                 if sawDown or claimed < self._batch:
                     break
             return done
-        except Exception:
-            log.failure("outbox drain pass failed")
+        except Exception as e:
+            if databaseUnavailable(e):
+                # An outage: the next tick tries again; one line, no traceback.
+                log.warn("outbox drain paused, database unavailable: {error}", error=oneLine(e))
+            else:
+                log.failure("outbox drain pass failed")
             return done
         finally:
             self._running = False

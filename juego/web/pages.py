@@ -20,7 +20,7 @@ from juego.game import reglas
 from juego.model import User
 from juego.web.auth import Authenticator
 from juego.web.certification import integridad
-from juego.web.errors import redirect
+from juego.web.errors import RETRY_AFTER, databaseUnavailable, oneLine, redirect
 from juego.web.rendering import Renderer
 
 log = Logger()
@@ -30,6 +30,7 @@ MESSAGES = {
     404: "La página que buscas no existe.",
     405: "Esa acción no está permitida en esta página.",
     500: "Ha ocurrido un error inesperado. Inténtalo de nuevo en un momento.",
+    503: "El sitio no puede consultar sus datos ahora mismo. Inténtalo de nuevo en unos segundos.",
 }
 
 
@@ -53,11 +54,13 @@ class Pages:
         return self.renderer.page(request, template, user, page, **context)
 
     async def _error(self, request: IRequest, status: int) -> bytes:
-        try:
-            user = await self.auth.currentUser(request)
-        except Exception:
-            log.failure("looking up the user for an error page")
-            user = None
+        user = None
+        # Without the database (503) there is no user to look up.
+        if status != 503:
+            try:
+                user = await self.auth.currentUser(request)
+            except Exception:
+                log.failure("looking up the user for an error page")
         return self.renderer.page(
             request, "error.html", user, "error", status, status=status, message=MESSAGES[status]
         )
@@ -141,5 +144,9 @@ class Pages:
 
     @router.handle_errors(Exception)
     async def failed(self, request: IRequest, failure: Failure) -> bytes:
+        if databaseUnavailable(failure.value):
+            log.warn("database unavailable: {error}", error=oneLine(failure.value))
+            request.setHeader(b"Retry-After", str(RETRY_AFTER).encode("ascii"))
+            return await self._error(request, 503)
         log.failure("Unhandled error rendering a page", failure)
         return await self._error(request, 500)

@@ -31,6 +31,7 @@ from juego.serialization import (
     decode_wire_pickle,
     encode_wire_pickle,
 )
+from juego.store.pool import databaseUnavailable, oneLine
 from juego.wire import auth
 from juego.wire.errors import (
     INTERNAL,
@@ -291,6 +292,10 @@ class LineProtocol(LineReceiver, TimeoutMixin):
     def _failed(self, failure: Failure) -> Reply:
         if failure.check(WireError):
             return failure.value.reply()
+        if databaseUnavailable(failure.value):
+            # An outage, not a bug: one line, no traceback; the caller retries.
+            self.log.warn("database unavailable: {error}", error=oneLine(failure.value))
+            return errorReply(INTERNAL, "Base de datos no disponible")
         self.log.failure("handler failed", failure)
         return errorReply(INTERNAL, "Error interno del servicio")
 
