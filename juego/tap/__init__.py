@@ -155,6 +155,8 @@ class ConfigFileOptions(usage.Options):
             config.applyConfigFile(self["config"])
         except config.ConfigError as e:
             raise usage.UsageError(str(e)) from None
+        # The plugins log through the cheaper classic-text observer (juego.logging).
+        useTextLogger(getattr(self, "parent", None))
 
 
 class ServiceOptions(ConfigFileOptions):
@@ -176,9 +178,6 @@ class ServiceOptions(ConfigFileOptions):
             "juego-web's clients skip the handshake.",
         ],
     ]
-
-    def postOptions(self) -> None:
-        useTextLogger(getattr(self, "parent", None))
 
 
 def reactor() -> Any:

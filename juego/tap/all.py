@@ -10,7 +10,6 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from juego import config
-from juego.logging import useTextLogger
 from juego.metrics import Metrics
 from juego.tap import (
     REDIS_OPTION,
@@ -67,9 +66,6 @@ class Options(ConfigFileOptions):
             "No service secret: juego-tcp/juego-dist answer anyone (loopback only).",
         ],
     ]
-
-    def postOptions(self) -> None:
-        useTextLogger(getattr(self, "parent", None))
 
 
 def _split(description: str) -> tuple[str, list[str], dict[str, str]]:
