@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from argon2 import PasswordHasher
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from juego import config
@@ -227,7 +227,9 @@ def _run(
                 backup(url, options.file)
                 if make_url(url).get_backend_name() == "sqlite":
                     out.write(f"Copia completa en {options.file}. Filas en la copia:\n")
-                    url = f"sqlite:///{os.path.abspath(options.file)}"
+                    # Read-only, with none of the services' settings (WAL would grow
+                    # -wal and -shm files beside the backup).
+                    url = f"sqlite:///file:{os.path.abspath(options.file)}?mode=ro&uri=true"
                 else:
                     out.write(
                         f"Copia completa en {options.file}. Filas en la base al terminar "
@@ -239,7 +241,7 @@ def _run(
         except BackupError as e:
             err.write(f"juego-admin: {e}\n")
             return 1
-        engine = makeEngine(url)
+        engine = create_engine(url) if url.startswith("sqlite:///file:") else makeEngine(url)
         try:
             _printCounts(engine, out)
             out.write(f"Esquema en la versión {currentRevision(engine)}.\n")

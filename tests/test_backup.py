@@ -125,11 +125,16 @@ class BackupRestoreMixin(_Base):
         self.assertEqual(saved.returncode, 0, saved.stderr)
         self.assertGreater(os.path.getsize(backupFile), 0)
         self.assertEqual(printedCounts(saved.stdout), before)
+        # It holds every player's email and password hash: its owner's only.
+        self.assertEqual(os.stat(backupFile).st_mode & 0o777, 0o600)
 
         target = self.freshURL()
         restored = admin("db", "restore", backupFile, "--database", target)
         self.assertEqual(restored.returncode, 0, restored.stderr)
         self.assertEqual(printedCounts(restored.stdout), before)
+        # Neither the backup nor its restore wrote beside the backup (found by a reader
+        # of the runbook: -wal and -shm files appeared next to a SQLite backup).
+        self.assertEqual(os.listdir(os.path.dirname(backupFile)), ["juego.backup"])
         engine = makeEngine(target)
         try:
             self.assertEqual(rowCounts(engine), before)

@@ -66,6 +66,8 @@ def backup(url: str, destination: str) -> None:
             )
         else:
             raise BackupError(f"no sé copiar una base {parsed.get_backend_name()}")
+        # A backup holds every player's email and password hash: its owner's only.
+        os.chmod(partial, 0o600)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -125,6 +127,9 @@ def _sqliteBackup(source: Path, destination: Path) -> None:
         dst = sqlite3.connect(destination)
         try:
             src.backup(dst)
+            # The copy is a plain file: a WAL-mode one (the services' databases are) would
+            # grow -wal and -shm files beside it whenever it is read, the backup included.
+            dst.execute("PRAGMA journal_mode=DELETE")
         finally:
             dst.close()
     except sqlite3.Error as e:
