@@ -28,8 +28,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from juego.game import IDIOMAS, InvalidResult, MalformedEvents, draw_words, new_seed, reglas, verify
-from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, judge
+from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, Decision, judge
 from juego.game.rules import VIDAS, WPM_CERTIFICACION
+from juego.game.verifier import Resultado
 from juego.logging import requestIDFields
 from juego.model import Partida, User
 from juego.store import Store
@@ -59,6 +60,13 @@ HELD_MESSAGES = {
     "velocidad para publicarlo en las clasificaciones.",
 }
 HELD_MESSAGE = "Resultado guardado, pendiente de revisión por un administrador."
+
+
+def _details(verified: Verified) -> dict[str, Any]:
+    """
+    The verified figures every reply about a result carries.
+    """
+    return {"puntaje": verified.puntaje, "wpm": verified.wpm, "precision": verified.precision}
 
 
 def scorePayload(userID: int, puntaje: int, partidaID: str) -> dict[str, Any]:
@@ -124,29 +132,62 @@ class Games:
         self, user: User, partidaID: object, eventos: object
     ) -> tuple[int, dict[str, Any]]:
         """
-        Verify and save a result: the HTTP status and the reply's fields.
+        Verify and save a result: the HTTP status and the reply's fields. The integrity
+        pipeline in order: the game's rules (L{_verified}), then nothing played
+        (L{_discard}), the keystroke evidence (L{_judge}), and the board: held
+        (L{_hold}) or published (L{_publish}).
         """
         partida = await self._openPartida(user, partidaID)
         now = utcnow(self._clock)
-        elapsedMs = int((now - partida.emitida).total_seconds() * 1000)
         words = draw_words(partida.seed, partida.idioma)
+        result = await self._verified(partida, words, eventos, now)
+        if not result.eventos:
+            return await self._discard(partida, now)
+        decision = await self._judge(user, partida, words, result, now)
+        verified = Verified(
+            result.puntaje,
+            result.wpm,
+            result.precision,
+            result.duracion_ms,
+            [evento.toJSON() for evento in result.eventos],
+        )
+        if decision.accion == RETENER:
+            return await self._hold(partida, verified, decision, now)
+        return await self._publish(user, partida, verified, now)
+
+    async def _verified(
+        self, partida: Partida, words: list[str], eventos: object, now: datetime
+    ) -> Resultado:
+        """
+        The events checked against the game's rules: 400 for malformed events (the partida
+        stays open), 422 for a broken rule (the partida closes as invalid).
+        """
+        elapsedMs = int((now - partida.emitida).total_seconds() * 1000)
         try:
-            result = verify(words, eventos, elapsedMs)
+            return verify(words, eventos, elapsedMs)
         except MalformedEvents as e:
             raise InvalidRequest(str(e)) from None
         except InvalidResult as e:
             await self._refuse(partida.id, now, e.rule)
 
-        if not result.eventos:
-            # Stopped before any word ended: nothing was played (the contract: discarded).
-            if not await self._store.partidas.closeDiscarded(partida.id, now):
-                raise PartidaClosed()
-            return 200, {
-                "descartada": True,
-                "puntaje": 0,
-                "message": "Partida descartada: no terminó ninguna palabra, así que no cuenta.",
-            }
+    async def _discard(self, partida: Partida, now: datetime) -> tuple[int, dict[str, Any]]:
+        """
+        Stopped before any word ended: nothing was played, and it counts nowhere.
+        """
+        if not await self._store.partidas.closeDiscarded(partida.id, now):
+            raise PartidaClosed()
+        return 200, {
+            "descartada": True,
+            "puntaje": 0,
+            "message": "Partida descartada: no terminó ninguna palabra, así que no cuenta.",
+        }
 
+    async def _judge(
+        self, user: User, partida: Partida, words: list[str], result: Resultado, now: datetime
+    ) -> Decision:
+        """
+        The plausibility model's decision; a refusal closes the partida (422).
+        """
         # The certified speed matters only above the speed anybody may reach uncertified.
         certified = (
             await self._store.users.certifiedWpm(user.id)
@@ -157,49 +198,53 @@ class Games:
         if decision.accion == RECHAZAR:
             assert decision.regla is not None
             await self._refuse(partida.id, now, decision.regla)
+        return decision
 
-        verified = Verified(
-            result.puntaje,
-            result.wpm,
-            result.precision,
-            result.duracion_ms,
-            [evento.toJSON() for evento in result.eventos],
+    async def _hold(
+        self, partida: Partida, verified: Verified, decision: Decision, now: datetime
+    ) -> tuple[int, dict[str, Any]]:
+        """
+        Close the partida with its result held (review or certification): shown to its
+        player, sent nowhere else.
+        """
+        assert decision.motivo is not None
+        if not await self._store.partidas.closeHeld(
+            partida.id, now, verified, decision.motivo, decision.regla
+        ):
+            raise PartidaClosed()
+        log.info(
+            "result of partida {partida} held ({motivo}): {regla}",
+            partida=partida.id,
+            motivo=decision.motivo,
+            regla=decision.regla,
         )
-        details = {"puntaje": result.puntaje, "wpm": result.wpm, "precision": result.precision}
-        if decision.accion == RETENER:
-            assert decision.motivo is not None
-            held = await self._store.partidas.closeHeld(
-                partida.id, now, verified, decision.motivo, decision.regla
-            )
-            if not held:
-                raise PartidaClosed()
-            log.info(
-                "result of partida {partida} held ({motivo}): {regla}",
-                partida=partida.id,
-                motivo=decision.motivo,
-                regla=decision.regla,
-            )
-            return 200, {
-                **details,
-                "en_revision": True,
-                "motivo": decision.motivo,
-                "regla": decision.regla,
-                "nuevo_record": False,
-                "puntaje_maximo": None,
-                "message": HELD_MESSAGES.get(decision.motivo, HELD_MESSAGE),
-            }
+        return 200, {
+            **_details(verified),
+            "en_revision": True,
+            "motivo": decision.motivo,
+            "regla": decision.regla,
+            "nuevo_record": False,
+            "puntaje_maximo": None,
+            "message": HELD_MESSAGES.get(decision.motivo, HELD_MESSAGE),
+        }
 
-        payload = scorePayload(user.id, result.puntaje, partida.id)
+    async def _publish(
+        self, user: User, partida: Partida, verified: Verified, now: datetime
+    ) -> tuple[int, dict[str, Any]]:
+        """
+        Close the partida and queue its score in one transaction, then hand it to
+        juego-tcp: 200 on its confirmation, 202 C{pendiente} while it cannot be reached.
+        """
+        payload = scorePayload(user.id, verified.puntaje, partida.id)
         outboxID = await self._store.partidas.closeSaved(
             partida.id, now, verified, SAVE_SCORE, payload, now + CLAIM
         )
         if outboxID is None:
             raise PartidaClosed()
-
         outcome, reply = await self._handOver(outboxID, payload)
         if outcome is Outcome.RETRY:
             return 202, {
-                **details,
+                **_details(verified),
                 "pendiente": True,
                 "nuevo_record": None,
                 "puntaje_maximo": None,
@@ -211,13 +256,13 @@ class Games:
         assert reply is not None
         nuevoRecord = bool(reply.get("nuevo_record"))
         return 200, {
-            **details,
+            **_details(verified),
             "nuevo_record": nuevoRecord,
             "puntaje_maximo": reply.get("puntaje_maximo"),
             "message": (
-                f"¡Nuevo récord personal: {result.puntaje} puntos!"
+                f"¡Nuevo récord personal: {verified.puntaje} puntos!"
                 if nuevoRecord
-                else f"Puntuación guardada: {result.puntaje} puntos."
+                else f"Puntuación guardada: {verified.puntaje} puntos."
             ),
         }
 
