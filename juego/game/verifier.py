@@ -161,6 +161,43 @@ def _check_shape(palabras: Sequence[str], eventos: object) -> list[Evento]:
     return parsed
 
 
+def _check_word(i: int, palabra: str, evento: Evento, d: int, t_prev: int) -> None:
+    """Raise :class:`InvalidResult` if word ``i`` (on screen for ``d`` ms) breaks a rule.
+
+    Typed: at least the human minimum and at most its time limit; missed: not before its
+    time limit ran out (less the margin); either way, no keystroke after the word ended.
+    """
+    n = i + 1
+    if d < 0:
+        raise InvalidResult(
+            f"palabra {n} («{palabra}»): termina antes que la anterior "
+            f"(t = {evento.t} ms < {t_prev} ms)"
+        )
+    if evento.teclas and evento.teclas[-1] > d:
+        raise InvalidResult(
+            f"palabra {n} («{palabra}»): hay una tecla ({evento.teclas[-1]} ms) "
+            f"posterior al final de la palabra ({d} ms)"
+        )
+    limite = limite_ms(i, palabra)
+    if evento.ok:
+        minimo = minimo_humano_ms(palabra)
+        if d < minimo:
+            raise InvalidResult(
+                f"palabra {n} («{palabra}»): tecleada más rápido que un humano "
+                f"({d} ms < {minimo} ms)"
+            )
+        if d > limite:
+            raise InvalidResult(
+                f"palabra {n} («{palabra}»): acertada después de su tiempo límite "
+                f"({d} ms > {limite} ms)"
+            )
+    elif d < limite - MARGEN_FALLO_MS:
+        raise InvalidResult(
+            f"palabra {n} («{palabra}»): fallada antes de agotar su tiempo límite "
+            f"({d} ms < {limite - MARGEN_FALLO_MS} ms)"
+        )
+
+
 def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resultado:
     """Check ``eventos`` for a partida of ``palabras`` and recompute its result.
 
@@ -183,39 +220,12 @@ def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resulta
                 f"palabra {n}: hay eventos después de perder la última vida "
                 f"(la partida terminó en la palabra {fin})"
             )
-        d = t - t_prev
-        if d < 0:
-            raise InvalidResult(
-                f"palabra {n} («{palabra}»): termina antes que la anterior "
-                f"(t = {t} ms < {t_prev} ms)"
-            )
-        if evento.teclas and evento.teclas[-1] > d:
-            raise InvalidResult(
-                f"palabra {n} («{palabra}»): hay una tecla ({evento.teclas[-1]} ms) "
-                f"posterior al final de la palabra ({d} ms)"
-            )
-        limite = limite_ms(i, palabra)
+        _check_word(i, palabra, evento, t - t_prev, t_prev)
         if ok:
-            minimo = minimo_humano_ms(palabra)
-            if d < minimo:
-                raise InvalidResult(
-                    f"palabra {n} («{palabra}»): tecleada más rápido que un humano "
-                    f"({d} ms < {minimo} ms)"
-                )
-            if d > limite:
-                raise InvalidResult(
-                    f"palabra {n} («{palabra}»): acertada después de su tiempo límite "
-                    f"({d} ms > {limite} ms)"
-                )
             ok_count += 1
             puntaje += puntos(i, palabra)
             caracteres += longitud(palabra)
         else:
-            if d < limite - MARGEN_FALLO_MS:
-                raise InvalidResult(
-                    f"palabra {n} («{palabra}»): fallada antes de agotar su tiempo límite "
-                    f"({d} ms < {limite - MARGEN_FALLO_MS} ms)"
-                )
             missed += 1
             vidas -= 1
             if vidas == 0:
