@@ -217,60 +217,12 @@ def _run(
     options = _parser().parse_args(argv)
     try:
         config.applyConfigFile(options.config)
-    except config.ConfigError as e:
-        err.write(f"juego-admin: {e}\n")
-        return 1
-    if options.command == "db" and options.dbCommand in ("backup", "restore"):
-        url = config.databaseURL(options.database, create=False)
-        try:
-            if options.dbCommand == "backup":
-                backup(url, options.file)
-                if make_url(url).get_backend_name() == "sqlite":
-                    out.write(f"Copia completa en {options.file}. Filas en la copia:\n")
-                    # Read-only, with none of the services' settings (WAL would grow
-                    # -wal and -shm files beside the backup).
-                    url = f"sqlite:///file:{os.path.abspath(options.file)}?mode=ro&uri=true"
-                else:
-                    out.write(
-                        f"Copia completa en {options.file}. Filas en la base al terminar "
-                        "(con los servicios en marcha, la copia puede tener menos):\n"
-                    )
-            else:
-                restore(options.file, url)
-                out.write(f"Copia {options.file} restaurada. Filas:\n")
-        except BackupError as e:
-            err.write(f"juego-admin: {e}\n")
-            return 1
-        engine = create_engine(url) if url.startswith("sqlite:///file:") else makeEngine(url)
-        try:
-            _printCounts(engine, out)
-            out.write(f"Esquema en la versión {currentRevision(engine)}.\n")
-        finally:
-            engine.dispose()
-        return 0
-    try:
-        password = None
-        if options.command == "create-admin":
-            if options.passwordArgument is not None:
-                raise CommandError(
-                    "--password ya no se admite: la contraseña quedaría a la vista en `ps` "
-                    "y en el historial de la shell. Escríbela cuando se pida, o pásala por "
-                    "la entrada estándar con --password-stdin."
-                )
-            if options.passwordStdin:
-                password = readPasswordLine(stdin or sys.stdin)
-        url = config.databaseURL(options.database, create=False)
-        missing = newSQLiteFile(url)
-        if missing is not None:
-            if not options.create:
-                raise CommandError(
-                    f"no existe la base de datos {missing} (¿estás en la carpeta correcta? "
-                    "¿falta --database o JUEGO_DATABASE_URL?). Para crear una nueva, "
-                    "añade --create."
-                )
-            os.makedirs(os.path.dirname(missing) or ".", exist_ok=True)
+        if options.command == "db" and options.dbCommand in ("backup", "restore"):
+            return _backupOrRestore(options, out)
+        password = _passwordFromStdin(options, stdin)
+        url = _existingDatabase(options)
         out.write(f"Base de datos: {displayURL(url)}\n")
-    except CommandError as e:
+    except (config.ConfigError, BackupError, CommandError) as e:
         err.write(f"juego-admin: {e}\n")
         return 1
     engine = makeEngine(url)
@@ -281,13 +233,7 @@ def _run(
             return 0
         ensureSchema(engine)
         createAdmin(
-            synchronousStore(engine),
-            options.email,
-            options.nombre,
-            password,
-            ask,
-            askSecret,
-            out,
+            synchronousStore(engine), options.email, options.nombre, password, ask, askSecret, out
         )
         return 0
     except (CommandError, SchemaOutOfDate) as e:
@@ -295,6 +241,68 @@ def _run(
         return 1
     finally:
         engine.dispose()
+
+
+def _backupOrRestore(options: argparse.Namespace, out: TextIO) -> int:
+    """
+    C{db backup} and C{db restore}: do it, then print each table's rows and the schema.
+    """
+    url = config.databaseURL(options.database, create=False)
+    if options.dbCommand == "backup":
+        backup(url, options.file)
+        if make_url(url).get_backend_name() == "sqlite":
+            out.write(f"Copia completa en {options.file}. Filas en la copia:\n")
+            # Read-only, with none of the services' settings (WAL would grow -wal and
+            # -shm files beside the backup).
+            url = f"sqlite:///file:{os.path.abspath(options.file)}?mode=ro&uri=true"
+        else:
+            out.write(
+                f"Copia completa en {options.file}. Filas en la base al terminar "
+                "(con los servicios en marcha, la copia puede tener menos):\n"
+            )
+    else:
+        restore(options.file, url)
+        out.write(f"Copia {options.file} restaurada. Filas:\n")
+    engine = create_engine(url) if url.startswith("sqlite:///file:") else makeEngine(url)
+    try:
+        _printCounts(engine, out)
+        out.write(f"Esquema en la versión {currentRevision(engine)}.\n")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _passwordFromStdin(options: argparse.Namespace, stdin: TextIO | None) -> str | None:
+    """
+    C{create-admin}'s password from standard input, if asked (never from argv).
+    """
+    if options.command != "create-admin":
+        return None
+    if options.passwordArgument is not None:
+        raise CommandError(
+            "--password ya no se admite: la contraseña quedaría a la vista en `ps` "
+            "y en el historial de la shell. Escríbela cuando se pida, o pásala por "
+            "la entrada estándar con --password-stdin."
+        )
+    return readPasswordLine(stdin or sys.stdin) if options.passwordStdin else None
+
+
+def _existingDatabase(options: argparse.Namespace) -> str:
+    """
+    The database's URL; a SQLite file that does not exist yet is made only with
+    C{--create} (a command run from the wrong folder must not make an empty one).
+    """
+    url = config.databaseURL(options.database, create=False)
+    missing = newSQLiteFile(url)
+    if missing is not None:
+        if not options.create:
+            raise CommandError(
+                f"no existe la base de datos {missing} (¿estás en la carpeta correcta? "
+                "¿falta --database o JUEGO_DATABASE_URL?). Para crear una nueva, "
+                "añade --create."
+            )
+        os.makedirs(os.path.dirname(missing) or ".", exist_ok=True)
+    return url
 
 
 if __name__ == "__main__":
