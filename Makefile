@@ -63,7 +63,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix $(SOURCES)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy juego
+	$(BIN)/mypy juego tests/websupport.py
 
 # Coverage of the test process (report printed; setup.cfg holds the floor, which only rises).
 test: $(STAMP) system-deps lint typecheck

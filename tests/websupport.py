@@ -7,6 +7,7 @@ small JSON client over treq's StubTreq.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +21,7 @@ from twisted.internet.task import Clock, Cooperator
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.clients import ServiceUnavailable
+from juego.clients.protocols import DistService, ScoreService, Stoppable
 from juego.game import draw_words, puntos
 from juego.model import Notification, to_json
 from juego.store import Store
@@ -53,6 +55,11 @@ class FakeScores:
         self.down = False
         self.calls: list[tuple[int, int, str | None]] = []
         self.reply: dict[str, Any] | None = None
+
+    def ping(self) -> Deferred[dict[str, Any]]:
+        if self.down:
+            return fail(ServiceUnavailable("juego-tcp caído"))
+        return succeed({"success": True, "message": "pong"})
 
     def save_score(
         self, user_id: int, puntaje: int, idempotency_key: str | None = None
@@ -89,7 +96,10 @@ class FakeDist:
     def _up(self) -> Deferred[Any] | None:
         return fail(ServiceUnavailable("juego-dist caído")) if self.down else None
 
-    def get_user_stats(self, user_id: int) -> Deferred[dict[str, Any]]:
+    def ping(self) -> Deferred[dict[str, Any]]:
+        return self._up() or succeed({"success": True, "message": "pong"})
+
+    def get_user_stats(self, user_id: int, **extra: Any) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
             return down
@@ -101,7 +111,7 @@ class FakeDist:
             )
         )
 
-    def get_global_stats(self) -> Deferred[dict[str, Any]]:
+    def get_global_stats(self, **extra: Any) -> Deferred[dict[str, Any]]:
         return self._up() or self.store.stats.globalStats(T0).addCallback(
             lambda stats: {"success": True, "stats": to_json(stats)}
         )
@@ -112,6 +122,7 @@ class FakeDist:
         message: str,
         notif_type: str = "info",
         idempotency_key: str | None = None,
+        **extra: Any,
     ) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
@@ -128,7 +139,7 @@ class FakeDist:
         return succeed({"success": True, "notification": to_json(n)})
 
     def get_notifications(
-        self, user_id: int, limit: int | None = None, unread_only: bool = False
+        self, user_id: int, limit: int | None = None, unread_only: bool = False, **extra: Any
     ) -> Deferred[dict[str, Any]]:
         down = self._up()
         if down is not None:
@@ -139,8 +150,9 @@ class FakeDist:
         return succeed({"success": True, "notifications": to_json(mine[:limit])})
 
     def mark_notifications_read(
-        self, user_id: int, ids: list[int] | None = None
+        self, user_id: int, ids: Iterable[int] | None = None, **extra: Any
     ) -> Deferred[dict[str, Any]]:
+        ids = None if ids is None else list(ids)
         down = self._up()
         if down is not None:
             return down
@@ -152,7 +164,12 @@ class FakeDist:
         ]
         return succeed({"success": True})
 
-    def subscribe(self, onNotification: Any) -> Any:
+    def subscribe(
+        self,
+        onNotification: Callable[[dict[str, Any]], None],
+        user_id: int | None = None,
+        onSubscribed: Callable[[], None] | None = None,
+    ) -> Stoppable:
         self.subscribers.append(onNotification)
         fake = self
 
@@ -258,7 +275,8 @@ class Client:
             kw["data"] = data
         elif method == "POST":
             kw["json"] = {}
-        response = self._settle(self.treq.request(method, BASE + path, **kw))
+        # StubTreq builds its methods at run time: mypy cannot see them.
+        response = self._settle(self.treq.request(method, BASE + path, **kw))  # type: ignore[attr-defined]
         content = self._settle(response.content())
         reply = Reply(response.code, response.headers, content)
         checkAgainstDocument(self.case, method, path, reply)
@@ -341,6 +359,7 @@ class WebTestCase(SynchronousTestCase):
 
     def words(self, partidaID: str) -> list[str]:
         partida = self.successResultOf(self.store.partidas.get(partidaID))
+        assert partida is not None, partidaID
         return draw_words(partida.seed, partida.idioma)
 
     def play(self, client: Client, n: int = 5) -> tuple[dict[str, Any], Reply]:
@@ -354,3 +373,12 @@ class WebTestCase(SynchronousTestCase):
             "/api/guardar_puntaje", {"partida_id": partida["id"], "eventos": events}
         )
         return partida, reply
+
+
+def _fakesConform(store: Store, clock: Clock) -> tuple[ScoreService, DistService]:
+    """
+    Never called: C{make typecheck} checks here that the fakes are still what the web
+    process uses (L{juego.clients.protocols}); a fake that drifts from the real client
+    fails the type check.
+    """
+    return FakeScores(store), FakeDist(store, clock)

@@ -16,6 +16,9 @@ L{decodeReply} for signed, allow-listed pickles):
     L{DistributedServiceClient} and L{ScoreClient}. Every call answers C{(ok, reply)} and
     a down service is C{(False, {"success": False, "error": ..., "code": "unavailable"})}.
 
+What the web process needs of either service is written down as L{typing.Protocol}s in
+L{juego.clients.protocols}; the clients and the tests' fakes both satisfy them.
+
 Why not L{twisted.application.internet.ClientService}: a connection its
 C{prepareConnection} rejects (a failed handshake) is left open, and closing it there
 races the service's state machine; the pool's few states are simpler to own.

@@ -11,6 +11,7 @@ import attrs
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from juego.clients.protocols import DistService
 from juego.store import Store
 from juego.store.users import checkBio, checkNombre
 from juego.web.admin import AdminAPI
@@ -52,7 +53,7 @@ class API:
     store: Store
     auth: Authenticator
     games: Games
-    dist: Any
+    dist: DistService
     hub: NotificationHub
     admin: AdminAPI
     #: The global stats, reused for a moment (L{juego.web.recent}); None: ask every time.

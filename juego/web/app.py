@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
+from juego.clients.protocols import DistService, ScoreService
 from juego.metrics import Metrics
 from juego.store import Store
 from juego.web import openapi
@@ -77,8 +78,8 @@ class Application:
     def build(
         cls,
         store: Store,
-        scores: Any,
-        dist: Any,
+        scores: ScoreService,
+        dist: DistService,
         clock: IReactorTime,
         passwords: Passwords,
         metrics: Metrics | None = None,

@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
+from juego.clients.protocols import DistService, ScoreService
 from juego.metrics import Metrics
 from juego.store import Store
 from juego.web.errors import RETRY_AFTER, jsonBody
@@ -37,7 +38,12 @@ class Health:
     """
 
     def __init__(
-        self, store: Store, scores: Any, dist: Any, clock: IReactorTime, timeout: float = TIMEOUT
+        self,
+        store: Store,
+        scores: ScoreService,
+        dist: DistService,
+        clock: IReactorTime,
+        timeout: float = TIMEOUT,
     ) -> None:
         self._store = store
         self._scores = scores

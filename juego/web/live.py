@@ -15,6 +15,8 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 
+from juego.clients.protocols import DistService
+
 log = Logger()
 
 #: Open sockets one player may have (tabs, devices); past it the oldest is closed.
@@ -74,7 +76,7 @@ class NotificationHub:
     @param dist: a juego-dist client with C{subscribe(onNotification)}.
     """
 
-    def __init__(self, dist: Any, maxPerUser: int = MAX_PER_USER) -> None:
+    def __init__(self, dist: DistService, maxPerUser: int = MAX_PER_USER) -> None:
         self._dist = dist
         self._max = maxPerUser
         self._sockets: dict[int, list[_Socket]] = {}

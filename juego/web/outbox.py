@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from juego.clients import ServiceUnavailable
+from juego.clients.protocols import DistService, ScoreService
 from juego.logging import REQUEST_ID_FIELD, callWithRequestID
 from juego.store.partidas import OutboxItem, PartidasStore
 from juego.web.clock import utcnow
@@ -74,7 +75,7 @@ class Deliveries:
     Sends one piece of outbox work to its service.
     """
 
-    def __init__(self, scores: Any, dist: Any) -> None:
+    def __init__(self, scores: ScoreService, dist: DistService) -> None:
         self._scores = scores
         self._dist = dist
 
