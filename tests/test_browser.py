@@ -154,6 +154,46 @@ class BrowserTests(SynchronousTestCase):
         self.system = System(self)
         self.system.waitUntilUp()
 
+    def test_noPageWiderThanAPhone(self) -> None:
+        """
+        At 390 px no page scrolls sideways, the admin's tables included (a play-test found
+        /admin 694 px wide: the tables' visually hidden labels escaped their scrolling
+        box). Signed in as an admin with a game played, so the tables have rows.
+        """
+        from playwright.sync_api import sync_playwright
+
+        environment = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+        database = f"sqlite:///{self.system.directory / 'juego.db'}"
+        subprocess.run(
+            [sys.executable, "-m", "juego.admin", "create-admin", "root@example.org",
+             "--name", "Root <b>", "--password-stdin", "--database", database],
+            input="caballo-grapa-bateria-9\n", text=True, check=True, env=environment,
+            capture_output=True,
+        )  # fmt: skip
+        base = self.system.base
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})
+                page.goto(f"{base}/login")
+                page.fill("#email", "root@example.org")
+                page.fill("#password", "caballo-grapa-bateria-9")
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{base}/juego")
+                wide = {}
+                for path in ["/", "/juego", "/ranking", "/perfil", "/notificaciones",
+                             "/como-funciona", "/admin", "/login", "/registro"]:  # fmt: skip
+                    page.goto(base + path)
+                    page.wait_for_load_state("networkidle")
+                    width = page.evaluate("document.documentElement.scrollWidth")
+                    if width > 390:
+                        wide[path] = width
+                self.assertEqual(wide, {}, "pages wider than a 390 px phone")
+            finally:
+                browser.close()
+
     def test_signUpPlayAndSeeTheScore(self) -> None:
         try:
             self.drive()
