@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from juego.store import Store
-from juego.store.backup import rowCounts
+from juego.store.backup import BackupError, backup, restore, rowCounts
 from juego.store.migrate import currentRevision, headRevision
 from juego.store.pool import (
     DBThreadPool,
@@ -210,6 +210,65 @@ class SQLiteBackupTests(BackupRestoreMixin, SynchronousTestCase):
             )
             check = conn.execute(text("PRAGMA integrity_check")).scalar_one()
         self.assertEqual((names, check), ({1: "cambiado", 2: "Jugador 1"}, "ok"))
+
+
+class InProcessBackupTests(SynchronousTestCase):
+    """
+    L{juego.store.backup} called directly (the runbook tests above go through juego-admin
+    in a subprocess): the refusals an operator meets, on SQLite.
+    """
+
+    def folder(self) -> str:
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        return directory
+
+    def test_roundTrip(self) -> None:
+        url = sqliteURL(self)
+        store = synchronousStore(self, url)
+        self.successResultOf(store.users.create("Ana", "ana@example.com", "hash"))
+        path = os.path.join(self.folder(), "copia.backup")
+        backup(url, path)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        target = f"sqlite:///{self.folder()}/restaurada.db"
+        restore(path, target)
+        engine = create_engine(target)
+        self.addCleanup(engine.dispose)
+        self.assertEqual(rowCounts(engine)["users"], 1)
+        # The backup is a plain file: nothing grew beside it.
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["copia.backup"])
+
+    def test_refusals(self) -> None:
+        url = sqliteURL(self)
+        synchronousStore(self, url)
+        folder = self.folder()
+        taken = os.path.join(folder, "ya.backup")
+        open(taken, "w").close()
+        for call, words in [
+            (lambda: backup(url, taken), "ya existe"),
+            (lambda: backup(url, os.path.join(folder, "no", "hay.backup")), "no existe la carpeta"),
+            (
+                lambda: backup(
+                    "sqlite:///" + os.path.join(folder, "nada.db"), os.path.join(folder, "b")
+                ),
+                "no existe la base",
+            ),
+            (lambda: backup("sqlite://", os.path.join(folder, "c")), "debe ser un archivo"),
+            (lambda: backup("mysql://x@y/z", os.path.join(folder, "d")), "no sé copiar"),
+            (lambda: restore(os.path.join(folder, "falta.backup"), url), "no existe la copia"),
+            (lambda: restore(taken, url), "ya existe"),
+            (lambda: restore(taken, "mysql://x@y/z"), "no sé restaurar"),
+        ]:
+            with self.assertRaises(BackupError) as caught:
+                call()
+            self.assertIn(words, str(caught.exception))
+        # A damaged file is not copied (and leaves nothing behind).
+        broken = os.path.join(folder, "rota.db")
+        with open(broken, "wb") as f:
+            f.write(b"SQLite format 3\x00" + b"\xff" * 4000)
+        with self.assertRaises(BackupError):
+            backup(f"sqlite:///{broken}", os.path.join(folder, "e"))
+        self.assertFalse(os.path.exists(os.path.join(folder, "e")))
 
 
 class PostgresBackupTests(BackupRestoreMixin, SynchronousTestCase):
