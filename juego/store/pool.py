@@ -20,6 +20,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
 
 from juego.config import ConfigError
 
@@ -335,13 +336,14 @@ class SynchronousThreadPool:
             onResult(True, result)
 
 
+@implementer(IReactorFromThreads)
 class SynchronousReactorThreads:
     """
     An L{IReactorFromThreads} that calls at once.
     """
 
-    def callFromThread(self, f: Callable[..., Any], *a: Any, **kw: Any) -> None:
-        f(*a, **kw)
+    def callFromThread(self, callable: Callable[..., Any], *args: object, **kwargs: object) -> None:
+        callable(*args, **kwargs)
 
 
 __all__ = [
