@@ -1086,11 +1086,28 @@ class FaultTests(SynchronousTestCase):
             figures.extra["new bests while away"] = recordsInside
         else:
             self.assertGreater(len(inside), 0, f"{fault.name}: no save inside the fault")
-            self.assertEqual([save for save in inside if not save.first.unavailable()], [])
+            # 503 while the database is away; a save caught as the server was stopping
+            # may have closed its partida in juego-web's database but not reached juego-tcp's
+            # transaction: 202 pendiente, as documented (kept durably, stored once, checked
+            # above). Nothing else.
+            self.assertEqual(
+                [
+                    save
+                    for save in inside
+                    if not (save.first.unavailable() or save.first.status == 202)
+                ],
+                [],
+            )
+            self.assertGreater(sum(save.first.unavailable() for save in inside), 0)
             # Each was kept on a retry (or, if its first attempt was kept after all, the
             # retry says 409: stored once either way, checked above).
             self.assertEqual(
-                [s for s in inside if not (s.acknowledged or s.answer.status == 409)], []
+                [
+                    s
+                    for s in inside
+                    if not (s.acknowledged or s.answer.status == 409 or s.first.status == 202)
+                ],
+                [],
             )
             retried = sum(save.acknowledged for save in inside)
             figures.extra["503 saves retried and acknowledged"] = f"{retried} of {len(inside)}"
