@@ -113,6 +113,8 @@ class OneProcess:
             ],
             str(work),
             self.webPort,
+            # A benchmark plays far faster than a person: no per-node rate limits.
+            env={"JUEGO_RATE_LIMITS": "off"},
         )
 
     def start(self) -> OneProcess:
