@@ -17,13 +17,17 @@ $(BIN)/python:
 
 # make run installs only what running needs; make test adds the test tools and the
 # PostgreSQL and Redis drivers.
+# setuptools warns at length about every editable install of a flat layout (the checkout is
+# on PYTHONPATH anyway, which is what it warns of): silenced, so a newcomer sees no warning.
+PIP := PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet
+
 $(RUN_STAMP): setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) --upgrade pip
+	$(PIP) -e .
 	touch $@
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres,redis]'
+	$(PIP) -e '.[test,postgres,redis]'
 	touch $@
 
 # Ctrl-C stops twistd cleanly; twistd then ends by the signal, as a Unix program should,
@@ -83,7 +87,7 @@ check: $(STAMP) lint
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	touch $@
 
 bench: $(BENCH_STAMP)
