@@ -133,6 +133,9 @@ class ServiceProcess:
         try:
             waitForPort(self.port, self.process, host=self.host)
         except RuntimeError as e:
+            # Never leave it running: it may be listening somewhere else (found when a
+            # broken --config left a twistd on the default ports for the next test).
+            self.stop(signal.SIGKILL, 10)
             raise RuntimeError(f"{e}; log: {self.log()[-2000:]}") from e
         return self
 
