@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from juego import config
 from juego.store import Store
@@ -46,6 +47,7 @@ from juego.store.pool import (
     SynchronousThreadPool,
     makeEngine,
     normaliseURL,
+    oneLine,
 )
 from juego.store.users import InvalidField, checkEmail, checkNombre, checkPassword
 
@@ -238,6 +240,11 @@ def _run(
         return 0
     except (CommandError, SchemaOutOfDate) as e:
         err.write(f"juego-admin: {e}\n")
+        return 1
+    except DBAPIError as e:
+        # The database refused (a role without the rights to migrate, say): its own words,
+        # in one line, not a traceback.
+        err.write(f"juego-admin: la base de datos lo rechazó: {oneLine(e)}\n")
         return 1
     finally:
         engine.dispose()

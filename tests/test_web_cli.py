@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import sys
 
 from argon2 import PasswordHasher
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego import admin
 from juego.store.migrate import currentRevision, headRevision, upgrade
 from juego.store.pool import makeEngine
-from tests.support import sqliteURL
+from tests.support import postgresURL, sqliteURL
 
 
 class CreateAdminTests(SynchronousTestCase):
@@ -214,3 +217,45 @@ class DriverMissingTests(SynchronousTestCase):
         message = str(caught.exception.code)
         self.assertNotIn("\n", message)
         self.assertIn("pip install 'juego[postgres]'", message)
+
+
+class OneLineErrorTests(SynchronousTestCase):
+    """
+    Found by a reader of the runbooks: an old schema and a role without the rights to
+    migrate ended in tracebacks. Each is now one line that says what to do.
+    """
+
+    def test_serviceOnAnOldSchema(self):
+        from juego.tap import openStore
+
+        url = postgresURL(self)
+        engine = makeEngine(url)
+        self.addCleanup(engine.dispose)
+        upgrade(engine, "0002")
+        with self.assertRaises(SystemExit) as caught:
+            openStore(url, Clock())
+        message = str(caught.exception.code)
+        self.assertNotIn("\n", message)
+        self.assertIn("juego-admin db upgrade", message)
+
+    def test_upgradeWithoutTheRights(self):
+        url = postgresURL(self)
+        owner = makeEngine(url)
+        self.addCleanup(owner.dispose)
+        upgrade(owner, "0002")
+        role = "juego_t_" + secrets.token_hex(4)
+        with owner.begin() as conn:
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        self.addCleanup(self.dropRole, owner, role)
+        weak = make_url(url).set(username=role).render_as_string(hide_password=False)
+        err = io.StringIO()
+        code = admin.main(["db", "upgrade", "--database", weak], out=io.StringIO(), err=err)
+        self.assertEqual(code, 1)
+        [line] = err.getvalue().splitlines()[-1:]
+        self.assertTrue(line.startswith("juego-admin: la base de datos lo rechazó: "), line)
+        self.assertEqual(len(err.getvalue().splitlines()), 1, err.getvalue())
+
+    def dropRole(self, engine, role):
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))

@@ -18,6 +18,7 @@ from twisted.python import usage
 from juego import config, secret
 from juego.logging import useTextLogger
 from juego.store import Store
+from juego.store.migrate import SchemaOutOfDate
 from juego.store.pool import DriverMissing
 
 
@@ -188,12 +189,13 @@ def reactor() -> Any:
 
 def openStore(database: str | None, reactor: Any) -> Store:
     """
-    The process's store; a database URL whose driver is not installed stops start-up
-    with one line that names the extra to install (not a traceback).
+    The process's store. What an operator must fix stops start-up with one line, not a
+    traceback: a database URL whose driver is not installed (it names the extra), or a
+    PostgreSQL database whose schema is older than this code (it names the command).
     """
     try:
         return Store.open(config.databaseURL(database), reactor)
-    except DriverMissing as e:
+    except (DriverMissing, SchemaOutOfDate) as e:
         raise SystemExit(f"juego: {e}") from None
 
 
