@@ -143,14 +143,22 @@ class System:
                 self.process.wait()
 
 
+def requireBrowser() -> None:
+    """
+    Debian's Chromium and Playwright for Python, or skip (fail when the browser is
+    required, as in CI).
+    """
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable(f"{CHROMIUM} is not installed")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        unavailable("Playwright for Python is not installed")
+
+
 class BrowserTests(SynchronousTestCase):
     def setUp(self) -> None:
-        if not os.access(CHROMIUM, os.X_OK):
-            unavailable(f"{CHROMIUM} is not installed")
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            unavailable("Playwright for Python is not installed")
+        requireBrowser()
         self.system = System(self)
         self.system.waitUntilUp()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, System, unavailable
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, System, requireBrowser
 
 PHONE = {"width": 390, "height": 844}
 #: Words typed in the fast game: enough letters for the speed rules to apply.
@@ -26,14 +26,7 @@ WORDS = 14
 
 class CertificationBrowserTests(SynchronousTestCase):
     def setUp(self) -> None:
-        import os
-
-        if not os.access(CHROMIUM, os.X_OK):
-            unavailable(f"{CHROMIUM} is not installed")
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            unavailable("Playwright for Python is not installed")
+        requireBrowser()
         self.system = System(self)
         self.system.waitUntilUp()
 

@@ -209,7 +209,7 @@ class ServiceUnavailableError(APIError):
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, {"Retry-After": str(RETRY_AFTER), **(headers or {})}, extra)
+        super().__init__(message, {**retryAfter(RETRY_AFTER), **(headers or {})}, extra)
 
 
 class DatabaseUnavailable(ServiceUnavailableError):

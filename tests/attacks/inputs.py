@@ -31,7 +31,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import ServiceProcess, freePorts
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, unavailable
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, requireBrowser
 
 PASSWORD = "contraseña-de-prueba"
 JSON = {"Content-Type": "application/json"}
@@ -307,12 +307,7 @@ class OpenRedirectTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        if not os.access(CHROMIUM, os.X_OK):
-            unavailable(f"{CHROMIUM} is not installed")
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            unavailable("Playwright for Python is not installed")
+        requireBrowser()
         self.juego = Juego(self, env={"JUEGO_RATE_LIMITS": "off"})  # 14 sign-ups at once
 
     def test_nextStaysOnTheSite(self) -> None:
