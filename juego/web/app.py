@@ -35,8 +35,15 @@ from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
 from juego.web.certification import CertificationAPI
-from juego.web.csrf import checkStateChange
-from juego.web.errors import APIError, MethodNotAllowedError, installJSONErrors
+from juego.race.owner import LocalOwner
+from juego.web.csrf import checkStateChange, sameOrigin
+from juego.web.errors import (
+    APIError,
+    CrossSite,
+    InvalidRequest,
+    MethodNotAllowedError,
+    installJSONErrors,
+)
 from juego.web.game import Games
 from juego.web.health import Health
 from juego.web.hosts import AllowedHosts, HostCheck
@@ -47,6 +54,7 @@ from juego.web.pages import Pages
 from juego.web.passwords import Passwords
 from juego.web.paths import PathCheck
 from juego.web.proxies import TrustedProxies
+from juego.web.race import RaceHub
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
@@ -69,6 +77,7 @@ class Application:
     hub: NotificationHub
     health: Health
     metrics: Metrics
+    races: RaceHub
     _resources: ExitStack = attrs.field(factory=ExitStack)
     proxies: TrustedProxies = attrs.field(factory=TrustedProxies)
     hosts: AllowedHosts = attrs.field(factory=AllowedHosts.default)
@@ -87,6 +96,7 @@ class Application:
         hosts: AllowedHosts | None = None,
         metricsAllow: NetworkList | None = None,
         rateLimits: float = 1.0,
+        raceOwner: Any = None,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
@@ -96,6 +106,7 @@ class Application:
         loopback only.
         C{metrics} is the process's (a new registry by default); C{rateLimits} is a
         factor on the API's per-node rate limits (0: none, L{juego.config.rateLimits}).
+        C{raceOwner} owns the race rooms (L{juego.race.owner}; by default this process).
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
@@ -104,7 +115,12 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
-        metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
+        races = RaceHub(
+            LocalOwner(clock) if raceOwner is None else raceOwner, games, store, clock
+        )
+        metrics.connections.labels("web", "websocket").set_function(
+            lambda: hub.openSockets() + races.openSockets()
+        )
         return cls(
             api=API(
                 store,
@@ -122,6 +138,7 @@ class Application:
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,
+            races=races,
             resources=resources,
             health=Health(store, scores, dist, clock),
             metrics=metrics,
@@ -160,6 +177,7 @@ class Application:
         """
         self.health.draining = True
         self.hub.closeSockets()
+        self.races.closeSockets()
 
     @router.route("/api/", branch=True)
     def apiBranch(self, request: IRequest) -> IResource:
@@ -169,6 +187,19 @@ class Application:
     @router.route("/api/salud", methods=["GET"])
     async def salud(self, request: IRequest) -> bytes:
         return await self.health.reply(request)
+
+    @router.route("/api/carrera/ws", methods=["GET"])
+    async def carreraEnVivo(self, request: IRequest) -> Any:
+        """
+        A player's race socket (L{juego.web.race}).
+        """
+        user = await self.api.auth.requireUser(request)
+        origin = request.getHeader(b"origin")
+        if origin is not None and not sameOrigin(request, origin.decode("latin-1")):
+            raise CrossSite()
+        if (request.getHeader(b"upgrade") or b"").lower() != b"websocket":
+            raise InvalidRequest("Esta dirección solo acepta conexiones WebSocket.")
+        return self.races.resourceFor(user)
 
     @router.route("/api/openapi.json", methods=["GET"])
     def openapiDocument(self, request: IRequest) -> bytes:

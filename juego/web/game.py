@@ -104,11 +104,18 @@ class Games:
             idioma = IDIOMAS[0]
         if idioma not in IDIOMAS:
             raise InvalidRequest(f"«idioma» debe ser uno de: {', '.join(IDIOMAS)}.")
+        return await self.issueForRace(user, str(idioma), new_seed())
+
+    async def issueForRace(self, user: User, idioma: str, seed: int) -> dict[str, Any]:
+        """
+        A partida with a given seed: a race's racers share one (L{juego.web.race}), each
+        with a partida of their own, verified and saved like any other.
+        """
         partida = Partida(
             id=str(uuid.uuid4()),
             user_id=user.id,
-            idioma=str(idioma),
-            seed=new_seed(),
+            idioma=idioma,
+            seed=seed,
             emitida=utcnow(self._clock),
         )
         await self._store.partidas.create(partida)
