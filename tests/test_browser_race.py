@@ -24,6 +24,7 @@ class Racer:
         self.name = name
         self.typed = 0
         self.frames: list[str] = []
+        self.sockets = 0
         self.problems: list[str] = []
         page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
 
@@ -51,12 +52,13 @@ class RaceBrowserTests(SynchronousTestCase):
             page.set_default_timeout(30_000)
             name = f"Corredor {i} <i>"
             racer = Racer(page, name)
-            page.on(
-                "websocket",
-                lambda socket, racer=racer: socket.on(
-                    "framereceived", lambda payload: racer.frames.append(str(payload))
-                ),
-            )
+
+            def onSocket(socket: Any, racer: Racer = racer) -> None:
+                if socket.url.endswith("/api/carrera/ws"):
+                    racer.sockets += 1
+                    socket.on("framereceived", lambda payload: racer.frames.append(str(payload)))
+
+            page.on("websocket", onSocket)
             page.goto("/registro")
             page.fill("#nombre", name)
             page.fill("#email", f"corredor{i}@example.com")
@@ -109,10 +111,15 @@ class RaceBrowserTests(SynchronousTestCase):
         """
         The racer's connection drops for a moment: offline, then back.
         """
+        from playwright.sync_api import expect
+
         context = racer.page.context
+        before = racer.sockets
         context.set_offline(True)
-        racer.page.wait_for_timeout(300)
+        expect(racer.page.locator("#carrera")).to_have_attribute("data-conexion", "reconectando")
         context.set_offline(False)
+        expect(racer.page.locator("#carrera")).to_have_attribute("data-conexion", "abierta")
+        self.assertEqual(racer.sockets, before + 1)  # a new socket, the race went on
 
     def finish(self, racers: list[Racer]) -> list[str]:
         from playwright.sync_api import expect

@@ -142,9 +142,7 @@ class Room:
                 else None
             ),
             "corredores": [r.public() for r in self.order()],
-            "orden": (
-                [r.id for r in self.order()] if self.estado == TERMINADA else None
-            ),
+            "orden": ([r.id for r in self.order()] if self.estado == TERMINADA else None),
         }
 
 

@@ -29,7 +29,6 @@ from twisted.internet.interfaces import IReactorTime
 
 from juego.game import IDIOMAS
 from juego.race.rooms import INVALID, RaceError, Rooms
-
 from juego.stats import EventOutlet, Subscribers
 from juego.wire import WireError
 

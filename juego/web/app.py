@@ -29,13 +29,13 @@ from twisted.web.resource import IResource, Resource
 
 from juego.clients.protocols import DistService, ScoreService
 from juego.metrics import Metrics
+from juego.race.owner import LocalOwner
 from juego.store import Store
 from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
 from juego.web.certification import CertificationAPI
-from juego.race.owner import LocalOwner
 from juego.web.csrf import checkStateChange, sameOrigin
 from juego.web.errors import (
     APIError,
@@ -115,9 +115,7 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
-        races = RaceHub(
-            LocalOwner(clock) if raceOwner is None else raceOwner, games, store, clock
-        )
+        races = RaceHub(LocalOwner(clock) if raceOwner is None else raceOwner, games, store, clock)
         metrics.connections.labels("web", "websocket").set_function(
             lambda: hub.openSockets() + races.openSockets()
         )

@@ -243,9 +243,7 @@ class RaceHub:
             action, user_id=socket.user.id, nombre=socket.user.nombre, **fields
         )
         if not reply.get("success"):
-            socket.error(
-                str(reply.get("code", INVALID)), str(reply.get("error", "")), strike=False
-            )
+            socket.error(str(reply.get("code", INVALID)), str(reply.get("error", "")), strike=False)
             return
         snapshot = reply["sala"]
         socket.sala = snapshot["codigo"]
@@ -289,9 +287,7 @@ class RaceHub:
     async def _tell(self, socket: RaceSocket, action: str, **fields: Any) -> dict[str, Any]:
         reply: dict[str, Any] = await self.owner.call(action, user_id=socket.user.id, **fields)
         if not reply.get("success"):
-            socket.error(
-                str(reply.get("code", INVALID)), str(reply.get("error", "")), strike=False
-            )
+            socket.error(str(reply.get("code", INVALID)), str(reply.get("error", "")), strike=False)
         return reply
 
     async def onEmpezar(self, socket: RaceSocket, data: dict[str, Any]) -> None:
@@ -331,9 +327,7 @@ class RaceHub:
         racing = self.racing.get((sala, socket.user.id))
         eventos = None if racing is None else await verifiedEvents(self.store, racing.id)
         if racing is None or eventos is None:
-            socket.error(
-                NOT_SAVED, "Tu resultado aún no está guardado y verificado.", strike=False
-            )
+            socket.error(NOT_SAVED, "Tu resultado aún no está guardado y verificado.", strike=False)
             return
         snapshot = self.rooms[sala]
         words = draw_words(snapshot["seed"], snapshot["idioma"])[: len(racing.words)]

@@ -382,6 +382,11 @@ function iniciar() {
   dom.crear.addEventListener('click', () => enviar({ tipo: 'crear', idioma: dom.idioma.value || 'es' }));
   dom.empezar.addEventListener('click', () => enviar({ tipo: 'empezar' }));
   dom.entrada.addEventListener('input', alEscribir);
+  // The network is gone: close the socket now (it would hang until a timeout); it
+  // reconnects, and rejoins the room, once the network is back.
+  window.addEventListener('offline', () => {
+    if (ws) ws.close();
+  });
   window.addEventListener('pagehide', () => {
     cerrada = true;
   });
