@@ -431,6 +431,26 @@ PATHS: dict[str, Any] = {
             ),
         )
     },
+    "/api/carrera/ws": {
+        "get": _op(
+            "WebSocket de carreras en vivo",
+            {"101": {"description": "Conexión WebSocket abierta."}} | _errors(400, 401, 403),
+            description=(
+                "Mensajes JSON de texto (como mucho 512 bytes y 20 por segundo; tras 10 "
+                'mensajes erróneos se cierra con 1008). Del jugador: {"tipo": "buscar", '
+                '"idioma"} (partida rápida), {"tipo": "crear", "idioma"} (sala privada), '
+                '{"tipo": "unirse", "sala"}, {"tipo": "empezar"} (quien creó la sala), '
+                '{"tipo": "progreso", "palabra", "letras"} y {"tipo": "fin"} (tras guardar '
+                'el resultado con /api/guardar_puntaje). Del servidor: {"tipo": "sala", '
+                '"sala": {codigo, estado, privada, anfitrion, idioma, palabras, faltan_ms, '
+                'corredores, orden}, "yo"}, {"tipo": "partida", "partida"} al empezar y '
+                '{"tipo": "error", "code", "message"} (códigos: invalid_request, '
+                "sala_no_encontrada, sala_llena, carrera_empezada, carrera_terminada, "
+                "no_anfitrion, no_en_carrera, demasiados_mensajes, "
+                "mensaje_demasiado_grande, resultado_no_guardado)."
+            ),
+        )
+    },
     "/api/admin/usuarios": {
         "get": _op(
             "Usuarios (solo admins)",
