@@ -274,3 +274,36 @@ class EndpointTests(WebTestCase):
                        b'id="entrada"', b'id="resultado-carrera"', b'data-sala="&lt;b&gt;"'):  # fmt: skip
             self.assertIn(needed, page.body)
         self.assertIn(b'id="buscar-carrera"', client.get("/carrera").body)
+
+
+class TwoNodesTests(WebTestCase):
+    """
+    Two web nodes (two applications over one database) and one owner: racers on either
+    node share a room; a result saved through one node counts for a racer whose socket
+    is on the other.
+    """
+
+    def test_racersOnTwoNodes(self):
+        other = self.buildApplication(raceOwner=self.app.races.owner)
+        self.addCleanup(other.close)
+        ana = Player(self, "Ana")
+        bea = Player(self, "Bea")
+        races = self.app.races
+        self.app.races = other.races  # bea's socket is on the other node
+        bea.connect()
+        self.app.races = races
+        ana.say({"tipo": "buscar", "idioma": "en"})
+        bea.say({"tipo": "buscar", "idioma": "en"})
+        self.assertEqual(ana.room()["codigo"], bea.room()["codigo"])
+        self.clock.advance(R.COUNTDOWN)
+        self.assertEqual(
+            ana.last("partida")["partida"]["palabras"], bea.last("partida")["partida"]["palabras"]
+        )
+        bea.say({"tipo": "progreso", "palabra": 5, "letras": 0})
+        self.assertGreater(ana.me(bea.id)["progreso"], 0)
+        bea.save(R.RACE_WORDS)  # through the first node's HTTP API
+        bea.say({"tipo": "fin"})
+        ana.save(R.RACE_WORDS)
+        ana.say({"tipo": "fin"})
+        self.assertEqual(ana.room()["orden"], [bea.id, ana.id])
+        self.assertEqual(bea.room()["orden"], [bea.id, ana.id])
