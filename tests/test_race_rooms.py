@@ -186,6 +186,11 @@ class RoomTests(SynchronousTestCase):
         self.assertEqual(final["estado"], R.TERMINADA)
         self.assertEqual(final["orden"], [1, 2])
 
+    def test_quickMatchAgainIsTheSameRoom(self):
+        first = self.rooms.quickMatch(1, "ana", "es")["sala"]["codigo"]
+        self.assertEqual(self.rooms.quickMatch(1, "ana", "es")["sala"]["codigo"], first)
+        self.assertEqual(len(self.last()["corredores"]), 1)
+
     def test_boundedRooms(self):
         rooms = Rooms(self.clock, self.events.append, maxRooms=1)
         rooms.create(1, "a", "es")
@@ -268,3 +273,27 @@ class DistRacesTests(SynchronousTestCase):
         self.assertEqual(len(published[-1]["sala"]["corredores"]), 2)
         races.stop(clock)
         self.assertEqual(races.actions.rooms.rooms, {})
+
+    def test_aLaggingFeedIsDropped(self):
+        from juego.race.service import RaceOutlet
+
+        races = DistRaces(Clock())
+        aborted = []
+
+        class Transport:
+            def abortConnection(self):
+                aborted.append(True)
+
+            def unregisterProducer(self):
+                pass
+
+        class Protocol:
+            transport = Transport()
+
+        protocol = Protocol()
+        outlet = RaceOutlet(protocol, races, maxEvents=1)
+        races.subscribers._outlets[protocol] = outlet
+        outlet.pauseProducing()
+        outlet.send(b"1")
+        outlet.send(b"2")
+        self.assertEqual((aborted, len(races.subscribers)), ([True], 0))

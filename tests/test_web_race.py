@@ -69,16 +69,20 @@ class Player:
         return reply.json
 
 
-class RaceSocketTests(WebTestCase):
-    def started(self, *names):
-        players = [Player(self, name) for name in names]
-        for player in players:
-            player.say({"tipo": "buscar", "idioma": "es"})
-        self.clock.advance(R.COUNTDOWN)
-        return players
+def started(case, *names):
+    """
+    Players in a quick-match room, past its countdown.
+    """
+    players = [Player(case, name) for name in names]
+    for player in players:
+        player.say({"tipo": "buscar", "idioma": "es"})
+    case.clock.advance(R.COUNTDOWN)
+    return players
 
+
+class RaceSocketTests(WebTestCase):
     def test_raceToTheEnd(self):
-        ana, bea = self.started("Ana", "Bea")
+        ana, bea = started(self, "Ana", "Bea")
         self.assertEqual(ana.room()["codigo"], bea.room()["codigo"])
         self.assertEqual(ana.room()["estado"], R.CARRERA)
         self.assertNotIn("seed", ana.room())  # the words come with the start, not before
@@ -118,7 +122,7 @@ class RaceSocketTests(WebTestCase):
         self.assertEqual(late.last("error")["code"], R.FINISHED)
 
     def test_progressIsCappedAndOnlyTheRacersOwn(self):
-        ana, bea = self.started("Ana", "Bea")
+        ana, bea = started(self, "Ana", "Bea")
         # Naming another racer changes nothing: the socket's player is the one moved.
         ana.say({"tipo": "progreso", "palabra": 1, "letras": 0, "user_id": bea.id})
         self.assertEqual(bea.me()["progreso"], 0)
@@ -210,7 +214,7 @@ class RaceSocketTests(WebTestCase):
         self.assertEqual(guest.last("partida")["partida"]["idioma"], "es")
 
     def test_reconnectGoesOnWithTheSamePartida(self):
-        ana, bea = self.started("Ana", "Bea")
+        ana, bea = started(self, "Ana", "Bea")
         partida = ana.last("partida")["partida"]
         ana.say({"tipo": "progreso", "palabra": 2, "letras": 0})
         ana.socket.connectionLost(None)
@@ -227,7 +231,7 @@ class RaceSocketTests(WebTestCase):
         self.assertEqual(bea.me(ana.id)["estado"], R.TERMINADO)
 
     def test_goneIsOut(self):
-        ana, bea = self.started("Ana", "Bea")
+        ana, bea = started(self, "Ana", "Bea")
         bea.socket.connectionLost(None)
         self.clock.advance(R.RECONNECT_GRACE)
         self.assertEqual(ana.me(bea.id)["estado"], R.FUERA)
@@ -307,3 +311,71 @@ class TwoNodesTests(WebTestCase):
         ana.say({"tipo": "fin"})
         self.assertEqual(ana.room()["orden"], [bea.id, ana.id])
         self.assertEqual(bea.room()["orden"], [bea.id, ana.id])
+
+
+class HubEdgeTests(WebTestCase):
+    def test_ownerUnavailable(self):
+        from twisted.internet import defer
+
+        from juego.clients import ServiceUnavailable
+
+        ana = Player(self, "Ana")
+        self.patch(
+            self.app.races.owner, "call", lambda *a, **kw: defer.fail(ServiceUnavailable("caído"))
+        )
+        ana.say({"tipo": "buscar", "idioma": "es"})
+        self.assertEqual(ana.last("error")["code"], W.UNAVAILABLE)
+        self.assertEqual(len(self.flushLoggedErrors(ServiceUnavailable)), 1)
+
+    def test_lifecycleAndResync(self):
+        races = self.app.races
+        races.start()
+        ana, bea = Player(self, "Ana"), Player(self, "Bea")
+        ana.socket.pongReceived(b"")
+        self.assertEqual(races.openSockets(), 2)
+        ana.say({"tipo": "crear", "idioma": "es"})
+        codigo = ana.room()["codigo"]
+        ana.say({"tipo": "fin"})  # before the race: nothing saved
+        self.assertEqual(ana.last("error")["code"], W.NOT_SAVED)
+        # A second socket of the same player: the first closing does not make it leave.
+        first = ana.socket
+        ana.connect()
+        ana.say({"tipo": "unirse", "sala": codigo})
+        first.connectionLost(None)
+        self.assertEqual(ana.me()["estado"], R.CORRIENDO)
+        # The owner lost its rooms (a restarted juego-dist): the feed comes back, the
+        # node joins its racers again, and they hear the room is gone.
+        races.owner.actions.rooms.closeAll()
+        races.resync()
+        self.assertEqual(ana.last("error")["code"], R.NO_ROOM)
+        self.assertIsNone(bea.last("error"))
+        races.stop()
+        self.assertEqual(ana.transport.closed, W.GOING_AWAY)
+
+    def test_badProgressAndRepeats(self):
+        ana, bea = started(self, "Ana", "Bea")
+        ana.say({"tipo": "progreso", "palabra": "3", "letras": 0})
+        self.assertEqual(ana.last("error")["code"], R.INVALID)
+        ana.say({"tipo": "progreso", "palabra": True, "letras": 0})
+        self.assertEqual(len([m for m in ana.transport.sent if m["tipo"] == "error"]), 2)
+        ana.say({"tipo": "progreso", "palabra": 1, "letras": 0})
+        seen = len(bea.transport.sent)
+        ana.say({"tipo": "progreso", "palabra": 1, "letras": 0})  # no change: not relayed
+        ana.say({"tipo": "progreso", "palabra": 0, "letras": 2})  # backwards: not relayed
+        self.assertEqual(len(bea.transport.sent), seen)
+
+    def test_backThroughAnotherNodeAdoptsThePartida(self):
+        other = self.buildApplication(raceOwner=self.app.races.owner)
+        self.addCleanup(other.close)
+        ana, bea = started(self, "Ana", "Bea")
+        partida = ana.last("partida")["partida"]
+        ana.socket.connectionLost(None)
+        races = self.app.races
+        self.app.races = other.races
+        ana.connect()
+        self.app.races = races
+        ana.say({"tipo": "unirse", "sala": bea.room()["codigo"]})
+        self.assertEqual(ana.last("partida")["partida"], partida)
+        ana.save(R.RACE_WORDS)
+        ana.say({"tipo": "fin"})
+        self.assertEqual(bea.me(ana.id)["estado"], R.TERMINADO)

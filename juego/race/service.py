@@ -138,14 +138,15 @@ class RaceOutlet(EventOutlet):
     A race feed's outlet: a feed that lags is dropped from the race subscribers.
     """
 
-    def __init__(self, protocol: Any, races: DistRaces) -> None:
-        super().__init__(protocol)
+    def __init__(self, protocol: Any, races: DistRaces, **kw: Any) -> None:
+        super().__init__(protocol, **kw)
         self.races = races
 
     def drop(self) -> None:
         self.dropped = True
         self.races.subscribers.discard(self.protocol)
-        self.protocol.transport.abortConnection()
+        transport: Any = self.protocol.transport
+        transport.abortConnection()
 
 
 class DistRaces:

@@ -382,9 +382,12 @@ class RaceHub:
                 d = ensureDeferred(self._issue(socket.user, snapshot))
                 self._issuing[key] = d
                 d.addErrback(lambda f: log.failure("issuing a race partida", f))
-                d.addBoth(lambda _, key=key: self._issuing.pop(key, None))
+                d.addBoth(self._issued, key)
             elif snapshot["estado"] == CARRERA and key in self.racing:
                 self._handOver(socket, key)
+
+    def _issued(self, result: object, key: tuple[str, int]) -> None:
+        self._issuing.pop(key, None)
 
     def _handOver(self, socket: RaceSocket, key: tuple[str, int]) -> None:
         racing = self.racing[key]
