@@ -78,8 +78,17 @@ class DistOwner:
         self._listeners.append(onEvent)
 
     def call(self, action: str, **fields: Any) -> Deferred[dict[str, Any]]:
-        result: Deferred[dict[str, Any]] = self.client.call(action, **fields)
-        return result
+        """
+        Over the feed's own connection while it is up (one ordered, unbuffered path to
+        the owner: no Nagle delay, no queueing behind other calls), else the pool.
+        """
+        protocol = self._feed.protocol if self._feed is not None else None
+        if protocol is None:
+            result: Deferred[dict[str, Any]] = self.client.call(action, **fields)
+            return result
+        sent: Deferred[dict[str, Any]] = protocol.request(action, **fields)
+        sent.addTimeout(self.client.timeout, self.client.reactor)
+        return sent
 
     def _event(self, message: dict[str, Any]) -> None:
         snapshot = message.get("sala")
@@ -115,8 +124,18 @@ class RaceFeed(Subscription):
         super().__init__(client, lambda _: None, None, onSubscribed)
         self._onEvent = onEvent
 
+    @property
+    def protocol(self) -> Any:
+        """
+        The feed's connection while subscribed, else L{None}.
+        """
+        return self._link.protocol if self._link.ready else None
+
     def prepare(self, protocol: Any) -> Deferred[Any]:
         protocol.onEvent = self._onEvent
+        noDelay = getattr(protocol.transport, "setTcpNoDelay", None)
+        if noDelay is not None:
+            noDelay(True)  # progress is a stream of small messages: no Nagle delay
 
         def check(reply: dict[str, Any]) -> None:
             if not reply.get("success"):

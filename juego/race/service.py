@@ -182,6 +182,9 @@ class DistRaces:
         protocol = request.connection
         self.subscribers.add(protocol, RaceOutlet(protocol, self))
         protocol.setTimeout(None)
+        noDelay = getattr(protocol.transport, "setTcpNoDelay", None)
+        if noDelay is not None:
+            noDelay(True)  # the rooms' snapshots are small and must not wait
         protocol.whenClosed().addBoth(lambda _: self.subscribers.discard(protocol))
         return {"success": True, "suscrito": True}
 
