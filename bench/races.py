@@ -97,7 +97,9 @@ class Racer:
                 elif message["tipo"] == "partida" and not self.partida.done():
                     self.partida.set_result(message["partida"])
                 elif message["tipo"] == "error":
-                    stats.errors += 1
+                    stats.errors[message.get("code", "?")] = (
+                        stats.errors.get(message.get("code", "?"), 0) + 1
+                    )
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
 
@@ -121,7 +123,7 @@ class Stats:
         self.sent: dict[tuple[int, float], float] = {}
         self.seen: set[tuple[int, int, float]] = set()
         self.latencies: list[float] = []
-        self.errors = 0
+        self.errors: dict[str, int] = {}
         self.messages = 0
 
     def saw(self, racer: Racer, sala: dict[str, Any], now: float) -> None:
@@ -270,7 +272,7 @@ def run(quick: bool = False, rooms: int | None = None) -> list[dict[str, Any]]:
             "name": "races: progress broadcast p99",
             "value": f"{report['p99']} ms",
             "target": f"< {TARGET_P99_MS:g} ms",
-            "detail": f"max {report['max']} ms; errors {report['errors']}",
+            "detail": f"max {report['max']} ms; errors {report['errors'] or 'none'}",
         },
         {
             "name": "races: CPU per racer",

@@ -6,12 +6,14 @@ the finishing order, disconnection and its grace, and every refusal.
 
 from __future__ import annotations
 
+import json
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.race import rooms as R
 from juego.race.rooms import RaceError, Rooms
-from juego.race.service import DistRaces, RaceActions
+from juego.race.service import DistRaces, RaceActions, RaceOutlet
 
 
 class RoomTests(SynchronousTestCase):
@@ -267,22 +269,34 @@ class DistRacesTests(SynchronousTestCase):
         )
         self.assertEqual(error.code, R.NO_ROOM)
         published = []
-        races.subscribers.publish = lambda event, userID=None: published.append(event)
+
+        class Outlet(RaceOutlet):
+            def sendRoom(self, codigo, line):
+                published.append(json.loads(line))
+
+        races.subscribers._outlets[object()] = Outlet(None, races)
         handlers["race_quick"](Request({"user_id": 2, "nombre": "b", "idioma": "es"}))
         self.assertEqual(published[-1]["event"], "race")
         self.assertEqual(len(published[-1]["sala"]["corredores"]), 2)
+        races.subscribers._outlets.clear()
         races.stop(clock)
         self.assertEqual(races.actions.rooms.rooms, {})
 
-    def test_aLaggingFeedIsDropped(self):
-        from juego.race.service import RaceOutlet
-
-        races = DistRaces(Clock())
-        aborted = []
+    def test_aBusyFeedGetsEachRoomsLatest(self):
+        """
+        While a feed's transport is full, only each room's latest snapshot waits (in
+        the order of the changes), so the backlog is bounded by the rooms.
+        """
+        clock = Clock()
+        races = DistRaces(clock)
+        written = []
 
         class Transport:
-            def abortConnection(self):
-                aborted.append(True)
+            def write(self, data):
+                written.append(json.loads(data)["sala"])
+
+            def registerProducer(self, producer, streaming):
+                pass
 
             def unregisterProducer(self):
                 pass
@@ -291,9 +305,18 @@ class DistRacesTests(SynchronousTestCase):
             transport = Transport()
 
         protocol = Protocol()
-        outlet = RaceOutlet(protocol, races, maxEvents=1)
-        races.subscribers._outlets[protocol] = outlet
+        outlet = RaceOutlet(protocol, races)
+        races.subscribers.add(protocol, outlet)
+        a = races.actions.rooms.create(1, "a", "es")["sala"]["codigo"]
+        self.assertEqual(len(written), 1)
         outlet.pauseProducing()
-        outlet.send(b"1")
-        outlet.send(b"2")
-        self.assertEqual((aborted, len(races.subscribers)), ([True], 0))
+        b = races.actions.rooms.create(2, "b", "es")["sala"]["codigo"]
+        for user in range(3, 9):
+            races.actions.rooms.join(a, user, f"u{user}")
+        self.assertEqual((len(written), outlet.queued), (1, 2))
+        outlet.resumeProducing()
+        self.assertEqual([s["codigo"] for s in written], [a, b, a])
+        self.assertEqual(len(written[-1]["corredores"]), 7)
+        outlet.stopProducing()
+        races.actions.rooms.join(a, 9, "late")
+        self.assertEqual(len(written), 3)

@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IReactorTime
 
 from juego.game import IDIOMAS
+from juego.model import to_json
 from juego.race.rooms import INVALID, RaceError, Rooms
 from juego.stats import EventOutlet, Subscribers
 from juego.wire import WireError
+from juego.wire.protocol import encodeLine
 
 if TYPE_CHECKING:
     from juego.wire import Request
@@ -135,18 +137,39 @@ def _name(fields: Mapping[str, Any]) -> str:
 
 class RaceOutlet(EventOutlet):
     """
-    A race feed's outlet: a feed that lags is dropped from the race subscribers.
+    A race feed's outlet. A room's snapshot supersedes the ones before it, so while the
+    feed's transport is full only the latest snapshot of each room waits: the backlog is
+    bounded by the rooms (L{juego.race.rooms.MAX_ROOMS}), and a busy web node is never
+    dropped for it; it gets each room as it is now once it reads again.
     """
 
     def __init__(self, protocol: Any, races: DistRaces, **kw: Any) -> None:
         super().__init__(protocol, **kw)
         self.races = races
+        self._latest: dict[str, bytes] = {}
 
-    def drop(self) -> None:
+    @property
+    def queued(self) -> int:
+        return len(self._latest)
+
+    def sendRoom(self, codigo: str, line: bytes) -> None:
+        if self.dropped:
+            return
+        if not self.paused and not self._latest:
+            self.protocol.transport.write(line)  # type: ignore[union-attr]
+            return
+        self._latest.pop(codigo, None)  # to the back: the order of changes is kept
+        self._latest[codigo] = line
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        while self._latest and not self.paused and not self.dropped:
+            codigo = next(iter(self._latest))
+            self.protocol.transport.write(self._latest.pop(codigo))  # type: ignore[union-attr]
+
+    def stopProducing(self) -> None:
         self.dropped = True
-        self.races.subscribers.discard(self.protocol)
-        transport: Any = self.protocol.transport
-        transport.abortConnection()
+        self._latest.clear()
 
 
 class DistRaces:
@@ -160,7 +183,10 @@ class DistRaces:
         self.actions = RaceActions.on(clock, self.publish)
 
     def publish(self, snapshot: dict[str, Any]) -> None:
-        self.subscribers.publish({"event": RACE_EVENT, "sala": snapshot})
+        line = encodeLine(to_json({"event": RACE_EVENT, "sala": snapshot}))
+        for outlet in self.subscribers.outlets():
+            assert isinstance(outlet, RaceOutlet)
+            outlet.sendRoom(snapshot["codigo"], line)
 
     def handlers(self) -> dict[str, Callable[[Request], Any]]:
         handlers: dict[str, Callable[[Request], Any]] = {

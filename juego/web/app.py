@@ -197,7 +197,7 @@ class Application:
             raise CrossSite()
         if (request.getHeader(b"upgrade") or b"").lower() != b"websocket":
             raise InvalidRequest("Esta dirección solo acepta conexiones WebSocket.")
-        noDelay = getattr(request.transport, "setTcpNoDelay", None)
+        noDelay = getattr(getattr(request, "transport", None), "setTcpNoDelay", None)
         if noDelay is not None:
             noDelay(True)  # live progress: each small frame goes at once
         return self.races.resourceFor(user)

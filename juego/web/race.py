@@ -166,8 +166,11 @@ class RaceSocket:
         self.send({"tipo": "error", "code": UNAVAILABLE, "message": "No se pudo completar."})
 
     def send(self, message: dict[str, Any]) -> None:
+        self.sendText(json.dumps(message, ensure_ascii=False))
+
+    def sendText(self, text: str) -> None:
         if self.transport is not None and not self.closed:
-            self.transport.sendTextMessage(json.dumps(message, ensure_ascii=False))
+            self.transport.sendTextMessage(text)
 
     def error(self, code: str, message: str, strike: bool = True) -> None:
         self.send({"tipo": "error", "code": code, "message": message})
@@ -205,6 +208,7 @@ class RaceHub:
         self.racing: dict[tuple[str, int], _Racing] = {}
         self._issuing: dict[tuple[str, int], Deferred[Any]] = {}
         self.rooms: dict[str, dict[str, Any]] = {}
+        self._bySala: dict[str, set[RaceSocket]] = {}
         self.handlers = {
             "buscar": self.onBuscar,
             "crear": self.onCrear,
@@ -234,7 +238,21 @@ class RaceHub:
         return len(self.sockets)
 
     def _in(self, sala: str) -> list[RaceSocket]:
-        return [s for s in self.sockets if s.sala == sala]
+        return list(self._bySala.get(sala, ()))
+
+    def _place(self, socket: RaceSocket, sala: str | None) -> None:
+        """
+        Index the socket under its room (each event goes to its room's sockets only).
+        """
+        if socket.sala is not None:
+            here = self._bySala.get(socket.sala)
+            if here is not None:
+                here.discard(socket)
+                if not here:
+                    del self._bySala[socket.sala]
+        socket.sala = sala
+        if sala is not None:
+            self._bySala.setdefault(sala, set()).add(socket)
 
     # the page's messages
 
@@ -246,11 +264,12 @@ class RaceHub:
             socket.error(str(reply.get("code", INVALID)), str(reply.get("error", "")), strike=False)
             return
         snapshot = reply["sala"]
-        socket.sala = snapshot["codigo"]
-        self.rooms[socket.sala] = snapshot
+        sala: str = snapshot["codigo"]
+        self._place(socket, sala)
+        self.rooms[sala] = snapshot
         socket.send({"tipo": "sala", "sala": publicRoom(snapshot), "yo": socket.user.id})
         partida = reply.get("partida")
-        key = (socket.sala, socket.user.id)
+        key = (sala, socket.user.id)
         if partida is not None and key not in self.racing:
             self.racing[key] = self._adopt(snapshot, partida)
         self._prepare(snapshot)
@@ -346,6 +365,7 @@ class RaceHub:
 
     def left(self, socket: RaceSocket) -> None:
         sala = socket.sala
+        self._place(socket, None)
         if sala is None or any(s.user.id == socket.user.id for s in self._in(sala)):
             return
         d = self.owner.call("race_leave", sala=sala, user_id=socket.user.id)
@@ -361,9 +381,10 @@ class RaceHub:
             return
         assert isinstance(sala, str)
         self.rooms[sala] = snapshot
-        text = {"tipo": "sala", "sala": publicRoom(snapshot)}
+        # Encoded once for the room's sockets on this node (only "yo" differs).
+        body = json.dumps(publicRoom(snapshot), ensure_ascii=False)
         for socket in sockets:
-            socket.send({**text, "yo": socket.user.id})
+            socket.sendText(f'{{"tipo": "sala", "yo": {int(socket.user.id)}, "sala": {body}}}')
         self._prepare(snapshot)
 
     def _prepare(self, snapshot: dict[str, Any]) -> None:
