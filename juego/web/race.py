@@ -369,7 +369,13 @@ class RaceHub:
         if sala is None or any(s.user.id == socket.user.id for s in self._in(sala)):
             return
         d = self.owner.call("race_leave", sala=sala, user_id=socket.user.id)
-        d.addErrback(lambda f: log.failure("telling the owner a racer left", f))
+        # The owner unreachable (or this node stopping): the room marks the racer out
+        # by itself, or is gone with the owner.
+        d.addErrback(
+            lambda f: log.warn(
+                "could not tell the rooms' owner that a racer left: {error}", error=f.value
+            )
+        )
 
     # the owner's events
 
