@@ -35,6 +35,16 @@ class Player:
         self.id = self.user.id
         self.connect()
 
+    @classmethod
+    def again(cls, case, player):
+        """
+        The same player, signed in already, with a new socket.
+        """
+        again = cls.__new__(cls)
+        again.case, again.client, again.user, again.id = case, player.client, player.user, player.id
+        again.connect()
+        return again
+
     def connect(self):
         races = self.case.app.races
         self.socket = races.resourceFor(self.user).factory.buildProtocol(None)
@@ -379,3 +389,64 @@ class HubEdgeTests(WebTestCase):
         ana.save(R.RACE_WORDS)
         ana.say({"tipo": "fin"})
         self.assertEqual(bea.me(ana.id)["estado"], R.TERMINADO)
+
+
+class RaceRecordsTests(WebTestCase):
+    """
+    Each verified result is stored as it reaches its room (a restart of the owner loses
+    none): the player's races and the board of race wins by period.
+    """
+
+    def race(self, *names, finish=None):
+        players = started(self, *names)
+        for player in finish or players:
+            player.save(R.RACE_WORDS)
+            player.say({"tipo": "fin"})
+        return players
+
+    def test_racesAndWins(self):
+        ana, bea = self.race("Ana", "Bea")
+        # Stored at once, before the owner could lose its rooms.
+        self.app.races.owner.actions.rooms.closeAll()
+        mine = ana.client.get("/api/carreras").json["carreras"]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual((mine[0]["posicion"], mine[0]["corredores"]), (1, 2))
+        self.assertEqual(mine[0]["partida_id"], ana.last("partida")["partida"]["id"])
+        self.assertGreater(mine[0]["puntaje"], 0)
+        self.assertEqual(bea.client.get("/api/carreras").json["carreras"][0]["posicion"], 2)
+        # A racer who did not type every word has no place.
+        carl, dani = started(self, "Carl", "Dani")
+        carl.save(R.RACE_WORDS)
+        carl.say({"tipo": "fin"})
+        dani.save(3)
+        dani.say({"tipo": "fin"})
+        self.assertIsNone(dani.client.get("/api/carreras").json["carreras"][0]["posicion"])
+        # Ana wins again tomorrow: today's board and the week's differ from ever's.
+        self.clock.advance(86_400)
+        ana2, bea2 = Player.again(self, ana), Player.again(self, bea)
+        for player in (ana2, bea2):
+            player.say({"tipo": "buscar", "idioma": "es"})
+        self.clock.advance(R.COUNTDOWN)
+        for player in (ana2, bea2):
+            player.save(R.RACE_WORDS)
+            player.say({"tipo": "fin"})
+        client = self.client()
+        board = client.get("/api/carreras/ganadores").json
+        self.assertEqual(board["periodo"], "siempre")
+        self.assertEqual(
+            [(r["nombre"], r["victorias"]) for r in board["ganadores"]], [("Ana", 2), ("Carl", 1)]
+        )
+        today = client.get("/api/carreras/ganadores?periodo=dia").json["ganadores"]
+        self.assertEqual([(r["nombre"], r["victorias"]) for r in today], [("Ana", 1)])
+        reply = client.get("/api/carreras/ganadores?periodo=mes")
+        self.assertEqual((reply.status, reply.json["code"]), (400, "invalid_request"))
+        self.assertEqual(self.client().get("/api/carreras").status, 401)
+        self.assertEqual(len(ana.client.get("/api/carreras?limit=1").json["carreras"]), 1)
+
+    def test_recordedOnce(self):
+        from juego.web.clock import utcnow
+
+        store = self.store.races
+        self.successResultOf(self.store.users.create("x", "x@example.com", "h"))
+        self.assertTrue(self.successResultOf(store.record("p", "s", 1, 1, 2, utcnow(self.clock))))
+        self.assertFalse(self.successResultOf(store.record("p", "s", 1, 1, 2, utcnow(self.clock))))

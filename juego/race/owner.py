@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from juego.clients.common import ServiceUnavailable
 from juego.clients.deferred import Subscription
 from juego.race.rooms import RaceError
-from juego.race.service import RACE_EVENT, RaceActions
+from juego.race.service import RACE_EVENT, RaceActions, recorder
 
 log = Logger()
 
@@ -34,9 +34,9 @@ class LocalOwner:
     The rooms in this process.
     """
 
-    def __init__(self, clock: IReactorTime, **kw: Any) -> None:
+    def __init__(self, clock: IReactorTime, store: Any = None, **kw: Any) -> None:
         self._listeners: list[OnEvent] = []
-        self.actions = RaceActions.on(clock, self._publish, **kw)
+        self.actions = RaceActions.on(clock, self._publish, record=recorder(store, clock), **kw)
         #: Called after the feed (re)connects (never, here: it cannot go).
         self.onFeed: Callable[[], None] | None = None
 

@@ -165,9 +165,13 @@ class Rooms:
         countdown: float = COUNTDOWN,
         grace: float = RECONNECT_GRACE,
         maxRooms: int = MAX_ROOMS,
+        record: Callable[[Room, Racer, int | None], None] | None = None,
     ) -> None:
         self.clock = clock
         self.publish = publish
+        #: Told each verified result as it arrives, with its finishing place (L{None}
+        #: for a racer out): the owner stores it at once.
+        self.record = record
         self.words = words
         self.countdown = countdown
         self.grace = grace
@@ -356,6 +360,9 @@ class Rooms:
         racer.wpm = wpm
         racer.progreso = 100.0 if completa else min(100.0, max(0.0, progreso))
         racer.estado = TERMINADO if completa else FUERA
+        if self.record is not None:
+            place = sum(r.estado == TERMINADO for r in room.racers.values()) if completa else None
+            self.record(room, racer, place)
         self._maybeOver(room)
         self._changed(room)
 

@@ -23,19 +23,24 @@ and C{error}. Events: C{{"event": "race", "sala": snapshot}} on every change.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from juego.game import IDIOMAS
 from juego.model import to_json
-from juego.race.rooms import INVALID, RaceError, Rooms
+from juego.race.rooms import INVALID, RaceError, Racer, Room, Rooms
 from juego.stats import EventOutlet, Subscribers
 from juego.wire import WireError
 from juego.wire.protocol import encodeLine
 
 if TYPE_CHECKING:
+    from juego.store import Store
     from juego.wire import Request
+
+log = Logger()
 
 RACE_EVENT = "race"
 MAX_INT = 2**31 - 1
@@ -135,6 +140,28 @@ def _name(fields: Mapping[str, Any]) -> str:
     return _str(fields, "nombre", MAX_NAME)
 
 
+def recorder(
+    store: Store | None, clock: IReactorTime
+) -> Callable[[Room, Racer, int | None], None] | None:
+    """
+    What stores each verified race result as it reaches its room (so that a restart of
+    the owner loses none), or L{None} without a store.
+    """
+    if store is None:
+        return None
+
+    def record(room: Room, racer: Racer, posicion: int | None) -> None:
+        if racer.partida is None:
+            return
+        fecha = datetime.fromtimestamp(clock.seconds(), UTC)
+        d = store.races.record(
+            racer.partida, room.codigo, racer.id, posicion, len(room.racers), fecha
+        )
+        d.addErrback(lambda f: log.failure("storing a race result", f))
+
+    return record
+
+
 class RaceOutlet(EventOutlet):
     """
     A race feed's outlet. A room's snapshot supersedes the ones before it, so while the
@@ -178,9 +205,9 @@ class DistRaces:
     events (a web node's race feed).
     """
 
-    def __init__(self, clock: IReactorTime) -> None:
+    def __init__(self, clock: IReactorTime, store: Store | None = None) -> None:
         self.subscribers = Subscribers()
-        self.actions = RaceActions.on(clock, self.publish)
+        self.actions = RaceActions.on(clock, self.publish, record=recorder(store, clock))
 
     def publish(self, snapshot: dict[str, Any]) -> None:
         line = encodeLine(to_json({"event": RACE_EVENT, "sala": snapshot}))

@@ -46,7 +46,7 @@ def addTo(
         ranking=cache.ranking if cache is not None else None,
         bus=cache.bus if cache is not None else None,
     )
-    races = DistRaces(reactor)  # the race rooms' owner (juego.race)
+    races = DistRaces(reactor, store)  # the race rooms' owner (juego.race)
     factory = DistFactory(service, secret, reactor, observer=RequestLog("dist", metrics))
     factory.handlers.update(races.handlers())
     CallbackService(factory.drainConnections).setServiceParent(parent)

@@ -19,6 +19,7 @@ router (L{APIShortcut}) rather than through two levels of Klein routing.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -29,13 +30,16 @@ from twisted.web.resource import IResource, Resource
 
 from juego.clients.protocols import DistService, ScoreService
 from juego.metrics import Metrics
+from juego.model import isoformat
 from juego.race.owner import LocalOwner
 from juego.store import Store
 from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.body import queryInt
 from juego.web.certification import CertificationAPI
+from juego.web.clock import utcnow
 from juego.web.csrf import checkStateChange, sameOrigin
 from juego.web.errors import (
     APIError,
@@ -43,6 +47,7 @@ from juego.web.errors import (
     InvalidRequest,
     MethodNotAllowedError,
     installJSONErrors,
+    ok,
 )
 from juego.web.game import Games
 from juego.web.health import Health
@@ -115,7 +120,8 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
-        races = RaceHub(LocalOwner(clock) if raceOwner is None else raceOwner, games, store, clock)
+        owner = LocalOwner(clock, store) if raceOwner is None else raceOwner
+        races = RaceHub(owner, games, store, clock)
         metrics.connections.labels("web", "websocket").set_function(
             lambda: hub.openSockets() + races.openSockets()
         )
@@ -202,6 +208,29 @@ class Application:
             noDelay(True)  # live progress: each small frame goes at once
         return self.races.resourceFor(user)
 
+    @router.route("/api/carreras", methods=["GET"])
+    async def carreras(self, request: IRequest) -> bytes:
+        """
+        The player's last races (L{juego.store.races}).
+        """
+        user = await self.api.auth.requireUser(request)
+        limit = queryInt(request, "limit", 20, 1, 100)
+        rows = await self.races.store.races.ofPlayer(user.id, limit)
+        return ok(request, carreras=[{**r, "fecha": isoformat(r["fecha"])} for r in rows])
+
+    @router.route("/api/carreras/ganadores", methods=["GET"])
+    async def ganadores(self, request: IRequest) -> bytes:
+        """
+        The board of race wins: C{periodo=dia|semana|siempre} (UTC days, ISO weeks).
+        """
+        periodo = queryChoice(request, "periodo", ("dia", "semana", "siempre"), "siempre")
+        limit = queryInt(request, "limit", 10, 1, 100)
+        now = utcnow(self.races.clock)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = {"dia": day, "semana": day - timedelta(days=day.weekday()), "siempre": None}
+        rows = await self.races.store.races.winners(since[periodo], limit)
+        return ok(request, periodo=periodo, ganadores=rows)
+
     @router.route("/api/openapi.json", methods=["GET"])
     def openapiDocument(self, request: IRequest) -> bytes:
         request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
@@ -257,3 +286,16 @@ class APIShortcut(Resource):
             request.prepath.append(path.pop(0))
             return self._api.render(request)
         return self._app.render(request)
+
+
+def queryChoice(request: IRequest, name: str, choices: tuple[str, ...], default: str) -> str:
+    """
+    A query parameter that must be one of C{choices} (400 otherwise).
+    """
+    raw = request.args.get(name.encode("ascii"), [None])[0]
+    if raw is None:
+        return default
+    value = raw.decode("utf-8", "replace")
+    if value not in choices:
+        raise InvalidRequest(f"«{name}» debe ser uno de: {', '.join(choices)}.")
+    return value

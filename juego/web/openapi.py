@@ -451,6 +451,83 @@ PATHS: dict[str, Any] = {
             ),
         )
     },
+    "/api/carreras": {
+        "get": _op(
+            "Tus carreras",
+            {
+                "200": _reply(
+                    "Las últimas carreras del jugador, la más reciente primero. «posicion» es "
+                    "null si no escribió todas las palabras.",
+                    _success(
+                        {
+                            "carreras": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": [
+                                        "partida_id",
+                                        "sala",
+                                        "posicion",
+                                        "corredores",
+                                        "fecha",
+                                    ],
+                                    "properties": {
+                                        "partida_id": STR,
+                                        "sala": STR,
+                                        "posicion": {"type": ["integer", "null"]},
+                                        "corredores": INT,
+                                        "fecha": DATE,
+                                        "puntaje": {"type": ["integer", "null"]},
+                                        "wpm": {"type": ["number", "null"]},
+                                    },
+                                },
+                            }
+                        }
+                    ),
+                )
+            }
+            | _errors(400, 401),
+            parameters=[_query("limit", {"type": "integer", "minimum": 1}, "Cuántas (1-100, 20).")],
+        )
+    },  # fmt: skip
+    "/api/carreras/ganadores": {
+        "get": _op(
+            "Victorias en carreras",
+            {
+                "200": _reply(
+                    "Los jugadores con más carreras ganadas en el periodo (días UTC, semanas "
+                    "ISO), el que más primero.",
+                    _success(
+                        {
+                            "periodo": {"enum": ["dia", "semana", "siempre"]},
+                            "ganadores": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["user_id", "nombre", "victorias"],
+                                    "properties": {
+                                        "user_id": INT,
+                                        "nombre": STR,
+                                        "victorias": INT,
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                )
+            }
+            | _errors(400),
+            parameters=[
+                _query(
+                    "periodo",
+                    {"enum": ["dia", "semana", "siempre"]},
+                    "dia, semana o siempre (por defecto).",
+                ),
+                _query("limit", {"type": "integer", "minimum": 1}, "Filas (1-100, 10)."),
+            ],
+            security=_PUBLIC,
+        )
+    },  # fmt: skip
     "/api/admin/usuarios": {
         "get": _op(
             "Usuarios (solo admins)",
