@@ -136,6 +136,11 @@ class RaceBrowserTests(SynchronousTestCase):
         self.assertEqual(sorted(names), sorted(r.name for r in racers))
         for line in orders[0]:
             self.assertRegex(line, r"\d+ puntos")
+        # Each result is stored as the race's: in the racers' races, and the winner on
+        # this week's board of race wins.
+        for racer in racers:
+            expect(racer.page.locator("#mis-carreras li")).to_have_count(1)
+        expect(racers[0].page.locator("#ganadores-carrera")).to_contain_text(names[0])
         for racer in racers:
             self.assertEqual(racer.problems, [])
             self.assertEqual(racer.page.locator("i").count(), 0)  # names shown as text

@@ -170,6 +170,10 @@ function pintarCorredores(datos) {
 }
 
 function mostrarResultado(datos) {
+  if (dom.resultado.hidden) {
+    cargarHistorial();
+    cargarGanadores();
+  }
   vaciar(dom.orden);
   (datos.orden || []).forEach((id) => {
     const corredor = datos.corredores.find((c) => c.id === id);
@@ -349,6 +353,37 @@ async function terminar() {
   }
 }
 
+// ---------------------------------------------------------------- history and board
+
+async function cargarHistorial() {
+  try {
+    const { carreras } = await api('/api/carreras?limit=10');
+    vaciar(dom.misCarreras);
+    for (const c of carreras) {
+      const lugar = c.posicion ? `${c.posicion}.º de ${c.corredores}` : `no terminó (${c.corredores} corredores)`;
+      const cifras = c.puntaje !== null ? ` · ${c.puntaje} puntos · ${c.wpm} ppm` : '';
+      dom.misCarreras.append(el('li', { texto: `${lugar}${cifras}` }));
+    }
+    dom.misCarrerasVacio.hidden = carreras.length > 0;
+  } catch {
+    // The page works without it.
+  }
+}
+
+async function cargarGanadores() {
+  try {
+    const { ganadores } = await api(`/api/carreras/ganadores?periodo=${encodeURIComponent(dom.periodo.value)}`);
+    vaciar(dom.ganadores);
+    for (const g of ganadores) {
+      const item = el('li', { texto: `${g.nombre}: ${g.victorias} ${g.victorias === 1 ? 'victoria' : 'victorias'}` });
+      item.dataset.id = String(g.user_id);
+      dom.ganadores.append(item);
+    }
+  } catch {
+    // The page works without it.
+  }
+}
+
 // ---------------------------------------------------------------- start
 
 function iniciar() {
@@ -376,6 +411,13 @@ function iniciar() {
   dom.orden = $('orden-carrera');
   dom.propio = $('resultado-propio');
   dom.error = $('carrera-error');
+  dom.misCarreras = $('mis-carreras');
+  dom.misCarrerasVacio = $('mis-carreras-vacio');
+  dom.ganadores = $('ganadores-carrera');
+  dom.periodo = $('periodo-ganadores');
+  dom.periodo.addEventListener('change', cargarGanadores);
+  cargarHistorial();
+  cargarGanadores();
   dom.buscar.disabled = true;
   dom.crear.disabled = true;
   dom.buscar.addEventListener('click', () => enviar({ tipo: 'buscar', idioma: dom.idioma.value || 'es' }));
