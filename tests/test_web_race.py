@@ -450,3 +450,28 @@ class RaceRecordsTests(WebTestCase):
         self.successResultOf(self.store.users.create("x", "x@example.com", "h"))
         self.assertTrue(self.successResultOf(store.record("p", "s", 1, 1, 2, utcnow(self.clock))))
         self.assertFalse(self.successResultOf(store.record("p", "s", 1, 1, 2, utcnow(self.clock))))
+
+
+class UpgradeTests(WebTestCase):
+    def test_upgradeTurnsNagleOff(self):
+        """
+        The race socket's connection sends each small frame at once (no Nagle delay).
+        """
+        from twisted.internet.defer import ensureDeferred, succeed
+        from twisted.web.test.requesthelper import DummyRequest
+        from twisted.web.websocket import WebSocketResource
+
+        _, user = self.signUp()
+        found = self.successResultOf(self.store.users.get(user["id"]))
+        self.patch(self.app.api.auth, "requireUser", lambda request: succeed(found))
+        request = DummyRequest([b""])
+        request.requestHeaders.setRawHeaders(b"upgrade", [b"websocket"])
+        calls = []
+
+        class Transport:
+            setTcpNoDelay = calls.append
+
+        request.transport = Transport()
+        resource = self.successResultOf(ensureDeferred(self.app.carreraEnVivo(request)))
+        self.assertIsInstance(resource, WebSocketResource)
+        self.assertEqual(calls, [True])

@@ -115,7 +115,7 @@ class APIShortcutTests(SynchronousTestCase):
         """
         self.assertEqual(
             Application.apiRoutes(attrsFree()),
-            frozenset({b"salud", b"openapi.json", b"docs", b"carrera"}),
+            frozenset({b"salud", b"openapi.json", b"docs", b"carrera", b"carreras"}),
         )
 
 
