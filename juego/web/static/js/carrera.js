@@ -104,14 +104,14 @@ function mostrarSala(datos) {
   dom.sala.hidden = false;
   dom.raiz.dataset.estado = datos.estado;
   dom.raiz.dataset.sala = datos.codigo;
+  // The room's address: a reload (or a link) comes back into it.
+  const ruta = `/carrera/${encodeURIComponent(datos.codigo)}`;
+  if (location.pathname !== ruta) history.replaceState(null, '', ruta);
   if (datos.privada) {
-    const enlace = `${location.origin}/carrera/${encodeURIComponent(datos.codigo)}`;
+    const enlace = `${location.origin}${ruta}`;
     dom.enlace.href = enlace;
     dom.enlace.textContent = enlace;
     dom.enlaceCaja.hidden = false;
-    if (location.pathname !== `/carrera/${datos.codigo}`) {
-      history.replaceState(null, '', `/carrera/${encodeURIComponent(datos.codigo)}`);
-    }
   }
   dom.empezar.hidden = !(datos.privada && datos.estado === 'espera' && datos.anfitrion === yo);
   const textos = {
