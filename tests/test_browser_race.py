@@ -68,7 +68,9 @@ class RaceBrowserTests(SynchronousTestCase):
             racers.append(racer)
         return racers
 
-    def typeAll(self, racers: list[Racer], reload: Racer | None = None) -> None:
+    def typeAll(
+        self, racers: list[Racer], drop: Racer | None = None, reload: Racer | None = None
+    ) -> None:
         """
         Every racer types the race's words, a letter each in turn (as people type:
         irregular gaps), watching the others' bars move.
@@ -97,8 +99,17 @@ class RaceBrowserTests(SynchronousTestCase):
                     pending[id(racer)] = ""
                     if racer.typed < RACE_WORDS:
                         expect(racer.page.locator("#palabra-actual")).not_to_have_text(word)
-                    if reload is racer and racer.typed == RACE_WORDS // 2:
+                    if drop is racer and racer.typed == RACE_WORDS // 2:
                         self.dropConnection(racer)
+                    if reload is racer and racer.typed == 3:
+                        # Reloaded mid-race: back in the room with its partida, from
+                        # the first word again (the time lost is its own).
+                        reload = None
+                        racer.page.reload()
+                        expect(racer.page.locator("#palabra-actual")).to_have_text(
+                            re.compile(r"\S")
+                        )
+                        racer.typed = 0
             if not sawOthersMove:
                 first = racers[0].page
                 others = first.locator(".corredor:not(.corredor-propio)")
@@ -149,7 +160,7 @@ class RaceBrowserTests(SynchronousTestCase):
             expect(racer.page.locator("#tabla-partidas tbody tr")).to_have_count(1)
         return names
 
-    def race(self, n: int, private: bool, reload: bool = False) -> None:
+    def race(self, n: int, private: bool, drop: bool = False, reload: bool = False) -> None:
         from playwright.sync_api import expect, sync_playwright
 
         expect.set_options(timeout=30_000)
@@ -176,13 +187,17 @@ class RaceBrowserTests(SynchronousTestCase):
                         racer.page.click("#buscar-carrera")
                 for racer in racers:
                     expect(racer.page.locator(".corredor")).to_have_count(n)
-                self.typeAll(racers, reload=racers[1] if reload else None)
+                self.typeAll(
+                    racers,
+                    drop=racers[1] if drop else None,
+                    reload=racers[1] if reload else None,
+                )
                 self.finish(racers)
             finally:
                 browser.close()
 
-    def test_twoRacersQuickMatch(self) -> None:
-        self.run_with_log(lambda: self.race(2, private=False))
+    def test_twoRacersQuickMatchWithAReload(self) -> None:
+        self.run_with_log(lambda: self.race(2, private=False, reload=True))
 
     def test_fourRacersPrivateRoomWithADroppedConnection(self) -> None:
-        self.run_with_log(lambda: self.race(4, private=True, reload=True))
+        self.run_with_log(lambda: self.race(4, private=True, drop=True))
