@@ -24,6 +24,7 @@ from juego.web.game import Games
 from juego.web.live import NotificationHub
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import Recent
+from juego.web.replays import Replays
 from juego.web.throttle import clientAddress
 from juego.web.upstream import callDist
 from juego.web.views import gameJSON, rankingJSON, userJSON
@@ -150,6 +151,12 @@ class API:
         limit = queryInt(request, "limit", RANKING_DEFAULT, 1, RANKING_MAX)
         entries = await self.store.stats.ranking(limit)
         return ok(request, ranking=[rankingJSON(e) for e in entries])
+
+    @router.route("/repeticion/<partida_id>", methods=["GET"])
+    async def repeticion(self, request: IRequest, partida_id: str) -> bytes:
+        # Public for a ranked result, always for its own player (L{juego.web.replays}).
+        viewer = await self.auth.currentUser(request)
+        return ok(request, **await Replays(self.store).reply(viewer, partida_id))
 
     # Through juego-dist
 

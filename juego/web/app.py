@@ -50,6 +50,7 @@ from juego.web.proxies import TrustedProxies
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
+from juego.web.replays import Replays
 from juego.web.security import SecurityHeaders
 from juego.web.static import StaticFiles, staticDirectory, staticResource
 from juego.web.tracing import RequestTracing
@@ -117,7 +118,7 @@ class Application:
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
             ),
-            pages=Pages(auth, Renderer()),
+            pages=Pages(auth, Renderer(), Replays(store)),
             static=staticResource(staticDirectory(resources)),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,

@@ -20,8 +20,9 @@ from juego.game import reglas
 from juego.model import User
 from juego.web.auth import Authenticator
 from juego.web.certification import integridad
-from juego.web.errors import RETRY_AFTER, databaseUnavailable, oneLine, redirect
+from juego.web.errors import RETRY_AFTER, APIError, databaseUnavailable, oneLine, redirect
 from juego.web.rendering import Renderer
+from juego.web.replays import Replays
 
 log = Logger()
 
@@ -47,6 +48,8 @@ class Pages:
 
     auth: Authenticator
     renderer: Renderer
+    #: Replays (L{juego.web.replays}); None: not served.
+    replays: Replays | None = None
 
     def _render(
         self, request: IRequest, template: str, page: str, user: User | None, **context: Any
@@ -114,6 +117,28 @@ class Pages:
     @router.route("/notificaciones", methods=["GET"])
     async def notificaciones(self, request: IRequest) -> bytes:
         return await self._members(request, "notificaciones.html", "notificaciones")
+
+    @router.route("/repeticion/<partida_id>", methods=["GET"])
+    async def repeticion(self, request: IRequest, partida_id: str) -> bytes:
+        """
+        A replay's page: the same 404 as any missing page for one the visitor may not
+        see; the replay itself comes from C{GET /api/repeticion/<partida_id>}.
+        """
+        user = await self.auth.currentUser(request)
+        if self.replays is None:
+            return await self._error(request, 404)
+        try:
+            replay = await self.replays.find(user, partida_id)
+        except APIError:
+            return await self._error(request, 404)
+        return self._render(
+            request,
+            "repeticion.html",
+            "repeticion",
+            user,
+            partida_id=partida_id,
+            jugador=replay.nombre,
+        )
 
     @router.route("/admin", methods=["GET"])
     async def admin(self, request: IRequest) -> bytes:

@@ -155,6 +155,11 @@ const ESTADOS = {
   anulada: '(anulada por un administrador)',
 };
 
+/** A link to a game's replay (/repeticion/<id>). */
+function enlaceRepeticion(id) {
+  return el('a', { clase: 'enlace-repeticion', texto: 'Ver repetición', attrs: { href: `/repeticion/${encodeURIComponent(id)}` } });
+}
+
 function pintarTablaPartidas(partidas) {
   const tabla = $('tabla-partidas');
   if (!tabla) return;
@@ -165,7 +170,7 @@ function pintarTablaPartidas(partidas) {
       el(
         'tr',
         {},
-        el('td', { texto: fechaHora(p.fecha) }),
+        el('td', {}, fechaHora(p.fecha), ' · ', enlaceRepeticion(p.id)),
         el(
           'td',
           { clase: 'num' },

@@ -24,6 +24,11 @@ async function cargarRanking() {
         el('td', { clase: 'num', texto: numero(fila.puntaje_maximo) }),
       );
       tr.dataset.userId = String(fila.user_id);
+      if (fila.partida_id) {
+        // The row's result can be replayed (boards that say which partida it was).
+        const enlace = el('a', { clase: 'enlace-repeticion', texto: 'Ver repetición', attrs: { href: `/repeticion/${encodeURIComponent(fila.partida_id)}` } });
+        tr.cells[1].append(' · ', enlace);
+      }
       if (esYo) tr.setAttribute('aria-current', 'true');
       return tr;
     });

@@ -1,0 +1,105 @@
+// Replay page (/repeticion/<partida_id>): the game re-typed from its stored keystrokes, with
+// play/pause, speed and a progress bar. The timeline and the player are in
+// repeticion-linea.js (no DOM there); this paints one .pista per player, so a race's
+// racers can share the controls. All text is set with textContent.
+
+import { $, api, decimal, fechaHora, numero, porcentaje } from './common.js';
+import { Reproductor, VELOCIDADES, lineaDeTiempo } from './repeticion-linea.js';
+
+const ESTADOS = {
+  en_revision: 'Este resultado está en revisión: solo tú puedes ver esta repetición.',
+  anulada: 'Este resultado fue anulado por un administrador: solo tú puedes ver esta repetición.',
+};
+
+function segundos(ms) {
+  return `${decimal(Math.max(0, ms) / 1000)} s`;
+}
+
+/** A track for one player's replay: its element (from the page's template) and painter. */
+function crearPista(replay) {
+  const nodo = $('plantilla-pista').content.firstElementChild.cloneNode(true);
+  const parte = (clase) => nodo.querySelector(`.${clase}`);
+  nodo.dataset.partidaId = replay.partida_id;
+  parte('pista-jugador').textContent = replay.jugador.nombre;
+  parte('pista-palabras').textContent = numero(replay.eventos.length);
+  const palabra = parte('pista-palabra');
+  const escrito = parte('pista-escrito');
+  const pintar = (paso) => {
+    palabra.textContent = paso ? paso.palabra : '';
+    palabra.dataset.resultado = paso && paso.tipo === 'fin' ? (paso.ok ? 'acertada' : 'fallada') : '';
+    escrito.textContent = paso ? paso.escrito : '';
+    parte('pista-numero').textContent = numero(paso ? paso.indice + 1 : 0);
+    parte('pista-pulsaciones').textContent = numero(paso ? paso.total : 0);
+    parte('pista-aciertos').textContent = numero(paso ? paso.aciertos : 0);
+    parte('pista-fallos').textContent = numero(paso ? paso.fallos : 0);
+  };
+  return { nodo, pasos: lineaDeTiempo(replay.eventos), pintar };
+}
+
+function pintarCifras(replay) {
+  const formatos = {
+    puntaje: numero,
+    wpm: decimal,
+    precision: porcentaje,
+    fecha: (valor) => (valor ? fechaHora(valor) : '—'),
+  };
+  for (const dd of document.querySelectorAll('#rep-cifras [data-dato]')) {
+    dd.textContent = formatos[dd.dataset.dato](replay[dd.dataset.dato]);
+  }
+  const aviso = $('rep-aviso');
+  aviso.textContent = ESTADOS[replay.estado] || '';
+  aviso.hidden = !ESTADOS[replay.estado];
+}
+
+function iniciar(replays) {
+  const raiz = $('repeticion');
+  const boton = $('rep-reproducir');
+  const velocidad = $('rep-velocidad');
+  const progreso = $('rep-progreso');
+  const tiempo = $('rep-tiempo');
+  const pistas = replays.map(crearPista);
+  $('pistas').append(...pistas.map((p) => p.nodo));
+  const reloj = {
+    ahora: () => performance.now(),
+    programar: (fn, ms) => setTimeout(fn, ms),
+    cancelar: (id) => clearTimeout(id),
+  };
+  const alCambiar = (r) => {
+    const ms = r.posicion();
+    raiz.dataset.estado = r.estado;
+    boton.textContent = r.estado === 'reproduciendo' ? 'Pausa' : r.estado === 'terminada' ? 'Repetir' : 'Reproducir';
+    boton.setAttribute('aria-pressed', String(r.estado === 'reproduciendo'));
+    progreso.value = String(Math.round(ms));
+    progreso.setAttribute('aria-valuetext', `${segundos(ms)} de ${segundos(r.duracion)}`);
+    tiempo.textContent = `${segundos(ms)} / ${segundos(r.duracion)}`;
+  };
+  const reproductor = new Reproductor(pistas, reloj, alCambiar);
+  progreso.max = String(Math.round(reproductor.duracion));
+  progreso.disabled = false;
+  boton.disabled = false;
+  boton.addEventListener('click', () => reproductor.alternar());
+  velocidad.addEventListener('change', () => {
+    const valor = Number(velocidad.value);
+    if (VELOCIDADES.includes(valor)) reproductor.cambiarVelocidad(valor);
+  });
+  reproductor.cambiarVelocidad(Number(velocidad.value) || 1);
+  progreso.addEventListener('input', () => reproductor.buscar(Number(progreso.value)));
+  raiz.dataset.estado = reproductor.estado;
+  alCambiar(reproductor);
+  $('rep-estado').textContent = '';
+}
+
+async function cargar() {
+  const raiz = $('repeticion');
+  const id = raiz.dataset.partidaId;
+  try {
+    const replay = await api(`/api/repeticion/${encodeURIComponent(id)}`);
+    pintarCifras(replay);
+    iniciar([replay]);
+  } catch (error) {
+    raiz.dataset.estado = 'error';
+    $('rep-estado').textContent = `No se pudo cargar la repetición. ${error.error || ''}`.trim();
+  }
+}
+
+if ($('repeticion')) cargar();
