@@ -103,11 +103,15 @@ class ReplayBrowserTests(SynchronousTestCase):
                 self.checkTimings(page, words, events)
 
                 # Anonymously: a ranked result's replay is public; the name is text.
-                anonymous = browser.new_context(base_url=self.system.base)
+                # On a phone's width (no sideways scrolling).
+                anonymous = browser.new_context(
+                    base_url=self.system.base, viewport={"width": 390, "height": 844}
+                )
                 other = anonymous.new_page()
                 self.watch(other, problems)
                 other.goto(f"/repeticion/{partidaID}")
                 expect(other.locator("#repeticion")).to_have_attribute("data-estado", "lista")
+                self.assertLessEqual(other.evaluate("document.documentElement.scrollWidth"), 390)
                 self.assertEqual(other.text_content("#rep-jugador"), NOMBRE)
                 self.assertEqual(other.text_content("#pistas .pista-jugador"), NOMBRE)
                 self.assertEqual(other.locator("#inyectado").count(), 0)

@@ -48,8 +48,8 @@ class Pages:
 
     auth: Authenticator
     renderer: Renderer
-    #: Replays (L{juego.web.replays}); None: not served.
-    replays: Replays | None = None
+    #: Replays (L{juego.web.replays}).
+    replays: Replays
 
     def _render(
         self, request: IRequest, template: str, page: str, user: User | None, **context: Any
@@ -125,8 +125,6 @@ class Pages:
         see; the replay itself comes from C{GET /api/repeticion/<partida_id>}.
         """
         user = await self.auth.currentUser(request)
-        if self.replays is None:
-            return await self._error(request, 404)
         try:
             replay = await self.replays.find(user, partida_id)
         except APIError:
