@@ -408,7 +408,9 @@ PATHS: dict[str, Any] = {
                 )
             }
             | _errors(400, 404),
-            parameters=[_pathParam("partida_id", STR)],
+            parameters=[
+                _pathParam("partida_id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+            ],
             security=_PUBLIC,
             description=(
                 "Pública para un resultado de las clasificaciones; el jugador ve siempre "
