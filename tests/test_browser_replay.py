@@ -117,6 +117,7 @@ class ReplayBrowserTests(SynchronousTestCase):
                 self.assertEqual(other.locator("#inyectado").count(), 0)
                 self.assertEqual(other.text_content("#pistas .pista-palabra"), words[0])
                 self.pauseAndResume(other, sum(len(e["teclas"]) for e in events))
+                self.sideBySide(other, partidaID, events)
                 missing = other.goto("/repeticion/00000000-0000-0000-0000-000000000000")
                 assert missing is not None
                 self.assertEqual(missing.status, 404)
@@ -226,3 +227,57 @@ class ReplayBrowserTests(SynchronousTestCase):
         expect(root).to_have_attribute("data-estado", "terminada")
         expect(button).to_have_text("Repetir")
         self.assertEqual(page.text_content("#pistas .pista-pulsaciones"), str(keystrokes))
+
+    def quickGame(self, page: Any) -> tuple[str, list[dict[str, Any]]]:
+        """
+        Sign up as Berta and save a two-word game through the API, typed briskly enough
+        (about 60 ms a key) to be over within the 2 s the server allows beyond real time.
+        """
+        request = page.context.request
+        signed = request.post(
+            "/api/registro",
+            data={"nombre": "Berta", "email": "berta@example.com", "password": PASSWORD},
+        )
+        self.assertEqual(signed.status, 201, signed.text())
+        partida = request.post("/api/partidas", data={}).json()["partida"]
+        rng = random.Random(3)
+        events: list[dict[str, Any]] = []
+        t = 0
+        for word in partida["palabras"][:2]:
+            teclas = [150 + 60 * k + rng.randint(0, 20) for k in range(len(word))]
+            t += teclas[-1] + 5
+            events.append({"t": t, "ok": True, "errores": 0, "teclas": teclas})
+        saved = request.post(
+            "/api/guardar_puntaje", data={"partida_id": partida["id"], "eventos": events}
+        )
+        self.assertEqual(saved.status, 200, saved.text())
+        self.assertNotIn("en_revision", saved.json())
+        return partida["id"], events
+
+    def sideBySide(self, page: Any, partidaID: str, events: list[dict[str, Any]]) -> None:
+        """
+        ?con= adds other games beside the page's (a race's racers): each track plays on
+        the shared controls to its own end; one that may not be seen is left out.
+        """
+        from playwright.sync_api import expect
+
+        otherID, otherEvents = self.quickGame(page)
+        missing = "00000000-0000-0000-0000-000000000000"
+        page.goto(f"/repeticion/{partidaID}?con={otherID}&con={missing}")
+        root = page.locator("#repeticion")
+        expect(root).to_have_attribute("data-estado", "lista")
+        tracks = page.locator("#pistas .pista")
+        expect(tracks).to_have_count(2)
+        self.assertEqual(tracks.nth(0).locator(".pista-jugador").text_content(), NOMBRE)
+        self.assertEqual(tracks.nth(1).locator(".pista-jugador").text_content(), "Berta")
+        expect(page.locator("#rep-estado")).to_contain_text("no existe o no es pública")
+        longest = max(events[-1]["t"], otherEvents[-1]["t"])
+        self.assertEqual(page.locator("#rep-progreso").get_attribute("max"), str(longest))
+        page.select_option("#rep-velocidad", str(SPEED))
+        page.click("#rep-reproducir")
+        expect(root).to_have_attribute("data-estado", "terminada")
+        for n, played in enumerate([events, otherEvents]):
+            track = tracks.nth(n)
+            keystrokes = sum(len(e["teclas"]) for e in played)
+            self.assertEqual(track.locator(".pista-pulsaciones").text_content(), str(keystrokes))
+            self.assertEqual(track.locator(".pista-aciertos").text_content(), str(len(played)))

@@ -17,9 +17,8 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, requireBrowser
 MODULE = Path(__file__).parent.parent / "juego" / "web" / "static" / "js" / "repeticion-linea.js"
 ORIGIN = "http://linea.test"
 
-#: The module, a fake clock, and a player over one track that records what it paints.
-HARNESS = """async ({ eventos }) => {
-  const m = await import('/repeticion-linea.js');
+#: A fake clock (run in the page before a harness): timers fire as it is moved on.
+CLOCK = """
   const reloj = {
     t: 0,
     tareas: [],
@@ -39,6 +38,15 @@ HARNESS = """async ({ eventos }) => {
       this.t = hasta;
     },
   };
+"""
+
+#: The module, the clock, and a player over one track that records what it paints.
+HARNESS = (
+    """async ({ eventos }) => {
+  const m = await import('/repeticion-linea.js');
+"""
+    + CLOCK
+    + """
   const pintados = [];
   const pasos = m.lineaDeTiempo(eventos);
   const r = new m.Reproductor(
@@ -75,6 +83,7 @@ HARNESS = """async ({ eventos }) => {
     vistazos,
   };
 }"""
+)
 
 EVENTOS = [
     {
@@ -89,11 +98,32 @@ EVENTOS = [
 ]
 
 
+#: Two tracks on one player (a race's racers): each painted at its own times, the whole
+#: replay as long as the longest.
+SIDE_BY_SIDE = (
+    """async ({ a, b }) => {
+  const m = await import('/repeticion-linea.js');
+"""
+    + CLOCK
+    + """
+  const pintados = { a: [], b: [] };
+  const pista = (nombre, eventos) => ({
+    pasos: m.lineaDeTiempo(eventos),
+    pintar: (paso) => pintados[nombre].push(paso && [reloj.t, paso.tipo, paso.indice]),
+  });
+  const r = new m.Reproductor([pista('a', a), pista('b', b)], reloj);
+  r.reproducir();
+  reloj.avanzar(100000);
+  return { pintados, duracion: r.duracion, estado: r.estado };
+}"""
+)
+
+
 class TimelineTests(SynchronousTestCase):
     def setUp(self) -> None:
         requireBrowser()
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate(self, script: str, argument: Any) -> dict[str, Any]:
         from playwright.sync_api import Route, sync_playwright
 
         def serve(route: Route) -> None:
@@ -112,13 +142,13 @@ class TimelineTests(SynchronousTestCase):
                 page = browser.new_page()
                 page.route(f"{ORIGIN}/**", serve)
                 page.goto(f"{ORIGIN}/")
-                result: dict[str, Any] = page.evaluate(HARNESS, {"eventos": EVENTOS})
+                result: dict[str, Any] = page.evaluate(script, argument)
                 return result
             finally:
                 browser.close()
 
     def test_timelineAndPlayer(self) -> None:
-        r = self.evaluate()
+        r = self.evaluate(HARNESS, {"eventos": EVENTOS})
         # Every word shown when the previous ended, every keystroke at its time since
         # the word was shown, every word's end: [ms, tipo, indice, escrito, pulsaciones,
         # total, aciertos, fallos].
@@ -171,3 +201,16 @@ class TimelineTests(SynchronousTestCase):
         self.assertEqual(shots["otra vez"]["estado"], "reproduciendo")
         self.assertEqual(shots["otra vez"]["posicion"], 0)
         self.assertEqual(shots["otra vez"]["ultimo"][1:], ["palabra", 0, ""])
+
+    def test_sideBySide(self) -> None:
+        other = [{"palabra": "sol", "ok": True, "errores": 0, "t": 700, "d": 700, "teclas": [500]}]
+        r = self.evaluate(SIDE_BY_SIDE, {"a": EVENTOS, "b": other})
+        self.assertEqual((r["duracion"], r["estado"]), (4000, "terminada"))
+        # Painted at load (time 0), at the start, then at each change of its own.
+        self.assertEqual(
+            r["pintados"]["b"],
+            [[0, "palabra", 0], [0, "palabra", 0], [500, "tecla", 0], [700, "fin", 0]],
+        )
+        self.assertEqual(
+            [shot[0] for shot in r["pintados"]["a"]], [0, 0, 300, 450, 600, 800, 900, 1300, 4000]
+        )

@@ -1,10 +1,14 @@
 // Replay page (/repeticion/<partida_id>): the game re-typed from its stored keystrokes, with
 // play/pause, speed and a progress bar. The timeline and the player are in
-// repeticion-linea.js (no DOM there); this paints one .pista per player, so a race's
-// racers can share the controls. All text is set with textContent.
+// repeticion-linea.js (no DOM there); this paints one .pista per game: the page's, and
+// those named by ?con=<partida_id> (a race's racers, or any games to compare), side by side
+// on the same controls. All text is set with textContent.
 
 import { $, api, decimal, fechaHora, numero, porcentaje } from './common.js';
 import { Reproductor, VELOCIDADES, lineaDeTiempo } from './repeticion-linea.js';
+
+/** At most this many games side by side (a race has 2 to 8 racers). */
+const MAX_PISTAS = 8;
 
 const ESTADOS = {
   en_revision: 'Este resultado está en revisión: solo tú puedes ver esta repetición.',
@@ -21,6 +25,7 @@ function crearPista(replay) {
   const parte = (clase) => nodo.querySelector(`.${clase}`);
   nodo.dataset.partidaId = replay.partida_id;
   parte('pista-jugador').textContent = replay.jugador.nombre;
+  parte('pista-puntaje').textContent = `${numero(replay.puntaje)} puntos · ${decimal(replay.wpm)} palabras/min`;
   parte('pista-palabras').textContent = numero(replay.eventos.length);
   const palabra = parte('pista-palabra');
   const escrito = parte('pista-escrito');
@@ -89,13 +94,25 @@ function iniciar(replays) {
   $('rep-estado').textContent = '';
 }
 
+/** Other games to replay beside this one (?con=<id>, repeated): a race's racers, say. */
+function otras(id) {
+  const ids = new URLSearchParams(location.search).getAll('con');
+  return [...new Set(ids)].filter((otra) => otra && otra !== id).slice(0, MAX_PISTAS - 1);
+}
+
 async function cargar() {
   const raiz = $('repeticion');
   const id = raiz.dataset.partidaId;
+  const pedir = (partida) => api(`/api/repeticion/${encodeURIComponent(partida)}`);
   try {
-    const replay = await api(`/api/repeticion/${encodeURIComponent(id)}`);
+    const replay = await pedir(id);
+    // The others that may not be seen (or do not exist) are left out, and the page says so.
+    const demas = await Promise.all(otras(id).map((otra) => pedir(otra).catch(() => null)));
     pintarCifras(replay);
-    iniciar([replay]);
+    iniciar([replay, ...demas.filter(Boolean)]);
+    if (demas.includes(null)) {
+      $('rep-estado').textContent = 'Alguna de las otras repeticiones no existe o no es pública.';
+    }
   } catch (error) {
     raiz.dataset.estado = 'error';
     $('rep-estado').textContent = `No se pudo cargar la repetición. ${error.error || ''}`.trim();
