@@ -11,7 +11,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from sqlalchemy import delete
+
 from juego.game import limite_ms
+from juego.store import schema as s
 from tests.keystrokes import duration, humanEvents
 from tests.websupport import Client, WebTestCase, playedEvents
 
@@ -116,6 +119,33 @@ class ReplayTests(WebTestCase):
                 "teclas": [300],
             },
         )
+
+    def test_publicOnceOnTheBoards(self) -> None:
+        """
+        A result juego-tcp has not saved yet (it was down: 202 pendiente) is on no board:
+        its replay is its player's until the outbox hands the score over.
+        """
+        self.scores.down = True
+        partida, reply = self.play(self.player, 5)
+        self.assertEqual(reply.status, 202, reply.body)
+        self.assertEqual(self.replay(partida["id"], self.player).status, 200)
+        self.assertHidden(partida["id"])
+        self.scores.down = False
+        self.clock.advance(10)
+        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
+        self.assertEqual(self.replay(partida["id"]).status, 200)
+
+    def test_rankedStateWithoutScore(self) -> None:
+        """
+        The state alone does not make a replay public: a partida marked ranked whose
+        score no board holds (what a game that counts nowhere would look like) stays its
+        player's.
+        """
+        partida, _ = self.play(self.player, 5)
+        with self.store.engine.begin() as conn:
+            conn.execute(delete(s.scores).where(s.scores.c.clave == partida["id"]))
+        self.assertEqual(self.replay(partida["id"], self.player).status, 200)
+        self.assertHidden(partida["id"])
 
     def test_heldOnlyForItsPlayer(self) -> None:
         """
