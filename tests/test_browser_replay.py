@@ -219,7 +219,9 @@ class ReplayBrowserTests(SynchronousTestCase):
         button.click()
         expect(root).to_have_attribute("data-estado", "reproduciendo")
         expect(button).to_have_text("Pausa")
-        button.click()
+        # The space bar pauses too (outside the controls).
+        page.locator("#titulo-repeticion").click()
+        page.keyboard.press(" ")
         expect(root).to_have_attribute("data-estado", "pausada")
         expect(button).to_have_text("Reproducir")
         page.select_option("#rep-velocidad", str(SPEED))

@@ -73,7 +73,6 @@ function iniciar(replays) {
     const ms = r.posicion();
     raiz.dataset.estado = r.estado;
     boton.textContent = r.estado === 'reproduciendo' ? 'Pausa' : r.estado === 'terminada' ? 'Repetir' : 'Reproducir';
-    boton.setAttribute('aria-pressed', String(r.estado === 'reproduciendo'));
     progreso.value = String(Math.round(ms));
     progreso.setAttribute('aria-valuetext', `${segundos(ms)} de ${segundos(r.duracion)}`);
     tiempo.textContent = `${segundos(ms)} / ${segundos(r.duracion)}`;
@@ -83,6 +82,12 @@ function iniciar(replays) {
   progreso.disabled = false;
   boton.disabled = false;
   boton.addEventListener('click', () => reproductor.alternar());
+  // The space bar plays and pauses, unless a control has the focus (it has its own keys).
+  document.addEventListener('keydown', (evento) => {
+    if (evento.key !== ' ' || evento.target.closest('button, input, select, textarea, a')) return;
+    evento.preventDefault();
+    reproductor.alternar();
+  });
   velocidad.addEventListener('change', () => {
     const valor = Number(velocidad.value);
     if (VELOCIDADES.includes(valor)) reproductor.cambiarVelocidad(valor);
