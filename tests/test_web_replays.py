@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from juego.game import limite_ms
 from juego.store import schema as s
 from tests.keystrokes import duration, humanEvents
+from tests.support import PostgresMixin
 from tests.websupport import Client, WebTestCase, playedEvents
 
 #: A name with markup: the page shows it as text.
@@ -232,3 +233,9 @@ class ReplayTests(WebTestCase):
         partida, _ = self.play(self.player, 3)
         reply = self.player.post(f"/api/repeticion/{partida['id']}")
         self.assertEqual(reply.status, 405)
+
+
+class PostgresReplayTests(PostgresMixin, ReplayTests):
+    """
+    The same on PostgreSQL (skipped when none answers, unless it is required).
+    """
