@@ -15,6 +15,7 @@ from juego.store.migrate import ensureSchema
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
+from juego.store.results import ResultsStore
 from juego.store.scores import ScoresStore
 from juego.store.stats import StatsStore
 from juego.store.users import UsersStore
@@ -36,6 +37,7 @@ class Store:
         self.accounts = AccountsStore(pool)
         self.partidas = PartidasStore(pool)
         self.certifications = CertificationsStore(pool)
+        self.results = ResultsStore(pool)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

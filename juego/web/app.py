@@ -117,7 +117,7 @@ class Application:
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
             ),
-            pages=Pages(auth, Renderer()),
+            pages=Pages(auth, Renderer(), store),
             static=staticResource(staticDirectory(resources)),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
