@@ -13,22 +13,31 @@ from __future__ import annotations
 import os
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.processes import CHECKOUT
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, System, requireBrowser
 
 PASSWORD = "contraseña-de-prueba"
+ADMIN_PASSWORD = "caballo-grapa-bateria-9"
 #: A key that is in no word of either list.
 WRONG = "9"
 WRONG_KEYS = 10
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: Any = {"width": 1280, "height": 800}
+PHONE: Any = {"width": 390, "height": 844}
 
 
-class TypingTests(SynchronousTestCase):
+class BrowserCase(SynchronousTestCase):
+    """
+    The system in a subprocess and a browser page on it, with helpers to type as a
+    person types.
+    """
+
     def setUp(self) -> None:
         requireBrowser()
         self.system = System(self)
@@ -38,7 +47,7 @@ class TypingTests(SynchronousTestCase):
         self.shots = Path(shots) if shots else Path(self.mktemp())
         self.shots.mkdir(parents=True, exist_ok=True)
 
-    def run_in_browser(self, viewport: dict[str, int], test: Any) -> None:
+    def runInBrowser(self, viewport: Any, test: Any) -> None:
         from playwright.sync_api import expect, sync_playwright
 
         expect.set_options(timeout=20_000)
@@ -113,11 +122,13 @@ class TypingTests(SynchronousTestCase):
     def shoot(self, page: Any, name: str) -> None:
         page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
 
+
+class TypingTests(BrowserCase):
     def test_typingAndResultDesktop(self) -> None:
-        self.run_in_browser(DESKTOP, lambda page: self.play(page, "escritorio"))
+        self.runInBrowser(DESKTOP, lambda page: self.play(page, "escritorio"))
 
     def test_typingAndResultPhone(self) -> None:
-        self.run_in_browser(PHONE, lambda page: self.play(page, "movil"))
+        self.runInBrowser(PHONE, lambda page: self.play(page, "movil"))
 
     def play(self, page: Any, name: str) -> None:
         from playwright.sync_api import expect
@@ -191,17 +202,13 @@ class TypingTests(SynchronousTestCase):
         self.assertGreaterEqual(ended, 3)
         svg = page.locator("#grafico-tiempos svg")
         self.assertEqual(svg.get_attribute("role"), "img")
-        self.assertEqual(
-            page.text_content("#grafico-tiempos-titulo"), "Tiempo de cada palabra"
-        )
+        self.assertEqual(page.text_content("#grafico-tiempos-titulo"), "Tiempo de cada palabra")
         self.assertIn("palabras", page.text_content("#grafico-tiempos-desc"))
         self.assertEqual(page.locator("#tabla-tiempos tbody tr").count(), ended)
         self.assertGreaterEqual(page.locator("#palabras-lentas li").count(), 1)
         # Drawn at its size: its text is 12 px on the screen, a phone's too.
-        scale = svg.evaluate(
-            "svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width"
-        )
-        self.assertAlmostEqual(scale, 1.0, delta=0.02)
+        scale = svg.evaluate("svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width")
+        self.assertTrue(abs(scale - 1) < 0.02, scale)
         sizes = page.locator("#grafico-tiempos svg text").evaluate_all(
             "texts => texts.map(t => t.getBoundingClientRect().height)"
         )
@@ -248,9 +255,7 @@ class TypingTests(SynchronousTestCase):
         if shared is not None:
             page.goto(shared)
             expect(page.locator("#resultado-nombre")).to_have_text("Tecla <b>")
-            self.assertEqual(
-                page.get_attribute('meta[property="og:url"]', "content"), shared
-            )
+            self.assertEqual(page.get_attribute('meta[property="og:url"]', "content"), shared)
             self.shoot(page, f"{name}-compartido")
 
     def waitForPush(self, page: Any, text: str) -> None:
@@ -261,3 +266,88 @@ class TypingTests(SynchronousTestCase):
                 return
             page.wait_for_timeout(100)
         self.fail(f"no push with {text!r}: {self.pushed}")
+
+
+class ProfileAndAdminTests(BrowserCase):
+    """
+    The bug list's pages on a phone: the profile chart readable and its legend matching
+    its bars, "1 partida" in the singular, and the admin's destructive buttons asking for
+    a second press.
+    """
+
+    def test_profileRankingAndAdminOnAPhone(self) -> None:
+        environment = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+        database = f"sqlite:///{self.system.directory / 'juego.db'}"
+        subprocess.run(
+            [sys.executable, "-m", "juego.admin", "create-admin", "root@example.org",
+             "--name", "Root", "--password-stdin", "--database", database],
+            input=ADMIN_PASSWORD + "\n", text=True, check=True, env=environment,
+            capture_output=True,
+        )  # fmt: skip
+        self.runInBrowser(PHONE, self.profileRankingAndAdmin)
+
+    def profileRankingAndAdmin(self, page: Any) -> None:
+        from playwright.sync_api import expect
+
+        page.goto("/login")
+        page.fill("#email", "root@example.org")
+        page.fill("#password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/juego")
+        page.click("#comenzar")
+        expect(page.locator("#palabra-actual")).to_have_text(re.compile(r"\S"))
+        for _ in range(2):
+            self.typeWord(page)
+        page.keyboard.press("Escape")
+        expect(page.locator("#resultado-puntaje")).to_have_text(re.compile(r"^\d+$"))
+
+        page.goto("/perfil")
+        chart = page.locator("#grafico-partidas")
+        expect(page.locator("#grafico-partidas g.contenido rect")).to_have_count(1)
+        sizes = page.locator("#grafico-partidas text").evaluate_all(
+            "texts => texts.map(t => t.getBoundingClientRect().height)"
+        )
+        self.assertTrue(sizes and min(sizes) >= 11, sizes)
+        scale = chart.evaluate(
+            "svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width"
+        )
+        self.assertTrue(abs(scale - 1) < 0.02, scale)
+        best = page.locator("#grafico-partidas rect.barra.mejor").evaluate(
+            "bar => getComputedStyle(bar).fill"
+        )
+        swatch = page.locator("#grafico-leyenda .leyenda-muestra.mejor").evaluate(
+            "s => getComputedStyle(s).backgroundColor"
+        )
+        self.assertEqual(best, swatch)
+        self.assertIn("Tu mejor partida", page.text_content("#grafico-leyenda"))
+        self.shoot(page, "movil-perfil")
+
+        page.goto("/ranking")
+        expect(page.locator("#mi-posicion")).to_contain_text("1 partida")
+        self.assertNotIn("1 partidas", page.text_content("#mi-posicion"))
+
+        page.goto("/admin")
+        posted: list[str] = []
+        page.on(
+            "request",
+            lambda request: posted.append(request.url) if request.method == "POST" else None,
+        )
+        reset = page.locator("tr[data-user-id] .accion-reiniciar").first
+        expect(reset).to_have_text("Reiniciar puntuación")
+        reset.click()
+        expect(reset).to_have_text("¿Seguro? Pulsa otra vez")
+        self.shoot(page, "movil-admin-confirmar")
+        self.assertEqual(posted, [])
+        reset.click()
+        expect(page.locator("#toasts")).to_contain_text("reinici", ignore_case=True)
+        self.assertEqual(len(posted), 1, posted)
+        self.assertIn("/api/admin/reiniciar_puntuacion/", posted[0])
+
+        # Voiding a published result by its id: the same two steps.
+        page.fill("#anular-partida", "no-existe")
+        page.click("#anular-publicado")
+        expect(page.locator("#anular-publicado")).to_have_text("¿Seguro? Pulsa otra vez")
+        self.assertEqual(len(posted), 1, posted)
+        page.click("#anular-publicado")
+        expect(page.locator("#toasts")).to_contain_text("No se pudo anular")
+        self.assertEqual(len(posted), 2, posted)

@@ -412,7 +412,7 @@ function fallar() {
     terminar('sin-vidas');
     return;
   }
-  anunciar(`Tiempo agotado. Te quedan ${j.vidas} vidas.`);
+  anunciar(`Tiempo agotado. Te ${j.vidas === 1 ? 'queda 1 vida' : `quedan ${j.vidas} vidas`}.`);
   mostrarPalabra(j.i + 1);
 }
 

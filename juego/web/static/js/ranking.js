@@ -1,6 +1,6 @@
 // Ranking page: #tabla-ranking (one row per player, best first) and the player's position.
 
-import { $, api, el, numero, usuarioActual, vaciar } from './common.js';
+import { $, api, el, numero, plural, usuarioActual, vaciar } from './common.js';
 
 const LIMITE = 100;
 
@@ -47,8 +47,8 @@ async function cargarMiPosicion() {
       destino.textContent = 'Aún no tienes posición: juega una partida para entrar en el ranking.';
     } else {
       destino.textContent =
-        `Tu posición: ${stats.posicion_ranking}.º · Récord: ${numero(stats.puntaje_maximo)} puntos` +
-        ` · ${numero(stats.partidas_jugadas)} partidas`;
+        `Tu posición: ${stats.posicion_ranking}.º · Récord: ${plural(stats.puntaje_maximo, 'punto', 'puntos')}` +
+        ` · ${plural(stats.partidas_jugadas, 'partida', 'partidas')}`;
     }
   } catch (error) {
     destino.textContent = `No se pudo calcular tu posición. ${error.error || ''}`.trim();

@@ -80,11 +80,13 @@ function dibujarGrafico(lienzo, historial) {
   );
   const maximo = maximoRedondo(Math.max(...historial.map((p) => p.ms)) / 1000);
   const y = (s) => MARGEN.arriba + h - (s / maximo) * h;
-  for (const fraccion of [0, 0.5, 1]) {
-    const valor = maximo * fraccion;
+  // Two or three round ticks (0, 1, 2 s for a 2.5 s axis): labels of one decimal at most.
+  const paso = maximoRedondo(maximo / 3);
+  for (let k = 0; k * paso <= maximo + 1e-9; k += 1) {
+    const valor = k * paso;
     const yy = y(valor).toFixed(1);
     grafico.append(
-      svg('line', { x1: MARGEN.izquierda, x2: MARGEN.izquierda + w, y1: yy, y2: yy, class: fraccion === 0 ? 'eje' : 'rejilla' }),
+      svg('line', { x1: MARGEN.izquierda, x2: MARGEN.izquierda + w, y1: yy, y2: yy, class: k === 0 ? 'eje' : 'rejilla' }),
       svg('text', { x: MARGEN.izquierda - 6, y: Number(yy) + 4, 'text-anchor': 'end' }, `${decimal(valor)} s`),
     );
   }
