@@ -83,7 +83,7 @@ function dibujarGrafico(partidas) {
     const valor = (maximo * k) / 4;
     const yy = y(valor);
     raiz.append(svg('line', { x1: margen.izquierda, x2: margen.izquierda + w, y1: yy, y2: yy, class: k === 0 ? 'eje' : 'rejilla' }));
-    raiz.append(svg('text', { x: margen.izquierda - 8, y: yy + 4, 'text-anchor': 'end' }, numero(valor)));
+    raiz.append(svg('text', { x: margen.izquierda - 8, y: yy + 4, 'text-anchor': 'end' }, decimal(valor)));
   }
   raiz.append(svg('text', { x: margen.izquierda - 8, y: 12, 'text-anchor': 'end' }, 'pts'));
 
@@ -133,7 +133,7 @@ function dibujarGrafico(partidas) {
     if (puntos.length > 1) raiz.insertBefore(svg('polyline', { points: puntos.join(' '), class: 'linea-ppm' }), raiz.querySelector('circle'));
     for (let k = 0; k <= 4; k += 2) {
       const valor = (maxPpm * k) / 4;
-      raiz.append(svg('text', { x: margen.izquierda + w + 8, y: yp(valor) + 4, 'text-anchor': 'start' }, numero(valor)));
+      raiz.append(svg('text', { x: margen.izquierda + w + 8, y: yp(valor) + 4, 'text-anchor': 'start' }, decimal(valor)));
     }
     raiz.append(svg('text', { x: margen.izquierda + w + 8, y: 12, 'text-anchor': 'start' }, 'ppm'));
     mostrarLeyenda(true, mejor > 0);
