@@ -26,6 +26,7 @@ import {
   el,
   irALogin,
   numero,
+  plural,
   porcentaje,
   prefiereMenosMovimiento,
   silenciarNotificaciones,
@@ -614,7 +615,7 @@ function prepararCompartir(respuesta) {
 async function compartir() {
   const url = dom.compartir.dataset.url;
   if (!url) return;
-  const titulo = `${dom.resultadoPuntaje.textContent} puntos en Escritura rápida`;
+  const titulo = `${plural(Number(dom.resultadoPuntaje.textContent), 'punto', 'puntos')} en Escritura rápida`;
   if (navigator.share) {
     try {
       await navigator.share({ title: titulo, url });
