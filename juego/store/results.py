@@ -72,14 +72,14 @@ class ResultsStore:
                 .select_from(p.join(u, u.c.id == p.c.user_id))
                 .where(p.c.id == partidaID, p.c.estado.in_(SHOWN), p.c.cerrada.is_not(None))
             ).first()
-            if row is None or row.puntaje is None:
+            if row is None:
                 return None
             return SharedResult(
                 partida_id=row.id,
                 user_id=row.user_id,
                 nombre=row.nombre,
                 estado=row.estado,
-                puntaje=row.puntaje,
+                puntaje=row.puntaje or 0,
                 wpm=row.wpm or 0.0,
                 precision=row.precision or 0.0,
                 idioma=row.idioma,

@@ -68,10 +68,8 @@ def siteURL(request: IRequest) -> str:
     This site's origin as the request reached it (the host the host check validated).
     """
     scheme = "https" if request.isSecure() else "http"
-    host = validatedHost(request)
-    if host is None:
-        host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
-    return f"{scheme}://{host}"
+    # Every request reaches the pages through the host check, which sets it.
+    return f"{scheme}://{validatedHost(request)}"
 
 
 def resultContext(request: IRequest, result: SharedResult) -> dict[str, Any]:
