@@ -123,12 +123,61 @@ class BrowserCase(SynchronousTestCase):
         page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
 
 
+#: Run in the page: juego.js's own functions on chosen inputs.
+CASES = """async () => {
+  const m = await import('/static/js/juego.js');
+  const estado = (texto, palabra) => {
+    const letras = [...texto.normalize('NFC')];
+    return { letras, marcas: m.marcasDe(letras, [...palabra]) };
+  };
+  return {
+    pendiente: m.marcasDe([...'cafe'], [...'café']),
+    acento: m.marcasDe([...'cafe\u0301'.normalize('NFC')], [...'café']),
+    pendienteMal: m.erroresNuevos(estado('cafe', 'café'), estado('cafex', 'café')),
+    sigueMal: m.erroresNuevos(estado('a9', 'ala'), estado('a99', 'ala')),
+    borrar: m.erroresNuevos(estado('a99', 'ala'), estado('a9', 'ala')),
+    otraVez: m.erroresNuevos(estado('a', 'ala'), estado('a9', 'ala')),
+    pegado: m.erroresNuevos(estado('', 'ala'), estado('9999999999', 'ala')),
+    ppm: m.ppmDe(25, 5000),
+    precision: m.precisionDe(8, 2),
+  };
+}"""
+
+
 class TypingTests(BrowserCase):
     def test_typingAndResultDesktop(self) -> None:
         self.runInBrowser(DESKTOP, lambda page: self.play(page, "escritorio"))
 
     def test_typingAndResultPhone(self) -> None:
         self.runInBrowser(PHONE, lambda page: self.play(page, "movil"))
+
+    def test_wrongKeysCountedOneByOne(self) -> None:
+        """
+        The rules juego.js marks letters and counts wrong keys by, run in the browser on
+        cases a random word list may not bring: a letter waiting for its accent is not
+        wrong yet; a wrong letter counts once however long it stays; deleting never
+        counts; typing it again after deleting counts again.
+        """
+
+        def check(page: Any) -> None:
+            page.goto("/juego")
+            cases = page.evaluate(CASES)
+            self.assertEqual(
+                cases,
+                {
+                    "pendiente": ["bien", "bien", "bien", "pendiente"],
+                    "acento": ["bien", "bien", "bien", "bien"],
+                    "pendienteMal": 2,
+                    "sigueMal": 1,
+                    "borrar": 0,
+                    "otraVez": 1,
+                    "pegado": 10,
+                    "ppm": 60,
+                    "precision": 0.8,
+                },
+            )
+
+        self.runInBrowser(DESKTOP, check)
 
     def play(self, page: Any, name: str) -> None:
         from playwright.sync_api import expect
