@@ -479,6 +479,7 @@ function evaluar(ahora, esInput = false) {
     }
     j.tecleo = ahoraTecleo;
     marcarError(ahoraTecleo.marcas.includes('mal'));
+    actualizarEnVivo(ahora);
   }
   pintarPalabra(ahoraTecleo.marcas);
 }
