@@ -226,6 +226,8 @@ class TypingTests(BrowserCase):
                 1 if len(letters) < 1 + WRONG_KEYS else 0,
             )
             self.assertEqual(entrada.get_attribute("aria-invalid"), "true")
+            # Live accuracy: one right key of eleven.
+            expect(page.locator("#precision-viva")).to_have_text("9,1 %")
             self.shoot(page, f"{name}-juego-errores")
         # Clear the input (one input event that deletes: no wrong key) and type the word.
         page.keyboard.press("Control+a")
