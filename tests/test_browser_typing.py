@@ -372,6 +372,9 @@ class ProfileAndAdminTests(BrowserCase):
         self.assertEqual(best, swatch)
         self.assertIn("Tu mejor partida", page.text_content("#grafico-leyenda"))
         self.shoot(page, "movil-perfil")
+        # Each game links to its own page.
+        link = page.locator("#tabla-partidas tbody tr a").first
+        self.assertRegex(link.get_attribute("href") or "", r"^/resultado/[\w-]+$")
 
         page.goto("/ranking")
         expect(page.locator("#mi-posicion")).to_contain_text("1 partida")

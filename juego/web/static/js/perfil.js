@@ -179,7 +179,8 @@ function pintarTablaPartidas(partidas) {
       el(
         'tr',
         {},
-        el('td', { texto: fechaHora(p.fecha) }),
+        // The game's own page (/resultado/<id>): to share it, or to see a held one.
+        el('td', {}, el('a', { texto: fechaHora(p.fecha), attrs: { href: `/resultado/${encodeURIComponent(p.id)}` } })),
         el(
           'td',
           { clase: 'num' },
