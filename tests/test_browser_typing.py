@@ -119,8 +119,8 @@ class BrowserCase(SynchronousTestCase):
             for span in page.locator("#palabra-actual .letra").element_handles()
         ]
 
-    def shoot(self, page: Any, name: str) -> None:
-        page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+    def shoot(self, page: Any, name: str, full: bool = True) -> None:
+        page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full)
 
 
 #: Run in the page: juego.js's own functions on chosen inputs.
@@ -238,7 +238,7 @@ class TypingTests(BrowserCase):
         expect(page.locator("#ppm-vivo")).to_have_text(re.compile(r"^\d+$"))
         expect(page.locator("#precision-viva")).to_have_text(re.compile(r"^\d+(,\d)? %$"))
         self.typeLikeAPerson(page, word.text_content()[:2])
-        self.shoot(page, f"{name}-juego")
+        self.shoot(page, f"{name}-juego", full=False)
 
         page.keyboard.press("Escape")
         resultado = page.locator("#resultado")
