@@ -27,6 +27,40 @@ MONDAY = datetime(2026, 11, 30, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 
+def addResult(
+    case: SynchronousTestCase,
+    store: Any,
+    partidaID: str,
+    userID: int,
+    puntaje: int,
+    cerrada: datetime,
+    idioma: str = "es",
+    estado: str = PUBLICA,
+    modo: str = "normal",
+    emitida: datetime | None = None,
+) -> None:
+    """
+    A closed partida; a ranked one is also saved as a score (as juego-tcp would).
+    """
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(s.partidas).values(
+                id=partidaID,
+                user_id=userID,
+                idioma=idioma,
+                seed=1,
+                emitida=emitida or cerrada - timedelta(minutes=1),
+                cerrada=cerrada,
+                estado=estado,
+                puntaje=puntaje,
+                modo=modo,
+            )
+        )
+    if estado in (PUBLICA, APROBADA):
+        save = SaveRequest(userID, puntaje, partidaID)
+        case.successResultOf(store.scores.saveBatch([save], cerrada))
+
+
 class BoardsMixin:
     def setUp(self: Any) -> None:
         self.store = synchronousStore(self, self.databaseURL())
@@ -37,37 +71,9 @@ class BoardsMixin:
         created = self.store.users.create(nombre, f"{nombre[-1]}@example.com", "x", now=NOW)
         return self.successResultOf(created).id
 
-    def play(
-        self: Any,
-        userID: int,
-        puntaje: int,
-        cerrada: datetime,
-        idioma: str = "es",
-        estado: str = PUBLICA,
-        modo: str = "normal",
-        emitida: datetime | None = None,
-    ) -> str:
-        """
-        A closed partida; a ranked one is also saved as a score (as juego-tcp would).
-        """
+    def play(self: Any, userID: int, puntaje: int, cerrada: datetime, **kw: Any) -> str:
         partidaID = f"00000000-0000-4000-8000-{next(self.ids):012d}"
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                insert(s.partidas).values(
-                    id=partidaID,
-                    user_id=userID,
-                    idioma=idioma,
-                    seed=1,
-                    emitida=emitida or cerrada - timedelta(minutes=1),
-                    cerrada=cerrada,
-                    estado=estado,
-                    puntaje=puntaje,
-                    modo=modo,
-                )
-            )
-        if estado in (PUBLICA, APROBADA):
-            save = SaveRequest(userID, puntaje, partidaID)
-            self.successResultOf(self.store.scores.saveBatch([save], cerrada))
+        addResult(self, self.store, partidaID, userID, puntaje, cerrada, **kw)
         return partidaID
 
     def board(
