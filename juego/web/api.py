@@ -63,9 +63,8 @@ class API:
     #: Rate limits of the writes a client could repeat (L{juego.web.ratelimit}); None:
     #: unlimited.
     limits: RateLimits | None = None
-    #: The boards by period, language and mode (L{juego.web.boards}); None: only the
-    #: classic ranking.
-    boards: Boards | None = None
+    #: The boards by period, language and mode (L{juego.web.boards}).
+    boards: Boards = attrs.field(kw_only=True)
 
     def _limit(self, which: str, key: object) -> None:
         if self.limits is not None:
@@ -148,19 +147,14 @@ class API:
             self.globalStats.forget()
         return ok(request, status, **fields)
 
-    def _boards(self) -> Boards:
-        if self.boards is None:
-            raise NotFoundError()
-        return self.boards
-
     @router.route("/ranking", methods=["GET"])
     async def ranking(self, request: IRequest) -> bytes:
-        return ok(request, ranking=await self._boards().top(request))
+        return ok(request, ranking=await self.boards.top(request))
 
     @router.route("/ranking/yo", methods=["GET"])
     async def rankingYo(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
-        posicion, rows = await self._boards().around(request, user.id)
+        posicion, rows = await self.boards.around(request, user.id)
         return ok(request, posicion=posicion, ranking=rows)
 
     # Through juego-dist
