@@ -23,10 +23,16 @@ AROUND = 2
 
 
 def _queryText(request: IRequest, name: str) -> str | None:
+    """
+    A query argument given at most once (L{None} when absent; an empty one is a value,
+    which no board parameter takes).
+    """
     values = request.args.get(name.encode("ascii")) if request.args else None
     if not values:
         return None
-    return values[0].decode("utf-8", "replace").strip() or None
+    if len(values) > 1:
+        raise InvalidRequest(f"«{name}» solo puede aparecer una vez.")
+    return values[0].decode("utf-8", "replace").strip()
 
 
 def boardOf(request: IRequest) -> Board:
