@@ -8,6 +8,7 @@ neighbours (C{around}).
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,7 +69,8 @@ class BoardsMixin:
         self.users = [self.user(f"Jugador {i}") for i in range(8)]
 
     def user(self: Any, nombre: str) -> int:
-        created = self.store.users.create(nombre, f"{nombre[-1]}@example.com", "x", now=NOW)
+        email = nombre.lower().replace(" ", ".") + "@example.com"
+        created = self.store.users.create(nombre, email, "x", now=NOW)
         return self.successResultOf(created).id
 
     def play(self: Any, userID: int, puntaje: int, cerrada: datetime, **kw: Any) -> str:
@@ -238,6 +240,28 @@ class BoardsMixin:
         self.assertEqual(self.around(classic, nobody), (None, []))
         self.assertEqual(self.around(classic, 9999), (None, []))
         self.assertEqual(self.around(Board(modo=DIARIO), players[0]), (None, []))
+
+    def test_aroundAgreesWithTheBoard(self: Any) -> None:
+        """
+        For every player, on every kind of board, C{around} is the board's own rows from
+        two above to two below them: ties at one best (reached at the same instant
+        too) included.
+        """
+        rng = random.Random(12)
+        players = self.users + [self.user(f"Extra {i}") for i in range(6)]
+        for userID in players:
+            for _ in range(rng.randint(1, 3)):
+                when = NOW - timedelta(minutes=rng.choice([0, 0, 5, 30]))
+                self.play(userID, rng.choice([100, 200, 200, 300]), when)
+        for board in (Board(), Board(DIA), Board(SIEMPRE, "es")):
+            rows = self.successResultOf(self.store.boards.board(board, 100, NOW))
+            self.assertEqual(len(rows), len(players))
+            for i, row in enumerate(rows):
+                position, around = self.successResultOf(
+                    self.store.boards.around(board, row.user_id, NOW)
+                )
+                self.assertEqual(position, i + 1)
+                self.assertEqual(around, rows[max(0, i - 2) : i + 3], (board, i))
 
 
 class SQLiteBoardsTests(SQLiteMixin, BoardsMixin, SynchronousTestCase):

@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred
 from juego.store import schema as s
 from juego.store.partidas import RANKED
 from juego.store.pool import DBThreadPool
-from juego.store.stats import RankingEntry, StatsStore, _position, _ranking, _unrankedUserStats
+from juego.store.stats import RankingEntry, StatsStore, _position, _unrankedUserStats
 
 DIA, SEMANA, SIEMPRE = "dia", "semana", "siempre"
 PERIODOS = (DIA, SEMANA, SIEMPRE)
@@ -150,6 +150,7 @@ def _classicPartidas(conn: Connection, rows: Sequence[BoardRow]) -> list[BoardRo
         select(p.c.user_id, p.c.puntaje, p.c.id)
         .where(
             p.c.estado.in_(RANKED),
+            p.c.modo != PRACTICA,
             or_(*(and_(p.c.user_id == r.user_id, p.c.puntaje == r.puntaje_maximo) for r in rows)),
         )
         .order_by(p.c.cerrada.desc(), p.c.id.desc())
@@ -159,11 +160,51 @@ def _classicPartidas(conn: Connection, rows: Sequence[BoardRow]) -> list[BoardRo
     return [attrs.evolve(r, partida_id=ids.get((r.user_id, r.puntaje_maximo))) for r in rows]
 
 
-def _classic(conn: Connection, limit: int, offset: int) -> list[BoardRow]:
-    entries = _ranking(conn, limit, offset)
-    return _classicPartidas(
-        conn, [BoardRow(e.posicion, e.user_id, e.nombre, e.puntaje_maximo) for e in entries]
+def _classicAround(
+    conn: Connection, userID: int, best: int, reached: datetime, position: int, span: int
+) -> list[BoardRow]:
+    """
+    The classic ranking's rows from C{span} above to C{span} below a player at
+    C{position}, walked from their place on C{ix_user_aggregates_ranking} (no offset to
+    count through: the cost does not grow with the position).
+    """
+    agg, users = s.user_aggregates, s.users
+    order = (agg.c.puntaje_maximo.desc(), agg.c.fecha_maximo, agg.c.user_id)
+    backwards = (agg.c.puntaje_maximo, agg.c.fecha_maximo.desc(), agg.c.user_id.desc())
+    tiedBefore = or_(
+        agg.c.fecha_maximo < reached, and_(agg.c.fecha_maximo == reached, agg.c.user_id < userID)
     )
+    tiedAfter = or_(
+        agg.c.fecha_maximo > reached, and_(agg.c.fecha_maximo == reached, agg.c.user_id > userID)
+    )
+
+    def walk(where: Any, ordering: Any) -> list[Any]:
+        return list(
+            conn.execute(
+                select(agg.c.user_id, users.c.nombre, agg.c.puntaje_maximo)
+                .select_from(agg.join(users, users.c.id == agg.c.user_id))
+                .where(agg.c.fecha_maximo.is_not(None), *where)
+                .order_by(*ordering)
+                .limit(span)
+            )
+        )
+
+    # Each side in two index ranges: the ties at the player's best, then the bests beyond.
+    above = walk([agg.c.puntaje_maximo == best, tiedBefore], backwards)
+    above += walk([agg.c.puntaje_maximo > best], backwards)
+    below = walk([agg.c.puntaje_maximo == best, tiedAfter], order)
+    below += walk([agg.c.puntaje_maximo < best], order)
+    me = conn.execute(select(users.c.nombre).where(users.c.id == userID)).scalar_one()
+    rows = [
+        BoardRow(position - i, r.user_id, r.nombre, r.puntaje_maximo)
+        for i, r in enumerate(above[:span], 1)
+    ][::-1]
+    rows.append(BoardRow(position, userID, me, best))
+    rows += [
+        BoardRow(position + i, r.user_id, r.nombre, r.puntaje_maximo)
+        for i, r in enumerate(below[:span], 1)
+    ]
+    return _classicPartidas(conn, rows)
 
 
 def _board(conn: Connection, board: Board, limit: int, now: datetime) -> list[BoardRow]:
@@ -182,8 +223,7 @@ def _around(
         if reached is None:
             return None, []
         position = _position(conn, userID, stats.puntaje_maximo, reached)
-        first = max(1, position - span)
-        return position, _classic(conn, position + span - first + 1, first - 1)
+        return position, _classicAround(conn, userID, stats.puntaje_maximo, reached, position, span)
     ranked = _ranked(board, now)
     found = conn.execute(
         select(ranked.c.posicion).where(ranked.c.user_id == userID)
