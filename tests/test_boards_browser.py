@@ -87,7 +87,9 @@ class BoardsBrowserTests(SynchronousTestCase):
         self.seed()
         now = self.now
         today = datetime.combine(now.date(), datetime.min.time(), UTC)
-        ana = self.successResultOf(self.store.users.byEmail("ana@example.com"))[0].id
+        found = self.successResultOf(self.store.users.byEmail("ana@example.com"))
+        assert found is not None
+        ana = found[0].id
         bea, cid, dora, eva = (self.player(n) for n in ("Bea", "Cid", "Dora", "Eva"))
         beas = self.result(bea, 500, now)
         self.result(cid, 900, now - timedelta(days=8))
@@ -103,6 +105,7 @@ class BoardsBrowserTests(SynchronousTestCase):
         # All time by default.
         expect(tabs["siempre"]).to_have_attribute("aria-selected", "true")
         expect(names).to_have_text(["Cid", "Bea", "Eva", "Dora", "Ana"])
+        expect(page.locator("#mi-posicion")).to_contain_text("Tu posición: 5.º")
         tabs["dia"].click()
         expect(names).to_have_text(["Bea", "Dora", "Ana"])
         expect(tabs["dia"]).to_have_attribute("aria-selected", "true")
