@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from juego.store.accounts import AccountsStore
+from juego.store.boards import BoardsStore
 from juego.store.certifications import CertificationsStore
 from juego.store.migrate import ensureSchema
 from juego.store.notifications import NotificationsStore
@@ -38,6 +39,7 @@ class Store:
         self.partidas = PartidasStore(pool)
         self.certifications = CertificationsStore(pool)
         self.results = ResultsStore(pool)
+        self.boards = BoardsStore(pool, self.stats)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

@@ -34,6 +34,7 @@ from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.boards import Boards
 from juego.web.certification import CertificationAPI
 from juego.web.csrf import checkStateChange
 from juego.web.errors import APIError, MethodNotAllowedError, installJSONErrors
@@ -116,6 +117,7 @@ class Application:
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
+                boards=Boards(store, clock),
             ),
             pages=Pages(auth, Renderer(), store),
             static=staticResource(staticDirectory(resources)),
