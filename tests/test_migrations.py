@@ -17,6 +17,7 @@ from sqlalchemy import Engine, MetaData, select
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.store import Store
+from juego.store.boards import DIA, SIEMPRE, Board
 from juego.store.migrate import currentRevision, headRevision, upgrade
 from juego.store.pool import (
     DBThreadPool,
@@ -259,6 +260,13 @@ class MigrationUpgradeMixin:
         )
         ranking = self.successResultOf(store.stats.ranking(10))
         self.assertEqual([(r.user_id, r.puntaje_maximo) for r in ranking], [(1, 120)])
+        # The partidas saved before are ordinary (modo normal) games on the boards.
+        saved = "00000000-0000-4000-8000-000000000001"
+        for board in (Board(), Board(SIEMPRE, "es"), Board(DIA)):
+            rows = self.successResultOf(store.boards.board(board, 10, T0))
+            self.assertEqual(
+                [(r.user_id, r.puntaje_maximo, r.partida_id) for r in rows], [(1, 120, saved)]
+            )
         overall = self.successResultOf(store.stats.globalStats(T0))
         self.assertEqual((overall.total_usuarios, overall.partidas_totales), (2, 2))
         notifications = self.successResultOf(store.notifications.list(1))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import update
 
 from juego.game import limite_ms
 from juego.store import schema as s
@@ -121,32 +121,29 @@ class ReplayTests(WebTestCase):
             },
         )
 
-    def test_publicOnceOnTheBoards(self) -> None:
+    def test_publicWhileItsDeliveryPends(self) -> None:
         """
-        A result juego-tcp has not saved yet (it was down: 202 pendiente) is on no board:
-        its replay is its player's until the outbox hands the score over.
+        A ranked result juego-tcp has not saved yet (it was down: 202 pendiente) is on
+        the period boards already (they read the partidas): its replay is public too.
         """
         self.scores.down = True
         partida, reply = self.play(self.player, 5)
         self.assertEqual(reply.status, 202, reply.body)
-        self.assertEqual(self.replay(partida["id"], self.player).status, 200)
-        self.assertHidden(partida["id"])
-        self.scores.down = False
-        self.clock.advance(10)
-        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
         self.assertEqual(self.replay(partida["id"]).status, 200)
 
-    def test_rankedStateWithoutScore(self) -> None:
+    def test_practiceOnlyForItsPlayer(self) -> None:
         """
-        The state alone does not make a replay public: a partida marked ranked whose
-        score no board holds (what a game that counts nowhere would look like) stays its
-        player's.
+        A practice game counts on no board, whatever its state: its replay is its
+        player's only.
         """
         partida, _ = self.play(self.player, 5)
         with self.store.engine.begin() as conn:
-            conn.execute(delete(s.scores).where(s.scores.c.clave == partida["id"]))
+            conn.execute(
+                update(s.partidas).where(s.partidas.c.id == partida["id"]).values(modo="practica")
+            )
         self.assertEqual(self.replay(partida["id"], self.player).status, 200)
         self.assertHidden(partida["id"])
+        self.assertHidden(partida["id"], self.other)
 
     def test_heldOnlyForItsPlayer(self) -> None:
         """

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, bindparam, exists, select
+from sqlalchemy import Connection, bindparam, select
 from twisted.internet.defer import Deferred
 
 from juego.store import schema as s
@@ -33,9 +33,7 @@ _REPLAY = (
         _p.c.duracion_ms,
         _p.c.cerrada,
         _p.c.eventos,
-        # Its score is in juego-tcp's aggregates, where every board comes from (saved
-        # under the partida's id as its idempotency key).
-        exists().where(s.scores.c.clave == _p.c.id).label("en_tablero"),
+        _p.c.modo,
     )
     .select_from(_p.join(_u, _u.c.id == _p.c.user_id))
     .where(_p.c.id == bindparam("partida"), _p.c.eventos.is_not(None))
@@ -62,8 +60,8 @@ class StoredReplay:
     cerrada: datetime | None
     #: The verified events as stored: C{{t, ok, errores, teclas}} each.
     eventos: list[dict[str, Any]]
-    #: Its score has been saved (so it counts on the boards, if it is ranked).
-    en_tablero: bool = False
+    #: normal, diario (the daily challenge) or practica (counts nowhere).
+    modo: str = "normal"
 
 
 class ReplaysStore:
@@ -93,7 +91,7 @@ class ReplaysStore:
                 duracion_ms=row.duracion_ms or 0,
                 cerrada=row.cerrada,
                 eventos=json.loads(row.eventos),
-                en_tablero=bool(row.en_tablero),
+                modo=row.modo,
             )
 
         return self._pool.read(work)

@@ -144,6 +144,8 @@ partidas = Table(
     Column("regla", Text, nullable=True),
     # The verified events with their keystrokes (JSON), the evidence kept for replays.
     Column("eventos", Text, nullable=True),
+    # normal, or diario (the daily challenge: the day's words, its own board).
+    Column("modo", String(16), nullable=False, default="normal", server_default="normal"),
     Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
     Index("ix_partidas_estado_cerrada", "estado", "cerrada"),
 )

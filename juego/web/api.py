@@ -16,6 +16,7 @@ from juego.store import Store
 from juego.store.users import checkBio, checkNombre
 from juego.web.admin import AdminAPI
 from juego.web.auth import Authenticator
+from juego.web.boards import Boards
 from juego.web.body import queryInt, readJSON
 from juego.web.certification import CertificationAPI
 from juego.web.csrf import sameOrigin
@@ -27,9 +28,8 @@ from juego.web.recent import Recent
 from juego.web.replays import Replays
 from juego.web.throttle import clientAddress
 from juego.web.upstream import callDist
-from juego.web.views import gameJSON, rankingJSON, userJSON
+from juego.web.views import gameJSON, userJSON
 
-RANKING_DEFAULT, RANKING_MAX = 10, 100
 NOTIFICATIONS_DEFAULT, NOTIFICATIONS_MAX = 50, 100
 PROFILE_GAMES = 20
 
@@ -64,6 +64,8 @@ class API:
     #: Rate limits of the writes a client could repeat (L{juego.web.ratelimit}); None:
     #: unlimited.
     limits: RateLimits | None = None
+    #: The boards by period, language and mode (L{juego.web.boards}).
+    boards: Boards = attrs.field(kw_only=True)
 
     def _limit(self, which: str, key: object) -> None:
         if self.limits is not None:
@@ -148,9 +150,13 @@ class API:
 
     @router.route("/ranking", methods=["GET"])
     async def ranking(self, request: IRequest) -> bytes:
-        limit = queryInt(request, "limit", RANKING_DEFAULT, 1, RANKING_MAX)
-        entries = await self.store.stats.ranking(limit)
-        return ok(request, ranking=[rankingJSON(e) for e in entries])
+        return ok(request, ranking=await self.boards.top(request))
+
+    @router.route("/ranking/yo", methods=["GET"])
+    async def rankingYo(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        posicion, rows = await self.boards.around(request, user.id)
+        return ok(request, posicion=posicion, ranking=rows)
 
     @router.route("/repeticion/<partida_id>", methods=["GET"])
     async def repeticion(self, request: IRequest, partida_id: str) -> bytes:

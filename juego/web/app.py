@@ -34,6 +34,7 @@ from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.boards import Boards
 from juego.web.certification import CertificationAPI
 from juego.web.csrf import checkStateChange
 from juego.web.errors import APIError, MethodNotAllowedError, installJSONErrors
@@ -50,7 +51,6 @@ from juego.web.proxies import TrustedProxies
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
-from juego.web.replays import Replays
 from juego.web.security import SecurityHeaders
 from juego.web.static import StaticFiles, staticDirectory, staticResource
 from juego.web.tracing import RequestTracing
@@ -117,8 +117,9 @@ class Application:
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
+                boards=Boards(store, clock),
             ),
-            pages=Pages(auth, Renderer(), Replays(store)),
+            pages=Pages(auth, Renderer(), store),
             static=staticResource(staticDirectory(resources)),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,

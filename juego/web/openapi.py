@@ -153,6 +153,8 @@ SCHEMAS: dict[str, Any] = {
     ),
     "RankingRow": _obj(
         {"posicion": INT, "user_id": INT, "nombre": STR, "puntaje_maximo": INT},
+        # The partida of that result (its replay), when it is known.
+        {"partida_id": STR},
     ),
     "PlayedGame": _obj(
         {"id": STR, "fecha": DATE, "puntaje": INT, "idioma": STR},
@@ -239,6 +241,31 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 def _pathParam(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema or INT}
 
+
+_BOARD_PARAMETERS = [
+    _query(
+        "periodo",
+        {"enum": ["dia", "semana", "siempre"]},
+        "dia: hoy (día UTC); semana: esta semana ISO (de lunes a domingo, UTC); siempre (por "
+        "defecto): desde el principio.",
+    ),
+    _query(
+        "idioma", {"enum": ["es", "en"]}, "Solo las partidas en ese idioma (por defecto, ambos)."
+    ),
+    _query(
+        "modo",
+        {"enum": ["diario"]},
+        "diario: el desafío diario de hoy (periodo, si se indica, debe ser dia).",
+    ),
+]
+_LIMIT_PARAMETER = _query(
+    "limit", {"type": "integer", "minimum": 1}, "Filas (1-100, por defecto 10)."
+)
+_BOARD_DESCRIPTION = (
+    "Cuentan solo los resultados públicos (publicados o aprobados): nunca los retenidos para "
+    "revisión, los anulados ni las partidas de práctica. A igualdad de puntos va delante "
+    "quien lo consiguió antes. Se calcula con los datos en cada petición."
+)
 
 PATHS: dict[str, Any] = {
     "/api/registro": {
@@ -367,20 +394,37 @@ PATHS: dict[str, Any] = {
     },
     "/api/ranking": {
         "get": _op(
-            "La clasificación",
+            "La clasificación: por periodo, idioma o el desafío diario",
             {
                 "200": _reply(
-                    "Mejores jugadores, el mejor primero.",
+                    "El mejor resultado de cada jugador en esa ventana, el mejor primero.",
                     _success({"ranking": {"type": "array", "items": _ref("RankingRow")}}),
                 )
             }
             | _errors(400),
-            parameters=[
-                _query(
-                    "limit", {"type": "integer", "minimum": 1}, "Filas (1-100, por defecto 10)."
-                ),
-            ],
+            parameters=[*_BOARD_PARAMETERS, _LIMIT_PARAMETER],
             security=_PUBLIC,
+            description=_BOARD_DESCRIPTION,
+        )
+    },
+    "/api/ranking/yo": {
+        "get": _op(
+            "La posición del jugador en una clasificación y las filas que la rodean",
+            {
+                "200": _reply(
+                    "Su posición y las filas de dos puestos por encima a dos por debajo (la "
+                    "suya incluida); sin resultado en esa ventana, posicion null y ninguna fila.",
+                    _success(
+                        {
+                            "posicion": {"type": ["integer", "null"], "minimum": 1},
+                            "ranking": {"type": "array", "items": _ref("RankingRow")},
+                        }
+                    ),
+                )
+            }
+            | _errors(400, 401),
+            parameters=[*_BOARD_PARAMETERS, _LIMIT_PARAMETER],
+            description=_BOARD_DESCRIPTION,
         )
     },
     "/api/repeticion/{partida_id}": {

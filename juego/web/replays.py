@@ -2,10 +2,9 @@
 Replays (C{/repeticion/<partida_id>} and C{GET /api/repeticion/<partida_id>}): a verified
 game re-typed from its stored keystrokes.
 
-Who sees a replay: anybody, for a result on the public boards (ranked: C{publica} or
-C{aprobada}, and its score saved by juego-tcp, so not before its delivery, nor for a game
-that counts on no board); its own player, for any verified result of theirs (held and
-voided ones too). Everything else -- another player's held or voided result, an invalid or discarded
+Who sees a replay: anybody, for a result on the public boards (as L{juego.store.boards}
+counts them: ranked, C{publica} or C{aprobada}, and not a practice game); its own player,
+for any verified result of theirs (held, voided and practice ones too). Everything else -- another player's held or voided result, an invalid or discarded
 partida, one never played, an id that does not exist -- is the same 404, so that a replay's
 existence is never revealed to whoever may not see it.
 
@@ -21,6 +20,7 @@ from typing import Any
 from juego.game import draw_words
 from juego.model import User, isoformat
 from juego.store import Store
+from juego.store.boards import PRACTICA
 from juego.store.partidas import RANKED
 from juego.store.replays import StoredReplay
 from juego.web.errors import InvalidRequest, NotFoundError
@@ -44,7 +44,7 @@ def visible(replay: StoredReplay, viewer: User | None) -> bool:
     """
     May C{viewer} (C{None}: nobody signed in) see C{replay}?
     """
-    if replay.estado in RANKED and replay.en_tablero:
+    if replay.estado in RANKED and replay.modo != PRACTICA:
         return True
     return viewer is not None and viewer.id == replay.user_id
 
