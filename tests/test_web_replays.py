@@ -225,6 +225,9 @@ class ReplayTests(WebTestCase):
         self.assertIn(f'data-partida-id="{partida["id"]}"', html)
         self.assertIn('src="/static/js/repeticion.js"', html)
         self.assertIn('id="rep-velocidad"', html)
+        # The result's own page links to its replay.
+        result = self.client().get(f"/resultado/{partida['id']}").body.decode("utf-8")
+        self.assertIn(f'href="/repeticion/{partida["id"]}"', result)
 
     def test_onlyGET(self) -> None:
         partida, _ = self.play(self.player, 3)
