@@ -26,23 +26,27 @@ PASSWORD = "contraseña-de-prueba"
 #: Words typed in the game that is replayed.
 WORDS = 4
 SPEED = 4
-#: A change may come this much (ms, real time) before its time: timer and clock rounding.
-EARLY_MS = 3
-#: ... and at most this much after it (a loaded machine delays timers), with the median
-#: change much closer.
-LATE_MS = 300
-MEDIAN_LATE_MS = 60
+#: A change may come this much (ms, real time) before its time: clock rounding only.
+EARLY_MS = 1
+#: ... and at most this much after it (a loaded machine delays timers; the player catches
+#: up at once, since every step is due at its time from the start), with the median change
+#: much closer.
+LATE_MS = 1000
+MEDIAN_LATE_MS = 100
 
-#: Stamps every change of the first track with performance.now() (run in the page; the
-#: click listener, added after the page's own, stamps the start).
+#: Stamps every change of the first track with performance.now() (run in the page); the
+#: start is stamped as the click reaches the document (capture), just before the page's own
+#: listener starts the replay, so no change can seem early for the stamp's sake.
 RECORDER = """() => {
   const pista = document.querySelector('#pistas .pista');
   const leer = (clase) => pista.querySelector('.' + clase).textContent;
   window.__cambios = [];
   window.__inicio = null;
-  document.getElementById('rep-reproducir').addEventListener('click', () => {
-    if (window.__inicio === null) window.__inicio = performance.now();
-  });
+  document.addEventListener('click', (evento) => {
+    if (evento.target.id === 'rep-reproducir' && window.__inicio === null) {
+      window.__inicio = performance.now();
+    }
+  }, { capture: true });
   new MutationObserver(() => {
     window.__cambios.push({
       t: performance.now(),
