@@ -51,7 +51,7 @@ from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
-from juego.web.static import StaticFiles, staticDirectory, staticResource
+from juego.web.static import StaticFiles, loadAssets, staticDirectory
 from juego.web.tracing import RequestTracing
 from juego.web.upstream import callDist
 
@@ -104,6 +104,7 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
+        assets = loadAssets(staticDirectory(resources))
         metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(
             api=API(
@@ -117,8 +118,8 @@ class Application:
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
             ),
-            pages=Pages(auth, Renderer()),
-            static=staticResource(staticDirectory(resources)),
+            pages=Pages(auth, Renderer(assets.url)),
+            static=StaticFiles(assets),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,
