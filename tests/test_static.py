@@ -67,6 +67,7 @@ class ServedTests(WebTestCase):
                 "/static/js/common.js",
                 "/static/js/juego.js",
                 "/static/js/certificacion.js",
+                "/static/js/tema.js",
             },
         )
         client = self.raw()

@@ -25,6 +25,8 @@ def userContext(user: User | None) -> dict[str, Any] | None:
         "email": user.email,
         "es_admin": user.es_admin,
         "fecha_registro": isoformat(user.fecha_registro),
+        "tema": user.tema,
+        "idioma": user.idioma,
     }
 
 
