@@ -264,3 +264,32 @@ class RememberedTests(BrowserCase):
             expect(elsewhere.locator("#idioma")).to_have_value("en")
             self.assertEqual(elsewhere.get_attribute("html", "data-tema"), "oscuro")
             self.assertEqual(elsewhere.input_value("#selector-tema"), "oscuro")
+
+    def test_newAccountKeepsTheGuestsChoices(self) -> None:
+        """
+        A guest who chose a theme and signs up finds it on the new account (and so in any
+        other browser).
+        """
+        from playwright.sync_api import expect
+
+        with self.browser() as browser:
+            page = browser.new_context(color_scheme="light").new_page()
+            page.goto(self.system.base + "/registro")
+            page.select_option("#selector-tema", "oscuro")
+            page.fill("#nombre", "Eva")
+            page.fill("#email", "eva@example.com")
+            page.fill("#password", ADMIN_PASSWORD)
+            with page.expect_response("**/api/perfil") as saved:
+                page.click("button[type=submit]")
+            self.assertEqual(saved.value.status, 200)
+            page.wait_for_url(re.compile(r".*/juego$"))
+            self.assertEqual(page.get_attribute("html", "data-tema"), "oscuro")
+            expect(page.locator("#selector-tema")).to_have_value("oscuro")
+
+            elsewhere = browser.new_context(color_scheme="light").new_page()
+            elsewhere.goto(self.system.base + "/login")
+            elsewhere.fill("#email", "eva@example.com")
+            elsewhere.fill("#password", ADMIN_PASSWORD)
+            elsewhere.click("button[type=submit]")
+            elsewhere.wait_for_url(re.compile(r".*/juego$"))
+            self.assertEqual(elsewhere.get_attribute("html", "data-tema"), "oscuro")

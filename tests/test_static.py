@@ -14,12 +14,14 @@ from pathlib import Path
 import brotli
 from twisted.trial.unittest import SynchronousTestCase
 
+from juego.web.rendering import Renderer
 from juego.web.static import (
     IMMUTABLE,
     SHORT,
     Assets,
     StaticError,
     acceptedEncodings,
+    chooseEncoding,
     loadAssets,
 )
 from tests.test_web_pages import MEMBERS, PUBLIC
@@ -256,6 +258,19 @@ class AssetsTests(SynchronousTestCase):
         bodies = {asset.name: set(asset.bodies) for asset in assets}
         self.assertEqual(bodies, {"a.css": {b"", b"br", b"gzip"}, "b.css": {b""}, "c.png": {b""}})
         self.assertEqual(next(a for a in assets if a.name == "c.png").contentType, b"image/png")
+
+    def test_uncompressedFileServedAsItIs(self):
+        assets = Assets({"b.css": b"x"})
+        asset = assets.find("b.css")[0]
+        self.assertEqual(chooseEncoding(asset, b"br, gzip"), b"")
+        self.assertEqual(asset.etag(b""), b'"' + asset.digest.encode() + b'"')
+
+    def test_plainURLsWithoutAssets(self):
+        """
+        A renderer given no static files names them by their plain URLs.
+        """
+        template = Renderer().environment.from_string("{{ static('js/common.js') }}")
+        self.assertEqual(template.render(), "/static/js/common.js")
 
     def test_acceptedEncodings(self):
         self.assertEqual(

@@ -286,10 +286,8 @@ class StaticFiles(Resource):
             request.setHeader(b"Allow", b"GET, HEAD")
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return "Método no permitido.".encode()
-        try:
-            name = "/".join(part.decode("utf-8") for part in request.postpath)
-        except UnicodeDecodeError:
-            name = ""
+        # Non-UTF-8 paths are refused before routing (L{juego.web.paths}).
+        name = "/".join(part.decode("utf-8", "replace") for part in request.postpath)
         found = self.assets.find(name) if name else None
         if found is None:
             return NoResource("No existe ese archivo.").render(request)
@@ -339,7 +337,3 @@ def loadAssets(directory: Path) -> Assets:
         _loaded.clear()
         _loaded[key] = Assets.fromDirectory(directory)
     return _loaded[key]
-
-
-def staticResource(directory: Path) -> StaticFiles:
-    return StaticFiles(loadAssets(directory))

@@ -533,6 +533,21 @@ export function recordarIdioma(idioma) {
   guardarEnCuenta({ idioma });
 }
 
+/** A new account starts with this browser's choices (the guest's theme and language). */
+export async function llevarPreferenciasALaCuenta() {
+  const cambios = {};
+  const tema = leerLocal('juego.tema');
+  if (TEMAS.has(tema)) cambios.tema = tema;
+  const idioma = leerLocal('juego.idioma');
+  if (IDIOMAS.has(idioma)) cambios.idioma = idioma;
+  if (Object.keys(cambios).length === 0) return;
+  try {
+    await api('/api/perfil', { method: 'POST', body: cambios });
+  } catch {
+    /* the account keeps the defaults, which the player can change */
+  }
+}
+
 function iniciarPreferencias() {
   const selector = $('selector-tema');
   if (selector) {
