@@ -230,6 +230,7 @@ class AssetsTests(SynchronousTestCase):
             "js/juego.js": (
                 b"import { b } from \"./util.js\";\nimport './common.js';\n"
                 b"const m = import('../js/common.js');\n"
+                b"export * from '/static/js/common.js';\n"
             ),
             "js/solo.js": b"export const c = 3;\n",
         }
@@ -246,10 +247,13 @@ class AssetsTests(SynchronousTestCase):
         self.assertIn(f'from "./{util}"', text)
         self.assertIn(f"import './{common}'", text)
         self.assertIn(f"import('../js/{common}')", text)
+        self.assertIn(f"export * from '/static/js/{common}'", text)
 
     def test_brokenImports(self):
         with self.assertRaisesRegex(StaticError, "not a static file"):
             Assets({"a.js": b"import x from './falta.js';"})
+        with self.assertRaisesRegex(StaticError, "not a static file"):
+            Assets({"a.js": b"import x from '/static/js/falta.js';"})
         with self.assertRaisesRegex(StaticError, "circle: a.js -> b.js -> a.js"):
             Assets({"a.js": b"import './b.js';", "b.js": b"import './a.js';"})
 

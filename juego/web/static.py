@@ -62,9 +62,11 @@ CONTENT_TYPES = {
 #: What is worth compressing (images such as PNG already are).
 COMPRESSIBLE = {".css", ".js", ".svg", ".json", ".txt", ".html", ".webmanifest", ".ico"}
 
-#: A module's static imports and dynamic C{import()}s of a relative path.
+#: A module's static imports and dynamic C{import()}s of a relative path or of an
+#: absolute one below C{/static/}.
 _IMPORT = re.compile(
-    r"""(?P<head>\bfrom\s*|\bimport\s*\(?\s*)(?P<quote>['"])(?P<path>\.\.?/[^'"\s]+)(?P=quote)"""
+    r"""(?P<head>\bfrom\s*|\bimport\s*\(?\s*)(?P<quote>['"])"""
+    r"""(?P<path>(?:\.\.?/|/static/)[^'"\s]+)(?P=quote)"""
 )
 #: A hashed name: C{stem.<hash>.ext}.
 _HASHED = re.compile(rf"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{{{HASH_LENGTH}}})(?P<ext>\.[^./]+)$")
@@ -170,10 +172,17 @@ class Assets:
 
         def replace(match: re.Match[str]) -> str:
             relative = match["path"]
-            target = _normalise(here / relative)
+            absolute = relative.startswith("/")
+            target = _normalise(
+                PurePosixPath(relative[len("/static/") :]) if absolute else here / relative
+            )
             if target not in self._sources:
                 raise StaticError(f"{name} imports {relative}, which is not a static file")
             imported = self._load(target)
+            if absolute:
+                return (
+                    f"{match['head']}{match['quote']}/static/{imported.hashedName}{match['quote']}"
+                )
             newName = PurePosixPath(imported.hashedName).name
             rewritten = str(PurePosixPath(relative).with_name(newName))
             if not rewritten.startswith("."):
