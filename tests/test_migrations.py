@@ -254,7 +254,7 @@ class MigrationUpgradeMixin:
         self.assertIsNotNone(found)
         user, _ = found
         self.assertEqual((user.id, user.nombre), (1, "<b>Ana</b>"))
-        # Preferences (0006_estatico_prefs): every existing account follows the device's
+        # Preferences (0007): every existing account follows the device's
         # theme and has chosen no language, and can change them.
         self.assertEqual((user.tema, user.idioma), ("sistema", None))
         changed = self.successResultOf(store.users.updateProfile(2, tema="oscuro", idioma="en"))

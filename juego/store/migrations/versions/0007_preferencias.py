@@ -1,7 +1,7 @@
 """players' preferences: the site's theme and the game's language, remembered per account
 
-Revision ID: 0006_estatico_prefs
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30 20:30:00.000000
 
 C{tema} is C{claro}, C{oscuro} or C{sistema} (follow the device: every existing account);
@@ -13,8 +13,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0006_estatico_prefs"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
