@@ -254,6 +254,13 @@ class MigrationUpgradeMixin:
         self.assertIsNotNone(found)
         user, _ = found
         self.assertEqual((user.id, user.nombre), (1, "<b>Ana</b>"))
+        # Preferences (0007): every existing account follows the device's
+        # theme and has chosen no language, and can change them.
+        self.assertEqual((user.tema, user.idioma), ("sistema", None))
+        changed = self.successResultOf(store.users.updateProfile(2, tema="oscuro", idioma="en"))
+        self.assertEqual((changed.tema, changed.idioma, changed.nombre), ("oscuro", "en", "Root"))
+        ana = self.successResultOf(store.users.get(1))
+        self.assertEqual((ana.tema, ana.idioma, ana.bio), ("sistema", None, "hola"))
         stats = self.successResultOf(store.stats.userStats(1))
         self.assertEqual(
             (stats.puntaje_maximo, stats.partidas_jugadas, stats.posicion_ranking), (120, 2, 1)

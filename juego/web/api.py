@@ -13,7 +13,7 @@ from twisted.web.iweb import IRequest
 
 from juego.clients.protocols import DistService
 from juego.store import Store
-from juego.store.users import checkBio, checkNombre
+from juego.store.users import checkBio, checkIdioma, checkNombre, checkTema
 from juego.web.admin import AdminAPI
 from juego.web.auth import Authenticator
 from juego.web.boards import Boards
@@ -28,7 +28,7 @@ from juego.web.recent import Recent
 from juego.web.replays import Replays
 from juego.web.throttle import clientAddress
 from juego.web.upstream import callDist
-from juego.web.views import gameJSON, userJSON
+from juego.web.views import gameJSON, preferencesJSON, userJSON
 
 NOTIFICATIONS_DEFAULT, NOTIFICATIONS_MAX = 50, 100
 PROFILE_GAMES = 20
@@ -107,7 +107,7 @@ class API:
     @router.route("/yo", methods=["GET"])
     async def yo(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
-        return ok(request, user=userJSON(user))
+        return ok(request, user=userJSON(user), preferencias=preferencesJSON(user))
 
     @router.route("/perfil", methods=["GET"])
     async def perfil(self, request: IRequest) -> bytes:
@@ -122,10 +122,17 @@ class API:
         body = readJSON(request)
         nombre = checkNombre(body["nombre"]) if body.get("nombre") is not None else None
         bio = checkBio(body["bio"]) if body.get("bio") is not None else None
-        updated = await self.store.users.updateProfile(user.id, nombre, bio)
+        tema = checkTema(body["tema"]) if body.get("tema") is not None else None
+        idioma = checkIdioma(body["idioma"]) if body.get("idioma") is not None else None
+        updated = await self.store.users.updateProfile(user.id, nombre, bio, tema, idioma)
         if updated is None:
             raise NotFoundError()
-        return ok(request, user=userJSON(updated), bio=updated.bio)
+        return ok(
+            request,
+            user=userJSON(updated),
+            bio=updated.bio,
+            preferencias=preferencesJSON(updated),
+        )
 
     # The game
 

@@ -52,7 +52,7 @@ from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
-from juego.web.static import StaticFiles, staticDirectory, staticResource
+from juego.web.static import StaticFiles, loadAssets, staticDirectory
 from juego.web.tracing import RequestTracing
 from juego.web.upstream import callDist
 
@@ -105,6 +105,7 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
+        assets = loadAssets(staticDirectory(resources))
         metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(
             api=API(
@@ -119,8 +120,8 @@ class Application:
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
                 boards=Boards(store, clock),
             ),
-            pages=Pages(auth, Renderer(), store),
-            static=staticResource(staticDirectory(resources)),
+            pages=Pages(auth, Renderer(assets.url), store),
+            static=StaticFiles(assets),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,

@@ -92,6 +92,12 @@ SCHEMAS: dict[str, Any] = {
             "fecha_registro": DATE,
         }
     ),
+    "Preferencias": _obj(
+        {
+            "tema": {"enum": ["claro", "oscuro", "sistema"]},
+            "idioma": {"enum": ["es", "en", None]},
+        }
+    ),
     "Reglas": {"type": "object", "additionalProperties": INT},
     "Partida": _obj(
         {
@@ -303,7 +309,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/yo": {
         "get": _op(
-            "El usuario de la sesión", {"200": _reply("El usuario.", _USER_REPLY)} | _errors(401)
+            "El usuario de la sesión y sus preferencias (tema del sitio, idioma del juego)",
+            {
+                "200": _reply(
+                    "El usuario.",
+                    _success({"user": _ref("User"), "preferencias": _ref("Preferencias")}),
+                )
+            }
+            | _errors(401),
         )
     },
     "/api/perfil": {
@@ -324,8 +337,15 @@ PATHS: dict[str, Any] = {
             | _errors(401),
         ),
         "post": _op(
-            "Cambiar el nombre o la biografía",
-            {"200": _reply("Perfil cambiado.", _success({"user": _ref("User"), "bio": STR}))}
+            "Cambiar el nombre, la biografía o las preferencias",
+            {
+                "200": _reply(
+                    "Perfil cambiado.",
+                    _success(
+                        {"user": _ref("User"), "bio": STR, "preferencias": _ref("Preferencias")}
+                    ),
+                )
+            }
             | _errors(*_WRITE_ERRORS, 401, 404),
             body=_body(
                 {
@@ -334,6 +354,8 @@ PATHS: dict[str, Any] = {
                         # null is the same as leaving the field out (unchanged).
                         "nombre": {"type": ["string", "null"], "minLength": 1, "maxLength": 40},
                         "bio": {"type": ["string", "null"], "maxLength": 500},
+                        "tema": {"enum": ["claro", "oscuro", "sistema", None]},
+                        "idioma": {"enum": ["es", "en", None]},
                     },
                 }
             ),

@@ -24,6 +24,13 @@ def userJSON(user: User) -> dict[str, Any]:
     }
 
 
+def preferencesJSON(user: User) -> dict[str, Any]:
+    """
+    The player's remembered choices: C{{tema, idioma}} (C{idioma} null: never chosen).
+    """
+    return {"tema": user.tema, "idioma": user.idioma}
+
+
 def gameJSON(game: GameRecord) -> dict[str, Any]:
     """
     A played game as the profile shows it: every field, the date in ISO 8601.

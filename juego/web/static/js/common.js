@@ -509,9 +509,101 @@ function iniciarSalir() {
   });
 }
 
+// ---------------------------------------------------------------- preferences
+
+// The site's theme and the game's language: a guest's in this browser (localStorage), a
+// signed-in player's in the account too (POST /api/perfil), which the server puts back
+// in the page (<html data-tema>, <body data-idioma>).
+const TEMAS = new Set(['claro', 'oscuro', 'sistema']);
+const IDIOMAS = new Set(['es', 'en']);
+
+function leerLocal(clave) {
+  try {
+    return localStorage.getItem(clave);
+  } catch {
+    return null;
+  }
+}
+
+function guardarLocal(clave, valor) {
+  try {
+    localStorage.setItem(clave, valor);
+  } catch {
+    /* storage refused: remembered for this page only */
+  }
+}
+
+async function guardarEnCuenta(cambios) {
+  if (!usuarioActual()) return;
+  try {
+    await api('/api/perfil', { method: 'POST', body: cambios });
+  } catch (error) {
+    if (error.status !== 401) toastError(error, 'No se pudo guardar la preferencia.');
+  }
+}
+
+/** The theme shown: "claro", "oscuro" or "sistema". */
+export function temaActual() {
+  const tema = document.documentElement.dataset.tema;
+  return TEMAS.has(tema) ? tema : 'sistema';
+}
+
+/** Show and remember a theme. */
+export function elegirTema(tema) {
+  if (!TEMAS.has(tema)) return;
+  document.documentElement.dataset.tema = tema;
+  guardarLocal('juego.tema', tema);
+  guardarEnCuenta({ tema });
+}
+
+/** The game's language last chosen ("es", "en"), or null. */
+export function idiomaPreferido() {
+  const idioma = (document.body && document.body.dataset.idioma) || leerLocal('juego.idioma');
+  return IDIOMAS.has(idioma) ? idioma : null;
+}
+
+/** Remember the game's language. */
+export function recordarIdioma(idioma) {
+  if (!IDIOMAS.has(idioma) || idioma === idiomaPreferido()) return;
+  if (document.body) document.body.dataset.idioma = idioma;
+  guardarLocal('juego.idioma', idioma);
+  guardarEnCuenta({ idioma });
+}
+
+/** A new account starts with this browser's choices (the guest's theme and language). */
+export async function llevarPreferenciasALaCuenta() {
+  const cambios = {};
+  const tema = leerLocal('juego.tema');
+  if (TEMAS.has(tema)) cambios.tema = tema;
+  const idioma = leerLocal('juego.idioma');
+  if (IDIOMAS.has(idioma)) cambios.idioma = idioma;
+  if (Object.keys(cambios).length === 0) return;
+  try {
+    await api('/api/perfil', { method: 'POST', body: cambios });
+  } catch {
+    /* the account keeps the defaults, which the player can change */
+  }
+}
+
+function iniciarPreferencias() {
+  const selector = $('selector-tema');
+  if (selector) {
+    selector.value = temaActual();
+    selector.addEventListener('change', () => elegirTema(selector.value));
+  }
+  // The game's language selector (/juego): set to the last choice, which it remembers.
+  const idioma = $('idioma');
+  if (idioma instanceof HTMLSelectElement) {
+    const preferido = idiomaPreferido();
+    if (preferido && [...idioma.options].some((o) => o.value === preferido)) idioma.value = preferido;
+    idioma.addEventListener('change', () => recordarIdioma(idioma.value));
+  }
+}
+
 // ---------------------------------------------------------------- start-up
 
 function iniciar() {
+  iniciarPreferencias();
   iniciarSalir();
   iniciarNotificaciones();
 }
