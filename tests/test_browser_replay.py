@@ -70,6 +70,53 @@ class ReplayBrowserTests(SynchronousTestCase):
         except Exception as e:
             raise AssertionError(f"{e}\n--- twistd log ---\n{self.system.logTail()}") from e
 
+    def test_accessible(self) -> None:
+        """
+        axe-core finds nothing on a replay (WCAG 2.x A and AA and best practices, as
+        C{tests/test_accessibility.py} audits every page): light and dark, desktop and
+        phone, before it plays and once it has played, with two tracks side by side.
+        """
+        from playwright.sync_api import expect, sync_playwright
+
+        from tests.test_accessibility import AXE_RUN, SIZES, THEMES, describe, requireAxe
+
+        axe = requireAxe()
+        expect.set_options(timeout=30_000)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                first, _ = self.quickGame(
+                    browser.new_context(base_url=self.system.base).new_page(), "Ana"
+                )
+                second, _ = self.quickGame(
+                    browser.new_context(base_url=self.system.base).new_page(), "Berta"
+                )
+                page = browser.new_context(
+                    base_url=self.system.base, reduced_motion="reduce"
+                ).new_page()
+                violations = {}
+                for theme in THEMES:
+                    page.emulate_media(color_scheme=theme, reduced_motion="reduce")  # type: ignore[arg-type]
+                    for size, (width, height) in SIZES.items():
+                        page.set_viewport_size({"width": width, "height": height})
+                        page.goto(f"/repeticion/{first}?con={second}")
+                        root = page.locator("#repeticion")
+                        expect(root).to_have_attribute("data-estado", "lista")
+                        page.evaluate(axe)
+                        for moment in ("lista", "terminada"):
+                            if moment == "terminada":
+                                page.select_option("#rep-velocidad", str(SPEED))
+                                page.click("#rep-reproducir")
+                                expect(root).to_have_attribute("data-estado", "terminada")
+                            found = page.evaluate(AXE_RUN)
+                            if found:
+                                violations[f"{moment} ({theme}, {size})"] = found
+                self.assertEqual(violations, {}, describe(violations))
+            finally:
+                browser.close()
+
     def stored(self, partidaID: str) -> tuple[list[str], list[dict[str, Any]]]:
         """
         The partida's words and its stored events, read from the database itself.
@@ -234,15 +281,16 @@ class ReplayBrowserTests(SynchronousTestCase):
         expect(button).to_have_text("Repetir")
         self.assertEqual(page.text_content("#pistas .pista-pulsaciones"), str(keystrokes))
 
-    def quickGame(self, page: Any) -> tuple[str, list[dict[str, Any]]]:
+    def quickGame(self, page: Any, nombre: str = "Berta") -> tuple[str, list[dict[str, Any]]]:
         """
-        Sign up as Berta and save a two-word game through the API, typed briskly enough
-        (about 60 ms a key) to be over within the 2 s the server allows beyond real time.
+        Sign up as C{nombre} and save a two-word game through the API, typed briskly
+        enough (about 60 ms a key) to be over within the 2 s the server allows beyond real
+        time.
         """
         request = page.context.request
         signed = request.post(
             "/api/registro",
-            data={"nombre": "Berta", "email": "berta@example.com", "password": PASSWORD},
+            data={"nombre": nombre, "email": f"{nombre.lower()}@example.com", "password": PASSWORD},
         )
         self.assertEqual(signed.status, 201, signed.text())
         partida = request.post("/api/partidas", data={}).json()["partida"]

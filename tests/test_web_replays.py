@@ -223,7 +223,7 @@ class ReplayTests(WebTestCase):
         self.assertNotIn('<b id="inyectado">', html)
         self.assertIn("&lt;b id=&#34;inyectado&#34;&gt;Ana&lt;/b&gt; &amp; &#34;co&#34;", html)
         self.assertIn(f'data-partida-id="{partida["id"]}"', html)
-        self.assertIn('src="/static/js/repeticion.js"', html)
+        self.assertRegex(html, r'<script type="module" src="/static/js/repeticion[.\w]*\.js"')
         self.assertIn('id="rep-velocidad"', html)
         # The result's own page links to its replay.
         result = self.client().get(f"/resultado/{partida['id']}").body.decode("utf-8")
