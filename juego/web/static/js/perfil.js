@@ -169,9 +169,10 @@ const ESTADOS = {
   anulada: '(anulada por un administrador)',
 };
 
-/** A link to a game's replay (/repeticion/<id>). */
-function enlaceRepeticion(id) {
-  return el('a', { clase: 'enlace-repeticion', texto: 'Ver repetición', attrs: { href: `/repeticion/${encodeURIComponent(id)}` } });
+/** A link to a game's replay (/repeticion/<id>), named by the game's date for screen readers. */
+function enlaceRepeticion(partida) {
+  const attrs = { href: `/repeticion/${encodeURIComponent(partida.id)}`, 'aria-label': `Ver la repetición de la partida del ${fechaHora(partida.fecha)}` };
+  return el('a', { clase: 'enlace-repeticion', texto: 'Ver repetición', attrs });
 }
 
 function pintarTablaPartidas(partidas) {
@@ -190,7 +191,7 @@ function pintarTablaPartidas(partidas) {
           {},
           el('a', { texto: fechaHora(p.fecha), attrs: { href: `/resultado/${encodeURIComponent(p.id)}` } }),
           ' · ',
-          enlaceRepeticion(p.id),
+          enlaceRepeticion(p),
         ),
         el(
           'td',
