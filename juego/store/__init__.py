@@ -10,12 +10,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from juego.store.accounts import AccountsStore
+from juego.store.boards import BoardsStore
 from juego.store.certifications import CertificationsStore
 from juego.store.migrate import ensureSchema
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
 from juego.store.races import RacesStore
+from juego.store.replays import ReplaysStore
+from juego.store.results import ResultsStore
 from juego.store.scores import ScoresStore
 from juego.store.stats import StatsStore
 from juego.store.users import UsersStore
@@ -37,6 +40,9 @@ class Store:
         self.accounts = AccountsStore(pool)
         self.partidas = PartidasStore(pool)
         self.certifications = CertificationsStore(pool)
+        self.results = ResultsStore(pool)
+        self.boards = BoardsStore(pool, self.stats)
+        self.replays = ReplaysStore(pool)
         self.races = RacesStore(pool)
 
     @classmethod

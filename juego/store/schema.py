@@ -88,6 +88,10 @@ users = Table(
     Column("fecha_registro", UTCDateTime, nullable=False),
     # The speed (wpm) the player proved in the certification test; NULL: never certified.
     Column("velocidad_certificada", Float, nullable=True),
+    # Preferences: the site's theme (claro, oscuro, sistema) and the game's language
+    # (es, en; NULL: never chosen).
+    Column("tema", String(8), nullable=False, default="sistema", server_default="sistema"),
+    Column("idioma", String(2), nullable=True),
 )
 
 sessions = Table(
@@ -144,6 +148,8 @@ partidas = Table(
     Column("regla", Text, nullable=True),
     # The verified events with their keystrokes (JSON), the evidence kept for replays.
     Column("eventos", Text, nullable=True),
+    # normal, or diario (the daily challenge: the day's words, its own board).
+    Column("modo", String(16), nullable=False, default="normal", server_default="normal"),
     Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
     Index("ix_partidas_estado_cerrada", "estado", "cerrada"),
 )

@@ -37,6 +37,7 @@ from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.boards import Boards
 from juego.web.body import queryInt
 from juego.web.certification import CertificationAPI
 from juego.web.clock import utcnow
@@ -64,7 +65,7 @@ from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
-from juego.web.static import StaticFiles, staticDirectory, staticResource
+from juego.web.static import StaticFiles, loadAssets, staticDirectory
 from juego.web.tracing import RequestTracing
 from juego.web.upstream import callDist
 
@@ -120,6 +121,7 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
+        assets = loadAssets(staticDirectory(resources))
         owner = LocalOwner(clock, store) if raceOwner is None else raceOwner
         races = RaceHub(owner, games, store, clock)
         metrics.connections.labels("web", "websocket").set_function(
@@ -136,9 +138,10 @@ class Application:
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
+                boards=Boards(store, clock),
             ),
-            pages=Pages(auth, Renderer()),
-            static=staticResource(staticDirectory(resources)),
+            pages=Pages(auth, Renderer(assets.url), store),
+            static=StaticFiles(assets),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,

@@ -1,7 +1,7 @@
 """live races: one row a racer whose verified result reached the room
 
-Revision ID: 0006_carrera
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 20:30:00.000000
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0006_carrera"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
