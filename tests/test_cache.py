@@ -9,9 +9,11 @@ L{tests.redissupport}.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from datetime import UTC, datetime, timedelta
 
+import attrs
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
@@ -347,6 +349,8 @@ class RankingTestsMixin:
         self.link.startService()
         await waitFor(reactor, lambda: self.link.up)
         self.assertFalse(self.ranking.dirty)
+        # The stale marker's deletion went first on the new connection; then the rebuild.
+        await self.settled()
         await waitFor(reactor, lambda: self.redis.command("EXISTS", self.ranking.ready) == 1)
         await self.assertMatchesSQL()
 
@@ -393,8 +397,8 @@ class DownTests(TestCase):
         self.user = self.successResultOf(self.store.users.create("ana", "ana@example.com", "h"))
 
     async def test_statsFromSQL(self):
-        # Several connection attempts have failed (backoff from 0.25 s).
-        await waitFor(reactor, lambda: self.cache.link._failures >= 2)
+        # Several connection attempts have failed (backoff from 0.1 s).
+        await waitFor(reactor, lambda: self.cache.link.failures >= 2)
         self.assertFalse(self.cache.link.up)
         results = self.successResultOf(
             self.store.scores.saveBatch([SaveRequest(self.user.id, 42)], now=T0)
@@ -414,6 +418,38 @@ class DownTests(TestCase):
         failure.trap(RedisUnavailable)
         warnings = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
         self.assertEqual(len(warnings), 1)
+
+
+class RefusedTests(TestCase):
+    """
+    A Redis that refuses the password: the link never comes up, the outage is logged once
+    with the reason, and the attempts go on with backoff, each connection closed.
+    """
+
+    def setUp(self):
+        settings, self.redis = redisSettings(self)
+        settings = attrs.evolve(settings, password="wrong-" + secrets.token_hex(4))
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.link = RedisLink(settings, reactor)
+        self.link.startService()
+        self.addCleanup(self.link.stopService)
+
+    def clients(self) -> int:
+        listing = self.redis.command("CLIENT", "LIST")
+        return listing.count("\n") if isinstance(listing, str) else 0
+
+    async def test_refusedPassword(self):
+        before = self.clients()
+        await waitFor(reactor, lambda: self.link.failures >= 3)
+        self.assertFalse(self.link.up)
+        self.failureResultOf(self.link.call("ping")).trap(RedisUnavailable)
+        warnings = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("could not auth", warnings[0]["why"])
+        # Each refused connection was closed, not left open beside the next attempt.
+        self.assertLessEqual(self.clients(), before + 1)
 
 
 class HungRedisTests(TestCase):
