@@ -35,23 +35,11 @@ from juego.model import UserStats
 from juego.scores import GroupCommitWriter, ScoreService
 from juego.stats import DistFactory, StatsService
 from juego.wire import WireFactory
-from tests.support import sqliteURL, synchronousStore
+from tests.support import Boom, sqliteURL, synchronousStore
 
 SECRET = b"s3cret-for-tests"
 PORT = 7000
 ENDPOINT = f"tcp:host=127.0.0.1:port={PORT}"
-
-
-class Boom:
-    """
-    Loading a pickle of this would create a file; nothing may ever load it.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 class World:

@@ -9,22 +9,15 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from twisted.web.iweb import IRequest
 
-from juego.model import User, isoformat
+from juego.model import User
+from juego.web.views import userJSON
 
 
 def userContext(user: User | None) -> dict[str, Any] | None:
     """
     The C{user} the templates see (the API's C{user} object).
     """
-    if user is None:
-        return None
-    return {
-        "id": user.id,
-        "nombre": user.nombre,
-        "email": user.email,
-        "es_admin": user.es_admin,
-        "fecha_registro": isoformat(user.fecha_registro),
-    }
+    return None if user is None else userJSON(user)
 
 
 class Renderer:
