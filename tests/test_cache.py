@@ -452,6 +452,38 @@ class RefusedTests(TestCase):
         self.assertLessEqual(self.clients(), before + 1)
 
 
+class LostConnectionTests(TestCase):
+    """
+    Redis drops the link's connection: the outage is logged once, the link connects
+    again with its backoff, and what waits for it (onUp) is told again.
+    """
+
+    def setUp(self):
+        settings, self.redis = redisSettings(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.link = RedisLink(settings, reactor)
+        self.ups = []
+        self.link.onUp(self.ups.append)
+        self.link.startService()
+        self.addCleanup(self.link.stopService)
+
+    async def test_reconnects(self):
+        await waitFor(reactor, lambda: self.link.up)
+        name = "juego-test-" + secrets.token_hex(4)
+        await self.link.call("execute_command", "CLIENT", "SETNAME", name)
+        [line] = [ln for ln in self.redis.command("CLIENT", "LIST").splitlines() if name in ln]
+        clientID = line.split()[0].removeprefix("id=")
+        self.redis.command("CLIENT", "KILL", "ID", clientID)
+        await waitFor(reactor, lambda: len(self.ups) == 2)
+        self.assertEqual(await self.link.call("ping"), "PONG")
+        lost = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
+        self.assertEqual(len(lost), 1)
+        self.assertIn("connection lost", lost[0]["why"])
+        self.assertTrue(any("is back" in str(e.get("log_format", "")) for e in self.events))
+
+
 class HungRedisTests(TestCase):
     """
     A Redis that accepts connections and never answers: reads give up after the reply
