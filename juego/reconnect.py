@@ -21,6 +21,7 @@ from twisted.application.internet import ClientService
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import (
     IDelayedCall,
     IProtocolFactory,
@@ -143,6 +144,8 @@ class Link(Service):
     @ivar failures: attempts that failed in a row (0 while a connection is up).
     """
 
+    log = Logger()
+
     def __init__(
         self, endpoint: IStreamClientEndpoint, factory: IProtocolFactory, clock: Any, timeout: float
     ) -> None:
@@ -223,6 +226,8 @@ class Link(Service):
         return attempt
 
     def _prepare(self, protocol: Any, connection: _Connection) -> Deferred[Any]:
+        if connection.lostReason is not None:  # gone before its preparation began
+            return defer.fail(PreparationFailed(Failure(ConnectionLost()), connection.lostReason))
         preparing = defer.maybeDeferred(self.prepare, protocol)
         preparing.addTimeout(self.timeout, self.clock)
         connection.onLost = lambda reason: preparing.cancel()
@@ -249,7 +254,11 @@ class Link(Service):
         self.connecting = False
         self.failures = 0
         self.protocol = protocol
-        self.linkReady(protocol)
+        try:
+            self.linkReady(protocol)
+        except Exception:
+            # The connection is ClientService's now: a failing owner must not undo that.
+            self.log.failure("a link's owner failed on a ready connection")
         return handle
 
     def _failed(self, failure: Failure) -> Failure:
