@@ -100,6 +100,23 @@ def listenEndpoint(service: str, flag: str | None, environ: Mapping[str, str] | 
     return serviceAddress(service, environ).serverEndpoint()
 
 
+def splitEndpoint(description: str) -> tuple[str, list[str], dict[str, str]]:
+    """
+    An endpoint string's parts: its kind (lower case), its positional arguments and its
+    named ones (C{\\:} is a colon inside an argument).
+    """
+    kind, _, rest = description.partition(":")
+    positional: list[str] = []
+    named: dict[str, str] = {}
+    for part in rest.replace(r"\:", "\0").split(":") if rest else []:
+        key, sep, value = part.partition("=")
+        if sep:
+            named[key] = value.replace("\0", ":")
+        else:
+            positional.append(part.replace("\0", ":"))
+    return kind.strip().lower(), positional, named
+
+
 def isLoopbackEndpoint(description: str) -> bool:
     """
     Whether a server endpoint string only listens on this machine.
@@ -107,17 +124,12 @@ def isLoopbackEndpoint(description: str) -> bool:
     UNIX sockets count as local; a TCP or SSL endpoint is local only with an explicit
     loopback C{interface}.
     """
-    kind, _, rest = description.partition(":")
-    kind = kind.strip().lower()
+    kind, _, named = splitEndpoint(description)
     if kind == "unix":
         return True
     if kind not in ("tcp", "tcp6", "ssl"):
         return False
-    interface = None
-    for part in rest.replace(r"\:", "\0").split(":"):
-        key, sep, value = part.partition("=")
-        if sep and key == "interface":
-            interface = value.replace("\0", ":")
+    interface = named.get("interface")
     return interface is not None and (interface in LOOPBACK_HOSTS or interface.startswith("127."))
 
 

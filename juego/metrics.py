@@ -54,8 +54,14 @@ class Metrics:
         self._resource: IResource | None = None
         ProcessCollector(registry=registry)
         registry.register(GC_COLLECTOR)
+        self._addLineProtocolFamilies(registry)
+        self._addSaveFamilies(registry)
+        self._addWebFamilies(registry)
 
-        # juego-tcp, juego-dist: the line protocol
+    def _addLineProtocolFamilies(self, registry: CollectorRegistry) -> None:
+        """
+        juego-tcp, juego-dist: the line protocol (and the WebSockets' connections).
+        """
         self.lineRequests = Counter(
             "juego_line_requests",
             "Line-protocol requests answered, by service and action.",
@@ -75,7 +81,11 @@ class Metrics:
             ["service", "kind"],
             registry=registry,
         )
-        # juego-tcp: saves
+
+    def _addSaveFamilies(self, registry: CollectorRegistry) -> None:
+        """
+        juego-tcp: saves.
+        """
         self.saveLatency = Histogram(
             "juego_save_latency_seconds",
             "juego-tcp: a save's wait for its group commit plus the commit, in seconds.",
@@ -88,7 +98,11 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
-        # juego-web
+
+    def _addWebFamilies(self, registry: CollectorRegistry) -> None:
+        """
+        juego-web: requests, password hashing, the outbox.
+        """
         self.httpRequests = Counter(
             "juego_http_requests",
             "juego-web: HTTP requests answered, by method and status.",

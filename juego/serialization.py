@@ -16,21 +16,18 @@ through these layers, in this order:
 2. I{Signature}: when a shared secret is configured, the raw pickle bytes must carry a
    valid HMAC-SHA256 (compared with L{hmac.compare_digest}) or they are refused
    before any pickle machinery touches them.
-3. I{Structural inspection}: the opcode stream is walked with L{pickletools},
-   without executing it, and refused if it could crash or stall the process even with
-   harmless globals: nesting deeper than L{MAX_NESTING_DEPTH} (hashing a deeply
-   nested tuple overflows the C stack), shared references that expand beyond
-   L{MAX_EXPANDED_WEIGHT} ("billion laughs" tuples that never finish hashing),
-   too many keys with predictable hashes (hash flooding), calls to anything but a short
-   list of value constructors, calls with compound or huge integer arguments, C{BUILD}
-   on anything but a fresh instance of a data class, and exotic opcodes (persistent
-   ids, extension codes, out-of-band buffers).
-4. I{Allow-list}: L{SafeUnpickler} resolves globals only from a fixed table
+3. I{Allow-list}: L{SafeUnpickler} resolves globals only from a fixed table
    (a few builtins, L{datetime}, L{decimal.Decimal}, L{uuid.UUID},
    L{collections.OrderedDict}), the classes exported by C{juego.model} and
    classes registered with L{allow_class}.  Any other global raises
-   L{ForbiddenGlobal} -- even in a correctly signed pickle.
+   L{ForbiddenGlobal} -- even in a correctly signed pickle.  It also keeps allowed
+   pieces from being abused while loading (what it calls, what it hashes, what
+   C{BUILD} may change: see its docstring).
+4. I{Shape}: the loaded value may not nest deeper than L{MAX_NESTING_DEPTH} nor
+   expand (shared parts counted each time) beyond L{MAX_EXPANDED_WEIGHT}.
 
+Any error while loading (a truncated stream, a length past the end, C{RecursionError},
+C{MemoryError}, ...) is a refusal too, never an escape.
 Every refusal is a L{PickleRefused} (a L{ValueError}) whose message is
 Spanish, since it ends up in a reply to the peer.
 
@@ -55,10 +52,11 @@ import hashlib
 import hmac
 import importlib
 import io
+import itertools
 import json
 import math
 import pickle
-import pickletools
+import struct
 import sys
 import uuid
 from collections.abc import Callable, Mapping
@@ -68,9 +66,10 @@ from juego.secret import ENV_VAR, environmentSecret
 
 __all__ = [
     "MAX_CALL_INT_BITS",
-    "MAX_COLLIDABLE_KEY_WEIGHT",
+    "MAX_COLLIDABLE_KEYS",
     "MAX_EXPANDED_WEIGHT",
     "MAX_NESTING_DEPTH",
+    "MAX_VALUE_NODES",
     "MAX_WIRE_PICKLE_CHARS",
     "SECRET_ENV_VAR",
     "WIRE_PICKLE_PROTOCOL",
@@ -242,9 +241,12 @@ MAX_NESTING_DEPTH = 100
 #: Cap on the size of the decoded value as a tree (shared references counted each
 #: time they occur, strings by length) and on the hashing and construction work.
 MAX_EXPANDED_WEIGHT = 16 * 1024 * 1024
-#: Cap on the total weight of hashed keys whose hash is not randomised (everything
-#: but C{str} and C{bytes}); colliding keys make dict and set inserts quadratic.
-MAX_COLLIDABLE_KEY_WEIGHT = 5_000
+#: Cap on the number of objects in the decoded value as a tree (shared ones counted
+#: each time they occur).
+MAX_VALUE_NODES = 500_000
+#: Most dict keys and set members whose hash is not randomised (everything but C{str}
+#: and C{bytes}) in one pickle: colliding keys make each insert scan the others.
+MAX_COLLIDABLE_KEYS = 2_000
 #: Largest integer (in bits) a pickle may pass to a constructor; C{Decimal(int)} is
 #: quadratic in the number of digits.
 MAX_CALL_INT_BITS = 1024
@@ -309,7 +311,6 @@ _CONSTRUCTOR_GLOBALS: dict[tuple[str, str], object] = {
     )
 }
 _STATIC_GLOBALS = {**_VALUE_GLOBALS, **_CONSTRUCTOR_GLOBALS}
-_ORDERED_DICT = _key(collections.OrderedDict)
 
 _registered_classes: dict[tuple[str, str], type] = {}
 
@@ -368,17 +369,82 @@ def _current_allow_list() -> _AllowList:
     return _AllowList(objects, constructible, buildable)
 
 
-class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that resolves globals from the allow-list only.
+def _refuse(reason: str) -> PickleRefused:
+    return PickleRefused(f"pickle rechazado: {reason}")
 
-    It is the last layer of L{decode_wire_pickle}.  On its own it keeps a pickle from
-    reaching any code outside the allow-list, but not from exhausting the stack, the
-    memory or the CPU with allowed pieces: load peer data through that function.
+
+def _forbidden(opcode: str) -> Callable[[Any], None]:
+    def load(self: Any) -> None:
+        raise _refuse(f"opcode no permitido ({opcode})")
+
+    return load
+
+
+#: What a dict key or set member may be: values whose hash is flat (no container is
+#: hashed while loading, so nothing deep or shared is).
+_FLAT = frozenset(
+    {
+        str,
+        bytes,
+        int,
+        float,
+        bool,
+        type(None),
+        complex,
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        datetime.timedelta,
+        decimal.Decimal,
+        uuid.UUID,
+    }
+)
+#: Keys whose hash is not randomised (everything but C{str} and C{bytes}).
+_RANDOMISED = frozenset({str, bytes})
+
+
+#: Python's pure-Python unpickler (C{pickle.Unpickler} is the C one): each step can be checked.
+_PythonUnpickler: Any = pickle._Unpickler
+
+
+class SafeUnpickler(_PythonUnpickler):
+    """
+    Loads a pickle from a peer. Python's own unpickler (the pure-Python one, so that each
+    step can be checked), limited to:
+
+      - globals from the allow-list (L{ForbiddenGlobal} for any other);
+      - the opcodes L{encode_wire_pickle} emits (no persistent ids, extension codes or
+        out-of-band buffers), and no length is trusted before its bytes are there;
+      - calls of the allowed constructors only, with simple arguments (no containers,
+        integers of at most L{MAX_CALL_INT_BITS} bits);
+      - C{BUILD} only on instances of data classes (never a class, never an enum member);
+      - dict keys and set members of flat types only (hashing while loading never
+        recurses or explodes), at most L{MAX_COLLIDABLE_KEYS} of them with a
+        predictable hash (tuples of flat values as keys too);
+      - at most L{MAX_NESTING_DEPTH} open MARKs.
+
+    The loaded value's own shape (depth, size with shared parts counted each time) is
+    checked by L{decode_wire_pickle} after loading.
     """
 
-    def __init__(self, file: Any, *, allow_list: _AllowList | None = None, **kwargs: Any) -> None:
-        super().__init__(file, **kwargs)
+    dispatch: dict[int, Callable[[Any], None]] = dict(_PythonUnpickler.dispatch)
+    for _name in (
+        "PERSID",
+        "BINPERSID",
+        "EXT1",
+        "EXT2",
+        "EXT4",
+        "NEWOBJ_EX",
+        "NEXT_BUFFER",
+        "READONLY_BUFFER",
+    ):
+        dispatch[getattr(pickle, _name)[0]] = _forbidden(_name)
+    del _name
+
+    def __init__(self, file: Any, *, allow_list: _AllowList | None = None) -> None:
+        super().__init__(file)
         self._allow_list = allow_list if allow_list is not None else _current_allow_list()
+        self._collidable = 0
 
     def find_class(self, module: str, name: str) -> Any:
         sys.audit("pickle.find_class", module, name)
@@ -387,403 +453,132 @@ class SafeUnpickler(pickle.Unpickler):
             raise ForbiddenGlobal(module, name)
         return obj
 
+    # calls
 
-# -- structural inspection ---------------------------------------------------
-
-_MARK = object()  # a MARK on the simulated stack
-
-# Node kinds.
-_SCALAR = "scalar"  # None, bool, float, byte strings of protocol 0-2, bytearray
-_STR = "str"
-_BYTES = "bytes"
-_INT = "int"
-_GLOBAL = "global"
-_LIST = "list"
-_DICT = "dict"
-_SET = "set"
-_TUPLE = "tuple"
-_FROZENSET = "frozenset"
-_OBJECT = "object"  # the result of calling an allowed class
-_COMPOUND = frozenset({_LIST, _DICT, _SET, _TUPLE, _FROZENSET})
-_RANDOMISED_HASH = frozenset({_STR, _BYTES})
-_MAX_NAME_LENGTH = 256  # longer strings are never module or class names
-
-
-class _Node:
-    """What the inspector knows about one object the real unpickler would create.
-
-    C{depth} and C{weight} bound the nesting and the tree size of the object;
-    C{contained} is set once it is placed inside another object, after which it
-    may not change (so the depth and weight of its containers stay exact).
-    """
-
-    __slots__ = ("kind", "depth", "weight", "value", "items", "contained", "fresh")
-
-    def __init__(self, kind: str, depth: int = 0, weight: int = 1, value: Any = None) -> None:
-        self.kind = kind
-        self.depth = depth
-        self.weight = weight
-        self.value = value  # str value, int bit length, or (module, name)
-        self.items: tuple[_Node, ...] = ()  # a tuple's items, for call arguments
-        self.contained = False
-        self.fresh = False  # made by NEWOBJ: a new instance that may take BUILD
-
-
-def _refuse(reason: str) -> PickleRefused:
-    return PickleRefused(f"pickle rechazado: {reason}")
-
-
-class _PickleInspector:
-    """Simulates the unpickler's stack and memo over the opcode stream, running nothing.
-
-    Refuses (raises L{PickleRefused}) anything outside the shapes that
-    L{encode_wire_pickle} produces for allowed values, and anything that would
-    make loading or later use of the result blow the stack, the memory or the CPU.
-    It is strict on purpose: where the stream is odd, it refuses rather than guess.
-    """
-
-    def __init__(self, raw: bytes, allow_list: _AllowList) -> None:
-        self._raw = raw
-        self._allow = allow_list
-        self._stack: list[Any] = []
-        self._memo: dict[int, _Node] = {}
-        self._scalars: dict[tuple[str, int, Any], _Node] = {}
-        self._work = 0
-        self._collidable = 0
-
-    def run(self) -> None:
-        end = None
-        for opcode, arg, pos in pickletools.genops(self._raw):
-            handler = _HANDLERS.get(opcode.name)
-            if handler is None:
-                raise _refuse(f"opcode no permitido ({opcode.name})")
-            handler(self, arg)
-            if opcode.name == "STOP":
-                end = -1 if pos is None else pos + 1
-        if end is None:
-            raise _refuse("falta el final (STOP)")
-        if end != len(self._raw):
-            raise _refuse("hay datos tras el final")
-
-    # -- stack -------------------------------------------------------------
-
-    def _pop(self) -> _Node:
-        if not self._stack or self._stack[-1] is _MARK:
-            raise _refuse("pila vacía")
-        return self._stack.pop()
-
-    def _top(self) -> _Node:
-        if not self._stack or self._stack[-1] is _MARK:
-            raise _refuse("pila vacía")
-        return self._stack[-1]
-
-    def _pop_to_mark(self) -> list[_Node]:
-        stack = self._stack
-        for index in range(len(stack) - 1, -1, -1):
-            if stack[index] is _MARK:
-                items = stack[index + 1 :]
-                del stack[index:]
-                return items
-        raise _refuse("falta MARK")
-
-    # -- accounting ----------------------------------------------------------
-
-    def _check(self, node: _Node) -> None:
-        if node.depth > MAX_NESTING_DEPTH:
-            raise _refuse(f"anidamiento de más de {MAX_NESTING_DEPTH} niveles")
-        if node.weight > MAX_EXPANDED_WEIGHT:
-            raise _refuse("el valor se expande demasiado (referencias compartidas)")
-
-    def _spend(self, weight: int) -> None:
-        self._work += weight
-        if self._work > MAX_EXPANDED_WEIGHT:
-            raise _refuse("demasiado trabajo para reconstruir el valor")
-
-    def _hash(self, keys: list[_Node]) -> None:
-        for key in keys:
-            self._spend(key.weight)
-            if key.kind not in _RANDOMISED_HASH:
-                self._collidable += key.weight
-        if self._collidable > MAX_COLLIDABLE_KEY_WEIGHT:
-            raise _refuse("demasiadas claves no textuales en diccionarios o conjuntos")
-
-    # -- building nodes ------------------------------------------------------
-
-    def _scalar(self, kind: str, weight: int, value: Any = None) -> None:
-        # Scalars are immutable and have no items, so equal ones share a node.
-        key = (kind, weight, value)
-        node = self._scalars.get(key)
-        if node is None:
-            node = self._scalars[key] = _Node(kind, 0, weight, value)
-        self._stack.append(node)
-
-    def _new(self, kind: str, items: list[_Node] | tuple[_Node, ...] = ()) -> _Node:
-        node = _Node(kind, 1, 1)
-        self._add(node, items)
-        return node
-
-    def _add(self, target: _Node, items: list[_Node] | tuple[_Node, ...]) -> None:
-        for item in items:
-            target.depth = max(target.depth, item.depth + 1)
-            target.weight += item.weight
-            item.contained = True
-        self._check(target)
-
-    def _mutate(self, target: _Node, items: list[_Node], *kinds: str) -> None:
-        if target.kind not in kinds and not (
-            _DICT in kinds and target.kind == _OBJECT and target.value == _ORDERED_DICT
-        ):
-            raise _refuse(f"no se puede añadir elementos a un {target.kind}")
-        if target.contained:
-            raise _refuse("un objeto cambia después de estar contenido en otro")
-        self._add(target, items)
-
-    def _global(self, module: str, name: str) -> None:
-        if (module, name) not in self._allow.objects:
-            raise ForbiddenGlobal(module, name)
-        self._stack.append(_Node(_GLOBAL, 0, 1, (module, name)))
-
-    def _call(self, func: _Node, args: list[_Node] | tuple[_Node, ...], *, fresh: bool) -> None:
-        if func.kind != _GLOBAL:
-            raise _refuse("solo se pueden construir clases permitidas")
-        if func.value not in self._allow.constructible:
-            module, name = func.value
-            raise _refuse(f"no se permite construir {module}.{name}")
+    def _checkCall(self, func: object, args: Any) -> None:
+        key = _key(func) if isinstance(func, type) else None
+        if key is None or key not in self._allow_list.constructible:
+            what = ".".join(key) if key else type(func).__name__
+            raise _refuse(f"no se permite construir {what}")
         for arg in args:
-            if arg.kind in _COMPOUND:
+            if type(arg) in (list, dict, set, frozenset, tuple, collections.OrderedDict):
                 raise _refuse("los constructores solo admiten argumentos simples")
-            if arg.kind == _INT and arg.value > MAX_CALL_INT_BITS:
+            if type(arg) is int and arg.bit_length() > MAX_CALL_INT_BITS:
                 raise _refuse("entero demasiado grande como argumento")
-        node = self._new(_OBJECT, args)
-        node.value = func.value
-        node.fresh = fresh
-        self._spend(node.weight)
-        self._stack.append(node)
 
-    def _args_tuple(self) -> tuple[_Node, ...]:
-        args = self._pop()
-        if args.kind != _TUPLE:
-            raise _refuse("los argumentos de un constructor deben ser una tupla")
-        return args.items
+    def load_reduce(self) -> None:
+        self._checkCall(self.stack[-2], self.stack[-1])
+        super().load_reduce()
 
-    # -- opcode handlers -----------------------------------------------------
+    def load_newobj(self) -> None:
+        self._checkCall(self.stack[-2], self.stack[-1])
+        super().load_newobj()
 
-    def op_int(self, arg: int) -> None:
-        bits = int(arg).bit_length()
-        self._scalar(_INT, 1 + bits // 64, bits)
+    def _instantiate(self, klass: Any, args: list[Any]) -> None:  # INST and OBJ
+        self._checkCall(klass, args)
+        super()._instantiate(klass, args)
 
-    def op_str(self, arg: str) -> None:
-        value = arg if len(arg) <= _MAX_NAME_LENGTH else None
-        self._scalar(_STR, 1 + len(arg), value)
+    def load_build(self) -> None:
+        target = self.stack[-2]
+        if isinstance(target, type) or _key(type(target)) not in self._allow_list.buildable:
+            raise _refuse("BUILD solo se admite sobre instancias de clases de datos")
+        super().load_build()
 
-    def op_bytes(self, arg: bytes) -> None:
-        self._scalar(_BYTES, 1 + len(arg))
+    # hashing
 
-    def op_sized_scalar(self, arg: Any) -> None:
-        self._scalar(_SCALAR, 1 + len(arg))
+    def _checkKeys(self, keys: Any) -> None:
+        for key in keys:
+            kind = type(key)
+            if kind in (tuple, frozenset):  # one level: ("par", 1)
+                if not all(type(part) in _FLAT for part in key):
+                    raise _refuse("claves compuestas de más de un nivel")
+            elif kind not in _FLAT:
+                raise _refuse(f"claves de tipo no admitido ({kind.__name__})")
+            if kind not in _RANDOMISED:
+                self._collidable += 1
+        if self._collidable > MAX_COLLIDABLE_KEYS:
+            raise _refuse("demasiadas claves con hash predecible")
 
-    def op_scalar(self, arg: Any) -> None:
-        self._scalar(_SCALAR, 1)
+    def load_dict(self) -> None:
+        self._checkKeys(self.stack[::2])
+        super().load_dict()
 
-    def op_empty_list(self, arg: None) -> None:
-        self._stack.append(self._new(_LIST))
+    def load_setitem(self) -> None:
+        self._checkKeys(self.stack[-2:-1])
+        super().load_setitem()
 
-    def op_empty_dict(self, arg: None) -> None:
-        self._stack.append(self._new(_DICT))
+    def load_setitems(self) -> None:
+        self._checkKeys(self.stack[::2])
+        super().load_setitems()
 
-    def op_empty_set(self, arg: None) -> None:
-        self._stack.append(self._new(_SET))
+    def load_additems(self) -> None:
+        self._checkKeys(self.stack)
+        super().load_additems()
 
-    def op_empty_tuple(self, arg: None) -> None:
-        self._stack.append(self._new(_TUPLE))
+    def load_frozenset(self) -> None:
+        self._checkKeys(self.stack)
+        super().load_frozenset()
 
-    def op_mark(self, arg: None) -> None:
-        self._stack.append(_MARK)
+    def load_bytearray8(self) -> None:
+        # Python's own allocates the announced length first (2**40 bytes, say).
+        (size,) = struct.unpack("<Q", self.read(8))
+        data = self.read(size)
+        if len(data) != size:
+            raise _refuse("datos truncados")
+        self.append(bytearray(data))
 
-    def _push_tuple(self, items: list[_Node]) -> None:
-        node = self._new(_TUPLE, items)
-        node.items = tuple(items)
-        self._stack.append(node)
+    def load_mark(self) -> None:
+        if len(self.metastack) >= MAX_NESTING_DEPTH:
+            raise _refuse("anidamiento demasiado profundo")
+        super().load_mark()
 
-    def op_tuple(self, arg: None) -> None:
-        self._push_tuple(self._pop_to_mark())
-
-    def op_tuple1(self, arg: None) -> None:
-        self._push_tuple([self._pop()])
-
-    def op_tuple2(self, arg: None) -> None:
-        second = self._pop()
-        self._push_tuple([self._pop(), second])
-
-    def op_tuple3(self, arg: None) -> None:
-        third = self._pop()
-        second = self._pop()
-        self._push_tuple([self._pop(), second, third])
-
-    def op_list(self, arg: None) -> None:
-        self._stack.append(self._new(_LIST, self._pop_to_mark()))
-
-    def op_dict(self, arg: None) -> None:
-        items = self._pop_to_mark()
-        if len(items) % 2:
-            raise _refuse("diccionario con un número impar de elementos")
-        self._hash(items[0::2])
-        self._stack.append(self._new(_DICT, items))
-
-    def op_frozenset(self, arg: None) -> None:
-        items = self._pop_to_mark()
-        self._hash(items)
-        self._stack.append(self._new(_FROZENSET, items))
-
-    def op_append(self, arg: None) -> None:
-        item = self._pop()
-        self._mutate(self._top(), [item], _LIST)
-
-    def op_appends(self, arg: None) -> None:
-        items = self._pop_to_mark()
-        self._mutate(self._top(), items, _LIST)
-
-    def op_setitem(self, arg: None) -> None:
-        value = self._pop()
-        key = self._pop()
-        self._hash([key])
-        self._mutate(self._top(), [key, value], _DICT)
-
-    def op_setitems(self, arg: None) -> None:
-        items = self._pop_to_mark()
-        if len(items) % 2:
-            raise _refuse("diccionario con un número impar de elementos")
-        self._hash(items[0::2])
-        self._mutate(self._top(), items, _DICT)
-
-    def op_additems(self, arg: None) -> None:
-        items = self._pop_to_mark()
-        self._hash(items)
-        self._mutate(self._top(), items, _SET)
-
-    def op_pop(self, arg: None) -> None:
-        if not self._stack:
-            raise _refuse("pila vacía")
-        self._stack.pop()
-
-    def op_pop_mark(self, arg: None) -> None:
-        self._pop_to_mark()
-
-    def op_dup(self, arg: None) -> None:
-        self._stack.append(self._top())
-
-    def op_put(self, arg: int) -> None:
-        self._memo[arg] = self._top()
-
-    def op_memoize(self, arg: None) -> None:
-        self._memo[len(self._memo)] = self._top()
-
-    def op_get(self, arg: int) -> None:
-        node = self._memo.get(arg)
-        if node is None:
-            raise _refuse("referencia a una memoria inexistente")
-        self._stack.append(node)
-
-    def op_global(self, arg: str) -> None:
-        # pickletools reports GLOBAL's two lines as "module name"; names with spaces
-        # split wrongly here and then fail the allow-list, which has none.
-        module, _, name = arg.partition(" ")
-        self._global(module, name)
-
-    def op_stack_global(self, arg: None) -> None:
-        name = self._pop()
-        module = self._pop()
-        if module.kind != _STR or name.kind != _STR or module.value is None or name.value is None:
-            raise _refuse("STACK_GLOBAL sin nombres literales")
-        self._global(module.value, name.value)
-
-    def op_inst(self, arg: str) -> None:
-        args = self._pop_to_mark()
-        self.op_global(arg)
-        self._call(self._pop(), args, fresh=False)
-
-    def op_obj(self, arg: None) -> None:
-        items = self._pop_to_mark()
-        if not items:
-            raise _refuse("OBJ sin clase")
-        self._call(items[0], items[1:], fresh=False)
-
-    def op_reduce(self, arg: None) -> None:
-        args = self._args_tuple()
-        self._call(self._pop(), args, fresh=False)
-
-    def op_newobj(self, arg: None) -> None:
-        args = self._args_tuple()
-        self._call(self._pop(), args, fresh=True)
-
-    def op_build(self, arg: None) -> None:
-        state = self._pop()
-        target = self._top()
-        if not (target.kind == _OBJECT and target.fresh and target.value in self._allow.buildable):
-            raise _refuse("BUILD solo se admite sobre instancias nuevas de clases de datos")
-        if target.contained:
-            raise _refuse("un objeto cambia después de estar contenido en otro")
-        self._spend(state.weight)
-        self._add(target, [state])
-
-    def op_ignore(self, arg: Any) -> None:
-        """PROTO and FRAME: nothing to simulate."""
-
-    def op_stop(self, arg: None) -> None:
-        self._top()
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+    dispatch[pickle.MARK[0]] = load_mark
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
 
-_HANDLERS: dict[str, Callable[[_PickleInspector, Any], None]] = {
-    **dict.fromkeys(
-        ("INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"),
-        _PickleInspector.op_int,
-    ),
-    **dict.fromkeys(
-        ("UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"), _PickleInspector.op_str
-    ),
-    **dict.fromkeys(("BINBYTES", "SHORT_BINBYTES", "BINBYTES8"), _PickleInspector.op_bytes),
-    **dict.fromkeys(
-        ("STRING", "BINSTRING", "SHORT_BINSTRING", "BYTEARRAY8"),
-        _PickleInspector.op_sized_scalar,
-    ),
-    **dict.fromkeys(
-        ("NONE", "NEWTRUE", "NEWFALSE", "FLOAT", "BINFLOAT"), _PickleInspector.op_scalar
-    ),
-    **dict.fromkeys(("PUT", "BINPUT", "LONG_BINPUT"), _PickleInspector.op_put),
-    **dict.fromkeys(("GET", "BINGET", "LONG_BINGET"), _PickleInspector.op_get),
-    **dict.fromkeys(("PROTO", "FRAME"), _PickleInspector.op_ignore),
-    "EMPTY_LIST": _PickleInspector.op_empty_list,
-    "EMPTY_DICT": _PickleInspector.op_empty_dict,
-    "EMPTY_SET": _PickleInspector.op_empty_set,
-    "EMPTY_TUPLE": _PickleInspector.op_empty_tuple,
-    "MARK": _PickleInspector.op_mark,
-    "TUPLE": _PickleInspector.op_tuple,
-    "TUPLE1": _PickleInspector.op_tuple1,
-    "TUPLE2": _PickleInspector.op_tuple2,
-    "TUPLE3": _PickleInspector.op_tuple3,
-    "LIST": _PickleInspector.op_list,
-    "DICT": _PickleInspector.op_dict,
-    "FROZENSET": _PickleInspector.op_frozenset,
-    "APPEND": _PickleInspector.op_append,
-    "APPENDS": _PickleInspector.op_appends,
-    "SETITEM": _PickleInspector.op_setitem,
-    "SETITEMS": _PickleInspector.op_setitems,
-    "ADDITEMS": _PickleInspector.op_additems,
-    "POP": _PickleInspector.op_pop,
-    "POP_MARK": _PickleInspector.op_pop_mark,
-    "DUP": _PickleInspector.op_dup,
-    "MEMOIZE": _PickleInspector.op_memoize,
-    "GLOBAL": _PickleInspector.op_global,
-    "STACK_GLOBAL": _PickleInspector.op_stack_global,
-    "INST": _PickleInspector.op_inst,
-    "OBJ": _PickleInspector.op_obj,
-    "REDUCE": _PickleInspector.op_reduce,
-    "NEWOBJ": _PickleInspector.op_newobj,
-    "BUILD": _PickleInspector.op_build,
-    "STOP": _PickleInspector.op_stop,
-    # Deliberately absent, hence refused: PERSID, BINPERSID, EXT1, EXT2, EXT4,
-    # NEWOBJ_EX, NEXT_BUFFER, READONLY_BUFFER.
-}
+def _checkShape(value: object) -> None:
+    """
+    Refuse a loaded value nested deeper than L{MAX_NESTING_DEPTH} (its users recurse:
+    comparing, hashing, encoding) or larger, as a tree, than L{MAX_VALUE_NODES} objects
+    or L{MAX_EXPANDED_WEIGHT} (strings by length): shared parts count each time they
+    occur, since a small pickle can name a tree with 2**40 leaves.
+    """
+    nodes = weight = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_NESTING_DEPTH:
+            raise _refuse(f"anidamiento de más de {MAX_NESTING_DEPTH} niveles")
+        nodes += 1
+        weight += len(item) if isinstance(item, str | bytes) else 1
+        if nodes > MAX_VALUE_NODES or weight > MAX_EXPANDED_WEIGHT:
+            raise _refuse("el valor se expande demasiado")
+        for child in _children(item):
+            pending.append((child, depth + 1))
+
+
+def _children(item: object) -> Any:
+    if isinstance(item, dict):
+        return itertools.chain.from_iterable(item.items())
+    if isinstance(item, list | tuple | set | frozenset):
+        return item
+    if isinstance(item, str | bytes | int | float | complex | type(None)):
+        return ()
+    state = getattr(item, "__dict__", None)
+    values = list(state.values()) if isinstance(state, dict) else []
+    for cls in type(item).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if slot not in ("__dict__", "__weakref__") and hasattr(item, slot):
+                values.append(getattr(item, slot))
+    return values
 
 
 # -- signing and the public entry points --------------------------------------
@@ -848,7 +643,7 @@ def decode_wire_pickle(
         raise PickleRefused("el pickle no es base64 válido") from exc
     if secret is not None:
         _verify(raw, sig, secret)
-    return _load_inspected(raw)
+    return _load(raw)
 
 
 def _verify(raw: bytes, sig: object, secret: bytes) -> None:
@@ -862,16 +657,19 @@ def _verify(raw: bytes, sig: object, secret: bytes) -> None:
         raise BadSignature("firma del pickle inválida")
 
 
-def _load_inspected(raw: bytes) -> object:
-    allow_list = _current_allow_list()
+def _load(raw: bytes) -> object:
+    stream = io.BytesIO(raw)
     try:
-        _PickleInspector(raw, allow_list).run()
-        return SafeUnpickler(io.BytesIO(raw), allow_list=allow_list).load()
+        value = SafeUnpickler(stream).load()
     except PickleRefused:
         raise
-    except Exception as exc:
+    except Exception as exc:  # also RecursionError, MemoryError, SystemError
         detail = str(exc)[:200]
         raise PickleRefused(f"pickle inválido ({type(exc).__name__}: {detail})") from exc
+    if stream.read(1):
+        raise _refuse("hay datos tras el final")
+    _checkShape(value)
+    return value
 
 
 def secret_from_env() -> bytes | None:

@@ -272,7 +272,7 @@ class StatsService:
         if not message.strip():
             raise invalid("El campo 'message' no puede estar vacío")
         kind = request.choice("type", NOTIFICATION_TYPES, default="info")
-        clave = request.str("idempotency_key", default=None, maxLength=64, minLength=1)
+        key = request.str("idempotency_key", default=None, maxLength=64, minLength=1)
 
         def answer(added: tuple[Notification, bool] | None) -> Reply:
             if added is None:
@@ -282,7 +282,7 @@ class StatsService:
                 self.publish(notification)
             return {"success": True, "notification": notification}
 
-        return self.store.notifications.addOnce(userID, message, kind, clave).addCallback(answer)
+        return self.store.notifications.addOnce(userID, message, kind, key).addCallback(answer)
 
     def publish(self, notification: Notification) -> None:
         try:

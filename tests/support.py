@@ -149,3 +149,15 @@ def selfSigned(directory: str, host: str = "localhost") -> tuple[str, str]:
     with open(certPath, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     return keyPath, certPath
+
+
+class Boom:
+    """
+    Loading a pickle of this would create a file; nothing may ever load it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (self.path, "w"))

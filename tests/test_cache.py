@@ -9,9 +9,11 @@ L{tests.redissupport}.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from datetime import UTC, datetime, timedelta
 
+import attrs
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
@@ -347,6 +349,8 @@ class RankingTestsMixin:
         self.link.startService()
         await waitFor(reactor, lambda: self.link.up)
         self.assertFalse(self.ranking.dirty)
+        # The stale marker's deletion went first on the new connection; then the rebuild.
+        await self.settled()
         await waitFor(reactor, lambda: self.redis.command("EXISTS", self.ranking.ready) == 1)
         await self.assertMatchesSQL()
 
@@ -393,8 +397,8 @@ class DownTests(TestCase):
         self.user = self.successResultOf(self.store.users.create("ana", "ana@example.com", "h"))
 
     async def test_statsFromSQL(self):
-        # Several connection attempts have failed (backoff from 0.25 s).
-        await waitFor(reactor, lambda: self.cache.link._failures >= 2)
+        # Several connection attempts have failed (backoff from 0.1 s).
+        await waitFor(reactor, lambda: self.cache.link.failures >= 2)
         self.assertFalse(self.cache.link.up)
         results = self.successResultOf(
             self.store.scores.saveBatch([SaveRequest(self.user.id, 42)], now=T0)
@@ -414,6 +418,70 @@ class DownTests(TestCase):
         failure.trap(RedisUnavailable)
         warnings = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
         self.assertEqual(len(warnings), 1)
+
+
+class RefusedTests(TestCase):
+    """
+    A Redis that refuses the password: the link never comes up, the outage is logged once
+    with the reason, and the attempts go on with backoff, each connection closed.
+    """
+
+    def setUp(self):
+        settings, self.redis = redisSettings(self)
+        settings = attrs.evolve(settings, password="wrong-" + secrets.token_hex(4))
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.link = RedisLink(settings, reactor)
+        self.link.startService()
+        self.addCleanup(self.link.stopService)
+
+    def clients(self) -> int:
+        listing = self.redis.command("CLIENT", "LIST")
+        return listing.count("\n") if isinstance(listing, str) else 0
+
+    async def test_refusedPassword(self):
+        before = self.clients()
+        await waitFor(reactor, lambda: self.link.failures >= 3)
+        self.assertFalse(self.link.up)
+        self.failureResultOf(self.link.call("ping")).trap(RedisUnavailable)
+        warnings = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("could not auth", warnings[0]["why"])
+        # Each refused connection was closed, not left open beside the next attempt.
+        self.assertLessEqual(self.clients(), before + 1)
+
+
+class LostConnectionTests(TestCase):
+    """
+    Redis drops the link's connection: the outage is logged once, the link connects
+    again with its backoff, and what waits for it (onUp) is told again.
+    """
+
+    def setUp(self):
+        settings, self.redis = redisSettings(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.link = RedisLink(settings, reactor)
+        self.ups = []
+        self.link.onUp(self.ups.append)
+        self.link.startService()
+        self.addCleanup(self.link.stopService)
+
+    async def test_reconnects(self):
+        await waitFor(reactor, lambda: self.link.up)
+        name = "juego-test-" + secrets.token_hex(4)
+        await self.link.call("execute_command", "CLIENT", "SETNAME", name)
+        [line] = [ln for ln in self.redis.command("CLIENT", "LIST").splitlines() if name in ln]
+        clientID = line.split()[0].removeprefix("id=")
+        self.redis.command("CLIENT", "KILL", "ID", clientID)
+        await waitFor(reactor, lambda: len(self.ups) == 2)
+        self.assertEqual(await self.link.call("ping"), "PONG")
+        lost = [e for e in self.events if "unavailable" in str(e.get("log_format", ""))]
+        self.assertEqual(len(lost), 1)
+        self.assertIn("connection lost", lost[0]["why"])
+        self.assertTrue(any("is back" in str(e.get("log_format", "")) for e in self.events))
 
 
 class HungRedisTests(TestCase):

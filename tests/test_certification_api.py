@@ -12,10 +12,11 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import update
 from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
 
-from juego.game.captcha import normalise
+from juego.game.captcha import PRECISION_MINIMA, normalise
 from juego.store import schema as s
-from juego.web.certification import LIFETIME, PER_HOUR
+from juego.web.certification import LIFETIME, PER_HOUR, Grade
 from tests.keystrokes import duration, humanEvents
 from tests.support import PostgresMixin
 from tests.websupport import Client, WebTestCase
@@ -362,3 +363,22 @@ class RecoveryTests(CertificationTestCase):
 
 class PostgresAnswerTests(PostgresMixin, AnswerTests):
     pass
+
+
+class GradeMessageTests(SynchronousTestCase):
+    """
+    Each verdict of L{Grade.message}, the player's text for how an answer did.
+    """
+
+    def test_messages(self) -> None:
+        def message(passed: bool, human: bool, precision: float, certified: float | None) -> str:
+            return Grade(50.0, precision, human, passed).message(80.0, certified)
+
+        self.assertEqual(message(True, True, 1.0, None), "¡Prueba superada!")
+        self.assertIn("certificada es ahora 90 ppm", message(True, True, 1.0, 90.0))
+        self.assertIn("demasiado rápida", message(False, False, 1.0, None))
+        self.assertIn(f"{round(PRECISION_MINIMA * 100)} %", message(False, True, 0.5, None))
+        self.assertEqual(
+            message(False, True, 1.0, None),
+            "Demasiado lento: has escrito a 50 ppm y necesitabas 80 ppm.",
+        )

@@ -14,6 +14,7 @@ import socket
 
 from twisted.internet import reactor as globalReactor
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.threads import deferToThread
 from twisted.test.iosim import ConnectionCompleter
@@ -34,23 +35,11 @@ from juego.model import UserStats
 from juego.scores import GroupCommitWriter, ScoreService
 from juego.stats import DistFactory, StatsService
 from juego.wire import WireFactory
-from tests.support import sqliteURL, synchronousStore
+from tests.support import Boom, sqliteURL, synchronousStore
 
 SECRET = b"s3cret-for-tests"
 PORT = 7000
 ENDPOINT = f"tcp:host=127.0.0.1:port={PORT}"
-
-
-class Boom:
-    """
-    Loading a pickle of this would create a file; nothing may ever load it.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 class World:
@@ -124,10 +113,21 @@ class World:
         self.flush()
 
 
+def assertWaiting(case, client, reactor=None) -> None:
+    """
+    Every connection of C{client} waits for its next attempt: none up or under way, and
+    a retry scheduled for each.
+    """
+    reactor = reactor or case.world.reactor
+    case.assertFalse(any(link.ready or link.connecting for link in client._links))
+    retries = [c for c in reactor.getDelayedCalls() if "_reconnect" in repr(c.func)]
+    case.assertEqual(len(retries), len(client._links))
+
+
 class BackoffTests(SynchronousTestCase):
     def test_exponentialCappedWithJitter(self):
-        highs = [backoffDelay(n, rand=lambda: 1.0) for n in range(12)]
-        lows = [backoffDelay(n, rand=lambda: 0.0) for n in range(12)]
+        highs = [backoffDelay(n, rand=lambda: 1.0) for n in range(1, 13)]
+        lows = [backoffDelay(n, rand=lambda: 0.0) for n in range(1, 13)]
         self.assertEqual(highs[:4], [0.1, 0.2, 0.4, 0.8])
         self.assertEqual(highs[-1], MAX_BACKOFF)
         self.assertTrue(all(b >= a for a, b in zip(highs, highs[1:], strict=False)))
@@ -216,7 +216,7 @@ class DistClientTests(SynchronousTestCase):
         self.assertNoResult(d)
         self.world.reactor.advance(0.01)
         self.failureResultOf(d, ServiceUnavailable)
-        self.assertEqual({link.state for link in self.client._links}, {"waiting"})
+        assertWaiting(self, self.client)
 
     def test_callTimesOut(self):
         self.connected()
@@ -233,7 +233,7 @@ class DistClientTests(SynchronousTestCase):
         # That connection was dropped and is made again; the pool carries on.
         self.world.advance(MAX_BACKOFF)
         self.world.complete()
-        self.assertEqual({link.state for link in self.client._links}, {"ready"})
+        self.assertTrue(all(link.ready for link in self.client._links))
         d = self.client.get_user_stats(u.id)
         self.world.flush()
         self.assertTrue(self.successResultOf(d)["success"])
@@ -244,7 +244,7 @@ class DistClientTests(SynchronousTestCase):
         self.client.start()
         self.world.complete()
         self.world.down()
-        self.assertEqual({link.state for link in self.client._links}, {"waiting"})
+        assertWaiting(self, self.client)
         # Refused attempts, each retried later than the one before, never beyond 5 s.
         delays = []
         for _ in range(10):
@@ -296,7 +296,7 @@ class DistClientTests(SynchronousTestCase):
         self.successResultOf(stopped)
         self.assertTrue(self.successResultOf(inFlight)["success"])  # answered before the close
         self.failureResultOf(self.client.ping(), ServiceUnavailable)
-        self.assertEqual({link.state for link in self.client._links}, {"stopped"})
+        self.assertFalse(any(link.running or link.ready for link in self.client._links))
         self.assertEqual(self.world.reactor.getDelayedCalls(), [])
 
     def test_stopAbortsAConnectionThatWillNotClose(self):
@@ -349,7 +349,7 @@ class AuthTests(SynchronousTestCase):
         error = self.failureResultOf(d, ServiceUnavailable).value
         self.assertIn("Autenticación", error.message)
         self.assertFalse(client.available)
-        self.assertEqual({link.state for link in client._links}, {"waiting"})
+        assertWaiting(self, client, world.reactor)
         self.flushLoggedErrors()
 
     def test_serviceWithoutSecret(self):
@@ -376,6 +376,38 @@ class AuthTests(SynchronousTestCase):
         self.assertIsInstance(error, ServiceUnavailable)
         self.assertIn("no permitido", error.message)
         self.assertFalse(os.path.exists(marker))
+
+    def test_handshakeTimesOut(self):
+        # A server that accepts and never answers: the attempt gives up after the
+        # timeout and closes its connection before the next.
+        world = World(self, factory=Factory.forProtocol(Protocol))
+        client = DistServiceClient(world.reactor, ENDPOINT, secret=SECRET, poolSize=1)
+        client.start()
+        world.complete()
+        world.advance(1)
+        d = client.ping()  # waits for the handshake
+        world.advance(DEFAULT_TIMEOUT - 1.01)
+        self.assertNoResult(d)
+        world.advance(0.01)
+        error = self.failureResultOf(d, ServiceUnavailable).value
+        self.assertIn("no completó la conexión", error.message)
+        self.assertTrue(world.pumps[0].clientIO.disconnected)
+        assertWaiting(self, client, world.reactor)
+
+    def test_closedDuringHandshake(self):
+        class Rude(Protocol):
+            def connectionMade(self):
+                self.transport.loseConnection()
+
+        world = World(self, factory=Factory.forProtocol(Rude))
+        client = DistServiceClient(world.reactor, ENDPOINT, secret=SECRET, poolSize=1)
+        client.start()
+        d = client.ping()
+        world.complete()
+        self.assertIn(
+            "cerró la conexión", self.failureResultOf(d, ServiceUnavailable).value.message
+        )
+        assertWaiting(self, client, world.reactor)
 
 
 class SubscriptionTests(SynchronousTestCase):

@@ -66,6 +66,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from juego.game.rules import longitud, puntos
 from juego.store import schema as s
 from tests.processes import ServiceProcess, serviceEnvironment
+from tests.records import RECORD_TEXT, checkRecordNotifications
 
 REQUIRE = "JUEGO_REQUIRE_NAMESPACES"
 
@@ -91,8 +92,6 @@ HTTP_TIMEOUT = 30.0
 AHEAD_MS = 1500
 
 PASSWORD = "contraseña-segura"
-RECORD_PREFIX = "record:"
-RECORD_TEXT = "¡Nuevo récord personal: {} puntos!"
 UNAVAILABLE = "servicio_no_disponible"
 
 HOSTS = ("web", "tcp", "dist", "db")
@@ -970,34 +969,12 @@ class FaultTests(SynchronousTestCase):
         Each new best has exactly one record notification, with its text, stored and
         listed to its player; there are no others.
         """
-        ids = [player.id for player in players]
-        records = {
-            row.clave: row
-            for row in self.system.query(
-                select(s.scores.c.clave, s.scores.c.user_id, s.scores.c.puntaje).where(
-                    s.scores.c.nuevo_record.is_(True), s.scores.c.user_id.in_(ids)
-                )
-            )
-        }
-        notifications = self.system.query(
-            select(
-                s.notifications.c.clave, s.notifications.c.user_id, s.notifications.c.message
-            ).where(
-                s.notifications.c.message.like("¡Nuevo récord personal:%"),
-                s.notifications.c.user_id.in_(ids),
-            )
+        count = checkRecordNotifications(
+            self, self.system.query, [player.id for player in players], fault.name
         )
-        perKey = Counter(n.clave for n in notifications)
-        figures.records = len(records)
-        figures.notifications = len(notifications)
-        figures.notificationsDoubled = sum(n - 1 for n in perKey.values() if n > 1)
-        self.assertEqual(figures.notificationsDoubled, 0, f"{fault.name}: notified twice")
-        self.assertEqual(set(perKey), {RECORD_PREFIX + clave for clave in records})
-        for n in notifications:
-            score = records[n.clave[len(RECORD_PREFIX) :]]
-            self.assertEqual(
-                (n.user_id, n.message), (score.user_id, RECORD_TEXT.format(score.puntaje))
-            )
+        figures.records = count.records
+        figures.notifications = count.notifications
+        figures.notificationsDoubled = count.duplicated
         # ... and each player is shown each of theirs once.
         web = self.web()
         try:
@@ -1010,9 +987,7 @@ class FaultTests(SynchronousTestCase):
                     n["message"] for n in answer.body["notifications"] if "récord" in n["message"]
                 )
                 mine = Counter(
-                    RECORD_TEXT.format(r.puntaje)
-                    for r in records.values()
-                    if r.user_id == player.id
+                    RECORD_TEXT.format(r.puntaje) for r in count.bests if r.user_id == player.id
                 )
                 self.assertEqual(shown, mine, f"{fault.name}: player {player.id}")
         finally:

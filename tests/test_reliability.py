@@ -43,6 +43,7 @@ from juego.store import schema as s
 from juego.wire import auth
 from tests.keystrokes import PASO_HUMANO_MS, pacedWord
 from tests.processes import ServiceProcess, freePort
+from tests.records import checkRecordNotifications
 
 #: Players signed up over HTTP, and worker threads (one HTTP connection each).
 PLAYERS = 8
@@ -70,13 +71,6 @@ MAX_ERRORS = 20
 #: The last event may be this far ahead of the time since the partida was issued (the
 #: rules allow 2,000 ms).
 AHEAD_MS = 1500
-
-RECORD_PREFIX = "record:"
-
-
-def recordMessage(puntaje: int) -> str:
-    return f"¡Nuevo récord personal: {puntaje} puntos!"
-
 
 # -- the system ------------------------------------------------------------------
 
@@ -686,35 +680,12 @@ class ReliabilityMixin:
         Each new best the players' games stored has exactly one record notification,
         with its text; they have no other record notification.
         """
-        case: Any = self
-        playerIDs = [player.id for player in players]
-        records = {
-            row.clave: row
-            for row in self.system.query(
-                select(s.scores.c.clave, s.scores.c.user_id, s.scores.c.puntaje).where(
-                    s.scores.c.nuevo_record.is_(True), s.scores.c.user_id.in_(playerIDs)
-                )
-            )
-        }
-        notifications = self.system.query(
-            select(
-                s.notifications.c.clave, s.notifications.c.user_id, s.notifications.c.message
-            ).where(
-                s.notifications.c.message.like("¡Nuevo récord personal:%"),
-                s.notifications.c.user_id.in_(playerIDs),
-            )
+        count = checkRecordNotifications(
+            self, self.system.query, [player.id for player in players], "reliability"
         )
-        perKey = Counter(n.clave for n in notifications)
-        figures.notificationsExpected = len(records)
-        figures.notificationsStored = len(notifications)
-        figures.notificationsDuplicated = sum(n - 1 for n in perKey.values() if n > 1)
-        case.assertEqual(figures.notificationsDuplicated, 0)
-        case.assertEqual(
-            set(perKey), {RECORD_PREFIX + clave for clave in records}, "record notifications differ"
-        )
-        for n in notifications:
-            score = records[n.clave[len(RECORD_PREFIX) :]]
-            case.assertEqual((n.user_id, n.message), (score.user_id, recordMessage(score.puntaje)))
+        figures.notificationsExpected = count.records
+        figures.notificationsStored = count.notifications
+        figures.notificationsDuplicated = count.duplicated
         return figures
 
 

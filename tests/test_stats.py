@@ -31,7 +31,7 @@ from juego.tap import SequentialMultiService, StoreService
 from juego.tap import dist as distTap
 from juego.wire.client import LineClientProtocol, decodeReply
 from juego.wire.protocol import IDLE_TIMEOUT
-from tests.support import PostgresMixin, SQLiteMixin, sqliteURL, synchronousStore
+from tests.support import Boom, PostgresMixin, SQLiteMixin, sqliteURL, synchronousStore
 
 SECRET = b"s3cret-for-tests"
 
@@ -53,18 +53,6 @@ GLOBAL_STATS_FIELDS = {
     "partidas_totales",
 }
 NOTIFICATION_FIELDS = {"id", "user_id", "message", "type", "timestamp", "leida"}
-
-
-class Boom:
-    """
-    Loading a pickle of this would create a file; nothing may ever load it.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 class Harness:

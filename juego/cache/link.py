@@ -3,30 +3,29 @@ One reconnecting connection to Redis, for the optional shared cache and pub/sub.
 
 The Redis protocol and its commands are txredisapi's; the connecting is ours, so that it
 fits the rest of juego: the reactor is a constructor argument (tests step it), a lost
-server is retried with exponential backoff capped at L{MAX_DELAY} seconds (the contract, README), a
-command while the server is away fails at once with L{RedisUnavailable} (callers fall
+server is retried with the backoff of every link (L{juego.reconnect}: exponential, capped
+at 5 s, the contract), a command while the server is away fails at once with L{RedisUnavailable} (callers fall
 back to the database), and an outage is logged once (L{Health}), not at every retry.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
 import txredisapi
-from twisted.application.service import Service
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IDelayedCall, IStreamClientEndpoint
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from juego.config import ConfigError
+from juego.reconnect import Link, PreparationFailed
 
 DEFAULT_PORT = 6379
 #: Prefix of every key and channel juego uses (C{?prefix=} in the URL changes it).
@@ -36,9 +35,6 @@ DEFAULT_PREFIX = "juego:"
 REPLY_TIMEOUT = 0.5
 #: Seconds a connection attempt may take.
 CONNECT_TIMEOUT = 3.0
-#: Backoff between connection attempts: from L{INITIAL_DELAY}, doubling, capped.
-INITIAL_DELAY = 0.25
-MAX_DELAY = 5.0
 
 
 class RedisUnavailable(txredisapi.ConnectionError):
@@ -207,15 +203,6 @@ class _Factory(Factory):
         )
         protocol.factory = self
         protocol.callLater = link.reactor.callLater
-        connectionLost = protocol.connectionLost
-
-        def lost(reason: Failure) -> None:
-            try:
-                connectionLost(reason)
-            finally:
-                link._lost(protocol, reason)
-
-        protocol.connectionLost = lost
         return protocol
 
     def stopTrying(self) -> None:
@@ -224,12 +211,14 @@ class _Factory(Factory):
         pass
 
     def connectionError(self, why: str) -> None:
-        self.link._refused(why)
+        if self.link.running:
+            self.link.health.wentDown(self.link.label, why)
 
 
-class RedisLink(Service):
+class RedisLink(Link):
     """
-    One connection to Redis, kept open for as long as the service runs.
+    One connection to Redis, kept open for as long as the service runs (a
+    L{juego.reconnect.Link}: ready once AUTH and SELECT went through).
 
     @ivar up: whether commands can be sent now.
     """
@@ -246,6 +235,7 @@ class RedisLink(Service):
         replyTimeout: float | None = REPLY_TIMEOUT,
         pingInterval: float | None = None,
     ) -> None:
+        super().__init__(settings.endpoint(reactor), _Factory(self), reactor, CONNECT_TIMEOUT)
         self.settings = settings
         self.reactor = reactor
         self.health = health or Health(settings.where)
@@ -253,22 +243,12 @@ class RedisLink(Service):
         self.protocolClass = protocolClass or txredisapi.RedisProtocol
         self.replyTimeout = replyTimeout
         self.pingInterval = pingInterval
-        self._endpoint: IStreamClientEndpoint | None = None
-        self._factory = _Factory(self)
-        self._protocol: Any = None
-        #: The open connection, ready or not yet (AUTH and SELECT under way).
-        self._open: Any = None
-        self._attempt: Deferred[Any] | None = None
-        self._retry: IDelayedCall | None = None
-        self._failures = 0
-        self._stopping = False
-        self._closed: list[Deferred[None]] = []
         self._onUp: list[Callable[[Any], object]] = []
         self._pinger: LoopingCall | None = None
 
     @property
     def up(self) -> bool:
-        return self._protocol is not None
+        return self.protocol is not None
 
     def onUp(self, callback: Callable[[Any], object]) -> None:
         """
@@ -282,7 +262,7 @@ class RedisLink(Service):
         Run a txredisapi command (C{"eval"}, C{"publish"}, C{"delete"}, ...): its reply, or
         a failure (L{RedisUnavailable} at once while there is no connection).
         """
-        protocol = self._protocol
+        protocol = self.protocol
         if protocol is None:
             return fail(RedisUnavailable(f"no connection to Redis at {self.settings.where}"))
         try:
@@ -291,49 +271,18 @@ class RedisLink(Service):
             return fail()
         return result
 
-    # Service
-
-    def startService(self) -> None:
-        Service.startService(self)
-        self._stopping = False
-        self._endpoint = self.settings.endpoint(self.reactor)
-        self._connect()
-
     def stopService(self) -> Deferred[None]:
-        Service.stopService(self)
-        self._stopping = True
-        if self._retry is not None and self._retry.active():
-            self._retry.cancel()
-        self._retry = None
-        if self._attempt is not None:
-            self._attempt.cancel()
-        protocol = self._open
-        if protocol is None or protocol.transport is None:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._closed.append(d)
-        protocol.transport.loseConnection()
-        return d
+        self._stopPinging()
+        return super().stopService()
 
-    # Connecting
+    # Link
 
-    def _connect(self) -> None:
-        self._retry = None
-        assert self._endpoint is not None
-        attempt = self._attempt = self._endpoint.connect(self._factory)
-        attempt.addCallbacks(self._connected, self._failed)
-
-    def _connected(self, protocol: Any) -> None:
-        self._attempt = None
-        self._open = protocol
+    def prepare(self, protocol: Any) -> Deferred[Any]:
         # Ready once AUTH and SELECT (if any) went through; a refusal closes it instead.
-        protocol.whenConnected().addCallback(self._ready)
+        ready: Deferred[Any] = protocol.whenConnected()
+        return ready
 
-    def _ready(self, protocol: Any) -> None:
-        if self._stopping or self._open is not protocol:
-            return
-        self._protocol = protocol
-        self._failures = 0
+    def linkReady(self, protocol: Any) -> None:
         self.health.cameUp(self.label)
         if self.pingInterval:
             self._pinger = LoopingCall(self._ping)
@@ -345,45 +294,24 @@ class RedisLink(Service):
             except Exception:
                 self.log.failure("a Redis connection callback failed")
 
+    def linkFailed(self, failure: Failure) -> None:
+        if failure.check(PreparationFailed):
+            self.health.wentDown(self.label, "connection refused")
+        else:
+            self.health.wentDown(self.label, failure.getErrorMessage() or failure.type.__name__)
+
+    def linkLost(self, protocol: Any, reason: Failure) -> None:
+        self._stopPinging()
+        self.health.wentDown(
+            self.label, "connection lost: " + (reason.getErrorMessage() or "closed")
+        )
+
     def _ping(self) -> None:
         # A half-open connection (a server gone without a word) is noticed by the reply
         # timeout, which drops the connection; we then reconnect.
         self.call("ping").addErrback(lambda _: None)
 
-    def _failed(self, failure: Failure) -> None:
-        self._attempt = None
-        if self._stopping:
-            return
-        self._wentDown(failure.getErrorMessage() or failure.type.__name__)
-
-    def _refused(self, why: str) -> None:
-        if not self._stopping:
-            self.health.wentDown(self.label, why)
-
-    def _lost(self, protocol: Any, reason: Failure) -> None:
-        if self._pinger is not None and self._protocol is protocol:
-            if self._pinger.running:
-                self._pinger.stop()
-            self._pinger = None
-        wasUp = self._protocol is protocol
-        if wasUp:
-            self._protocol = None
-        if self._open is protocol:
-            self._open = None
-        if self._stopping:
-            waiters, self._closed = self._closed, []
-            for d in waiters:
-                d.callback(None)
-            return
-        if wasUp:
-            self._wentDown("connection lost: " + (reason.getErrorMessage() or "closed"))
-        elif self._attempt is None and self._retry is None:
-            # Closed before it was ready (a refused AUTH, say).
-            self._wentDown("connection refused")
-
-    def _wentDown(self, why: str) -> None:
-        self.health.wentDown(self.label, why)
-        delay = min(MAX_DELAY, INITIAL_DELAY * 2**self._failures)
-        self._failures = min(self._failures + 1, 16)
-        delay *= random.uniform(0.8, 1.0)
-        self._retry = self.reactor.callLater(delay, self._connect)
+    def _stopPinging(self) -> None:
+        if self._pinger is not None and self._pinger.running:
+            self._pinger.stop()
+        self._pinger = None

@@ -19,25 +19,19 @@ L{decodeReply} for signed, allow-listed pickles):
 What the web process needs of either service is written down as L{typing.Protocol}s in
 L{juego.clients.protocols}; the clients and the tests' fakes both satisfy them.
 
-Why not L{twisted.application.internet.ClientService}: a connection its
-C{prepareConnection} rejects (a failed handshake) is left open, and closing it there
-races the service's state machine; the pool's few states are simpler to own.
+Each connection is a L{juego.reconnect.Link}: Twisted's C{ClientService} with the one
+backoff of every link, handed only connections whose handshake went through.
 """
 
 from juego.clients.blocking import DistributedServiceClient, ScoreClient
-from juego.clients.common import (
-    DEFAULT_TIMEOUT,
-    MAX_BACKOFF,
-    ReplyRefused,
-    ServiceUnavailable,
-    backoffDelay,
-)
+from juego.clients.common import DEFAULT_TIMEOUT, ReplyRefused, ServiceUnavailable
 from juego.clients.deferred import (
     DistServiceClient,
     ScoreServiceClient,
     ServiceClient,
     Subscription,
 )
+from juego.reconnect import MAX_BACKOFF, backoffDelay
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -1,11 +1,11 @@
 """
-What both families of clients share: the errors, the timeouts and the backoff.
+What both families of clients share: the errors, the timeouts and the backoff (the one of
+every link, L{juego.reconnect.backoffDelay}).
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet import defer
@@ -16,10 +16,6 @@ from juego.wire.errors import UNAVAILABLE
 
 #: Seconds a call waits for its reply (and a connection attempt for its connection).
 DEFAULT_TIMEOUT = 3.0
-#: The longest wait between two connection attempts (the contract: capped at 5 s).
-MAX_BACKOFF = 5.0
-#: The wait before the first retry.
-INITIAL_BACKOFF = 0.1
 #: Client-side code for a reply we refused to load.
 INVALID_REPLY = "invalid_reply"
 
@@ -48,17 +44,6 @@ class ReplyRefused(ServiceUnavailable):
     """
 
     code = INVALID_REPLY
-
-
-def backoffDelay(failures: int, rand: Callable[[], float] = random.random) -> float:
-    """
-    Seconds to wait before the next connection attempt after C{failures} failed ones in
-    a row (0 after losing a good connection): exponential, capped at L{MAX_BACKOFF},
-    with "equal jitter" (between half the step and the step) so that clients that lost
-    the same service do not come back in step.
-    """
-    step = min(MAX_BACKOFF, INITIAL_BACKOFF * 2 ** min(failures, 32))
-    return step / 2 + rand() * step / 2
 
 
 def secretFrom(secret: Any, environ: Mapping[str, str] | None = None) -> bytes | None:

@@ -11,7 +11,6 @@ from typing import Any, Protocol, Self
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -23,12 +22,12 @@ from juego.clients.common import (
     FROM_ENV,
     ReplyRefused,
     ServiceUnavailable,
-    backoffDelay,
     describeFailure,
     notificationFields,
     secretFrom,
 )
 from juego.logging import REQUEST_ID_FIELD, currentRequestID
+from juego.reconnect import Link, PreparationFailed
 from juego.serialization import PickleRefused
 from juego.wire.client import (
     AuthenticationFailed,
@@ -38,22 +37,8 @@ from juego.wire.client import (
 
 # -- Deferred clients ----------------------------------------------------------
 
-_DONE = Failure(ConnectionDone())
-
 
 class _ClientProtocol(LineClientProtocol):
-    """
-    The line protocol's client, telling its link when the connection goes.
-    """
-
-    onLost: Callable[[_ClientProtocol, Failure], None] | None = None
-
-    def connectionLost(self, reason: Failure | None = None) -> None:
-        reason = reason or _DONE
-        super().connectionLost(reason)
-        if self.onLost is not None:
-            self.onLost(self, reason)
-
     @property
     def tcp(self) -> Any:
         """
@@ -77,162 +62,64 @@ class _LinkOwner(Protocol):
     def linkLost(self, link: _Link) -> None: ...
 
 
-class _Link:
+class _Link(Link):
     """
-    One connection kept up: connect, handshake, prepare, then ready; after a failure
-    or a loss, try again after L{backoffDelay}.
+    One connection of a pool or a subscription: connected, then the service handshake
+    (with a secret) and the owner's preparation, then ready; reconnected with the links'
+    backoff (L{juego.reconnect}).
 
-    @ivar state: C{idle}, C{connecting} (connecting or handshaking), C{ready},
-        C{waiting} (for the next attempt), C{stopping} or C{stopped}.
-    @ivar protocol: the connection's protocol once connected (ready or handshaking).
-    @ivar failures: failed attempts in a row.
+    @ivar lastError: why the last attempt failed (L{None} once ready).
     """
 
-    log = Logger()
+    protocol: _ClientProtocol | None
 
     def __init__(self, owner: _LinkOwner) -> None:
+        super().__init__(
+            owner.endpoint, Factory.forProtocol(_ClientProtocol), owner.reactor, owner.timeout
+        )
         self.owner = owner
-        self.state = "idle"
-        self.protocol: _ClientProtocol | None = None
-        self.failures = 0
         self.lastError: ServiceUnavailable | None = None
-        self._pending: Deferred[Any] | None = None
-        self._retry: Any = None
-        self._stopWaiters: list[Deferred[None]] = []
-        self._handshakeFailedOn: _ClientProtocol | None = None
-        self._abort: Any = None
 
     @property
     def ready(self) -> bool:
-        return self.state == "ready"
+        return self.protocol is not None
 
-    def start(self) -> None:
-        if self.state in ("idle", "stopped"):
-            self._connect()
-
-    def _connect(self) -> None:
-        self._retry = None
-        self.state = "connecting"
-        attempt = self.owner.endpoint.connect(Factory.forProtocol(_ClientProtocol))
-        attempt.addTimeout(self.owner.timeout, self.owner.reactor)
-        self._pending = attempt
-        attempt.addCallbacks(self._connected, self._connectFailed)
-
-    def _connected(self, protocol: _ClientProtocol) -> None:
-        self._pending = None
-        self.protocol = protocol
-        self._handshakeFailedOn = None
-        protocol.onLost = self._lost
-        if self.state == "stopping":
-            protocol.tcp.loseConnection()
-            return
+    async def prepare(self, protocol: _ClientProtocol) -> None:
         keepAlive = getattr(protocol.tcp, "setTcpKeepAlive", None)
         if keepAlive is not None:
             keepAlive(True)
-        secret = self.owner.secret
-        if secret is not None:
-            handshake = Deferred.fromCoroutine(protocol.authenticate(secret))
-        else:
-            handshake = defer.succeed(None)
-        handshake.addCallback(lambda _: self.owner.prepare(protocol))
-        handshake.addTimeout(self.owner.timeout, self.owner.reactor)
-        self._pending = handshake
-        handshake.addCallbacks(
-            lambda _: self._ready(protocol), self._handshakeFailed, errbackArgs=(protocol,)
-        )
+        if self.owner.secret is not None:
+            await protocol.authenticate(self.owner.secret)
+        await self.owner.prepare(protocol)
 
-    def _ready(self, protocol: _ClientProtocol) -> None:
-        self._pending = None
-        if protocol is not self.protocol or protocol.closed:
-            return
-        self.state = "ready"
-        self.failures = 0
+    def linkReady(self, protocol: _ClientProtocol) -> None:
         self.lastError = None
         self.owner.linkReady(self)
 
-    def _handshakeFailed(self, failure: Failure, protocol: _ClientProtocol) -> None:
-        self._pending = None
-        self._handshakeFailedOn = protocol
-        if failure.check(AuthenticationFailed):
-            self.lastError = ServiceUnavailable(
-                f"Autenticación de servicio fallida: {failure.value}"
-            )
-        elif self.state != "stopping":
-            self.lastError = ServiceUnavailable(
-                f"El servicio no completó la conexión: {describeFailure(failure)}"
-            )
-        # The loss (now, or already) schedules the next attempt.
-        if not protocol.closed:
-            protocol.tcp.abortConnection()
-
-    def _connectFailed(self, failure: Failure) -> None:
-        self._pending = None
-        if self.state == "stopping":
-            self._stopped()
-            return
-        self.failures += 1
-        self.lastError = ServiceUnavailable(f"Servicio no disponible: {describeFailure(failure)}")
-        self._scheduleRetry()
+    def linkFailed(self, failure: Failure) -> None:
+        self.lastError = _attemptError(failure)
         self.owner.linkFailed(self, self.lastError)
 
-    def _lost(self, protocol: _ClientProtocol, reason: Failure) -> None:
-        if protocol is not self.protocol:
-            return
-        self.protocol = None
-        wasReady = self.state == "ready"
-        if self.state == "stopping":
-            self._stopped()
-            return
-        if wasReady:
-            self.owner.linkLost(self)
-        else:
-            self.failures += 1
-            if self._handshakeFailedOn is not protocol:
-                self.lastError = ServiceUnavailable(
-                    f"El servicio cerró la conexión: {describeFailure(reason)}"
-                )
-        self._scheduleRetry()
-        if not wasReady:
-            assert self.lastError is not None
-            self.owner.linkFailed(self, self.lastError)
+    def linkLost(self, protocol: _ClientProtocol, reason: Failure) -> None:
+        self.owner.linkLost(self)
 
-    def _scheduleRetry(self) -> None:
-        self.state = "waiting"
-        delay = backoffDelay(self.failures)
-        self._retry = self.owner.reactor.callLater(delay, self._connect)
 
-    def stop(self) -> Deferred[None]:
-        if self.state in ("idle", "stopped"):
-            self.state = "stopped"
-            return defer.succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._stopWaiters.append(waiter)
-        if self.state == "stopping":
-            return waiter
-        previous, self.state = self.state, "stopping"
-        if previous == "waiting":
-            self._retry.cancel()
-            self._stopped()
-        elif self.protocol is not None:
-            protocol = self.protocol
-            protocol.tcp.loseConnection()
-            # A peer that does not read would keep a polite close waiting forever.
-            self._abort = self.owner.reactor.callLater(
-                self.owner.timeout, protocol.tcp.abortConnection
-            )
-        elif self._pending is not None:
-            self._pending.cancel()
-        return waiter
-
-    def _stopped(self) -> None:
-        self.state = "stopped"
-        self._retry = None
-        if self._abort is not None and self._abort.active():
-            self._abort.cancel()
-        self._abort = None
-        waiters, self._stopWaiters = self._stopWaiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+def _attemptError(failure: Failure) -> ServiceUnavailable:
+    """
+    Why a connection attempt failed, fit to show.
+    """
+    if not failure.check(PreparationFailed):
+        return ServiceUnavailable(f"Servicio no disponible: {describeFailure(failure)}")
+    error = failure.value
+    if error.failure.check(AuthenticationFailed):
+        return ServiceUnavailable(f"Autenticación de servicio fallida: {error.failure.value}")
+    if error.closedBy is not None:
+        return ServiceUnavailable(
+            f"El servicio cerró la conexión: {describeFailure(error.closedBy)}"
+        )
+    return ServiceUnavailable(
+        f"El servicio no completó la conexión: {describeFailure(error.failure)}"
+    )
 
 
 class _Call:
@@ -308,7 +195,7 @@ class ServiceClient:
             return
         self.running = True
         for link in self._links:
-            link.start()
+            link.startService()
 
     def stop(self) -> Deferred[Any]:
         """
@@ -317,7 +204,7 @@ class ServiceClient:
         """
         self.running = False
         self._failQueued(ServiceUnavailable("El cliente del servicio se ha detenido"))
-        stops = [link.stop() for link in self._links]
+        stops = [link.stopService() for link in self._links]
         stops += [subscription.stop() for subscription in list(self._subscriptions)]
         return defer.DeferredList(stops)
 
@@ -347,7 +234,7 @@ class ServiceClient:
         link = self._readyLink()
         if link is not None:
             self._send(link, call)
-        elif any(link.state == "connecting" for link in self._links):
+        elif any(link.connecting for link in self._links):
             self._queue.append(call)
         else:
             return defer.fail(self._downError())
@@ -450,7 +337,7 @@ class ServiceClient:
             self._send(ready, self._queue.popleft())
 
     def linkFailed(self, link: _Link, error: ServiceUnavailable) -> None:
-        if not any(other.state in ("connecting", "ready") for other in self._links):
+        if not any(other.connecting or other.ready for other in self._links):
             self._failQueued(error)
 
     def linkLost(self, link: _Link) -> None:
@@ -561,11 +448,11 @@ class Subscription:
         return self._link.ready
 
     def start(self) -> None:
-        self._link.start()
+        self._link.startService()
 
     def stop(self) -> Deferred[None]:
         self.client._subscriptions.discard(self)
-        return self._link.stop()
+        return self._link.stopService()
 
     # _LinkOwner
 

@@ -118,15 +118,15 @@ class AccountsStore:
 
         return self._pool.write(work).addErrback(full)
 
-    def release(self, claves: Sequence[str], clear: Sequence[str] = ()) -> Deferred[None]:
+    def release(self, keys: Sequence[str], clear: Sequence[str] = ()) -> Deferred[None]:
         """
-        Give back one reserved attempt under each of C{claves} (the attempt did not
+        Give back one reserved attempt under each of C{keys} (the attempt did not
         fail), and forget every attempt under C{clear}.
         """
         t = s.login_throttle
 
         def work(conn: Connection) -> None:
-            give = sorted(set(claves) - set(clear))
+            give = sorted(set(keys) - set(clear))
             if give:
                 conn.execute(
                     update(t)
@@ -138,15 +138,15 @@ class AccountsStore:
 
         return self._pool.write(work)
 
-    def attempts(self, clave: str) -> Deferred[tuple[int, datetime] | None]:
+    def attempts(self, key: str) -> Deferred[tuple[int, datetime] | None]:
         """
-        The attempts counted under C{clave} and when its window opened (for tests and
+        The attempts counted under C{key} and when its window opened (for tests and
         operators).
         """
         t = s.login_throttle
 
         def work(conn: Connection) -> tuple[int, datetime] | None:
-            row = conn.execute(select(t.c.intentos, t.c.desde).where(t.c.clave == clave)).first()
+            row = conn.execute(select(t.c.intentos, t.c.desde).where(t.c.clave == key)).first()
             return None if row is None else (row.intentos, row.desde)
 
         return self._pool.read(work)
@@ -209,10 +209,10 @@ class AccountsStore:
 @attrs.frozen(order=True)
 class Limit:
     """
-    At most C{limit} attempts under C{clave} in a window of C{window}.
+    At most C{limit} attempts under C{key} in a window of C{window}.
     """
 
-    clave: str
+    key: str
     limit: int
     window: timedelta
 
@@ -232,7 +232,7 @@ def _take(conn: Connection, limit: Limit, now: datetime) -> timedelta | None:
     expired = t.c.desde <= stale
     take = (
         update(t)
-        .where(t.c.clave == limit.clave, or_(expired, t.c.intentos < limit.limit))
+        .where(t.c.clave == limit.key, or_(expired, t.c.intentos < limit.limit))
         .values(
             intentos=case((expired, 1), else_=t.c.intentos + 1),
             desde=case((expired, now), else_=t.c.desde),
@@ -241,7 +241,7 @@ def _take(conn: Connection, limit: Limit, now: datetime) -> timedelta | None:
     if conn.execute(take).rowcount == 1:
         return None
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    first = dialect.insert(t).values(clave=limit.clave, intentos=1, desde=now)
+    first = dialect.insert(t).values(clave=limit.key, intentos=1, desde=now)
     # RETURNING tells whether the row was made (rowcount is not reliable for
     # ON CONFLICT DO NOTHING across drivers).
     if conn.execute(first.on_conflict_do_nothing().returning(t.c.clave)).first() is not None:
@@ -249,5 +249,5 @@ def _take(conn: Connection, limit: Limit, now: datetime) -> timedelta | None:
     # Another transaction made the row meanwhile: its attempt is now visible.
     if conn.execute(take).rowcount == 1:
         return None
-    desde = conn.execute(select(t.c.desde).where(t.c.clave == limit.clave)).scalar_one()
+    desde = conn.execute(select(t.c.desde).where(t.c.clave == limit.key)).scalar_one()
     return max(desde + limit.window - now, timedelta(0))

@@ -53,8 +53,8 @@ def _userExists(conn: Connection, userID: int, lock: bool = False) -> bool:
     return conn.execute(query).first() is not None
 
 
-def _byKey(conn: Connection, clave: str) -> Notification | None:
-    row = conn.execute(select(*_COLUMNS).where(_n.c.clave == clave)).first()
+def _byKey(conn: Connection, key: str) -> Notification | None:
+    row = conn.execute(select(*_COLUMNS).where(_n.c.clave == key)).first()
     return None if row is None else _notification(row)
 
 
@@ -65,7 +65,7 @@ def _add(
     kind: str,
     when: datetime,
     keep: int,
-    clave: str | None = None,
+    key: str | None = None,
 ) -> tuple[Notification, bool] | None:
     """
     The stored notification and whether it is new (C{False}: one with the same key was
@@ -73,15 +73,13 @@ def _add(
     """
     if not _userExists(conn, userID, lock=True):
         return None
-    if clave is not None:
-        earlier = _byKey(conn, clave)
+    if key is not None:
+        earlier = _byKey(conn, key)
         if earlier is not None:
             return earlier, False
     notificationID = conn.execute(
         insert(_n)
-        .values(
-            user_id=userID, message=message, type=kind, timestamp=when, leida=False, clave=clave
-        )
+        .values(user_id=userID, message=message, type=kind, timestamp=when, leida=False, clave=key)
         .returning(_n.c.id)
     ).scalar_one()
     # The id of the oldest notification to keep; everything older goes. NULL (nothing
@@ -148,11 +146,11 @@ class NotificationsStore:
         userID: int,
         message: str,
         kind: str = "info",
-        clave: str | None = None,
+        key: str | None = None,
         now: datetime | None = None,
     ) -> Deferred[tuple[Notification, bool] | None]:
         """
-        Like L{add}, idempotent by C{clave}: a second add with the same key stores
+        Like L{add}, idempotent by C{key}: a second add with the same key stores
         nothing and answers C{(the first notification, False)}; a new one answers
         C{(notification, True)}.
         """
@@ -163,10 +161,10 @@ class NotificationsStore:
         def raced(failure: Failure) -> Deferred[tuple[Notification, bool] | None]:
             # Another node stored the same key between our look and our insert.
             failure.trap(IntegrityError)
-            return self._pool.write(_add, userID, message, kind, when, self.maxPerUser, clave)
+            return self._pool.write(_add, userID, message, kind, when, self.maxPerUser, key)
 
-        d = self._pool.write(_add, userID, message, kind, when, self.maxPerUser, clave)
-        if clave is not None:
+        d = self._pool.write(_add, userID, message, kind, when, self.maxPerUser, key)
+        if key is not None:
             d.addErrback(raced)
         return d
 

@@ -68,25 +68,12 @@ class Options(ConfigFileOptions):
     ]
 
 
-def _split(description: str) -> tuple[str, list[str], dict[str, str]]:
-    kind, _, rest = description.partition(":")
-    positional: list[str] = []
-    named: dict[str, str] = {}
-    for part in rest.replace(r"\:", "\0").split(":") if rest else []:
-        key, sep, value = part.partition("=")
-        if sep:
-            named[key] = value.replace("\0", ":")
-        else:
-            positional.append(part.replace("\0", ":"))
-    return kind.strip().lower(), positional, named
-
-
 def clientEndpointFor(description: str) -> str:
     """
     A client endpoint string that reaches a server listening on C{description} from this
     machine (C{tcp:}, C{tcp6:}, C{ssl:} and C{unix:}).
     """
-    kind, positional, named = _split(description)
+    kind, positional, named = config.splitEndpoint(description)
     if kind == "unix":
         path = named.get("address") or (positional[0] if positional else "")
         return "unix:path=" + path.replace(":", r"\:")

@@ -138,7 +138,7 @@ class Authenticator:
         else:
             log.info(
                 "Password check failed for {clave}",
-                clave=limits[0].clave.split(":", 1)[0],
+                clave=limits[0].key.split(":", 1)[0],
                 known=known,
             )
         return right, device

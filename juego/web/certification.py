@@ -240,62 +240,99 @@ class CertificationAPI:
     @router.route("/<string:certificationID>/respuesta", methods=["POST"])
     async def respuesta(self, request: IRequest, certificationID: str) -> bytes:
         user = await self.auth.requireUser(request)
-        texto = readJSON(request).get("texto")
-        if not isinstance(texto, str) or len(texto) > TEXTO_MAX:
-            raise InvalidRequest(f"«texto» debe ser un texto de como mucho {TEXTO_MAX} caracteres.")
+        answer = _readAnswer(request)
         test = await self._mine(user, certificationID)
         now = utcnow(self.clock)
-        if test.respondida is not None:
-            raise TestAnswered()
-        if now > test.caduca:
-            raise TestExpired()
-        if test.vista is None:
-            raise ImageNotSeen()
-
-        elapsedMs = int((now - test.vista).total_seconds() * 1000)
-        wpm, precision = scoreAttempt(test.texto, texto, elapsedMs)
-        humano = wpm <= WPM_RECHAZO
-        aprobada = humano and precision >= PRECISION_MINIMA and wpm >= test.objetivo_wpm
-        if not await self.store.certifications.answer(test.id, now, aprobada, wpm, precision):
+        _checkAnswerable(test, now)
+        grade = Grade.of(test, answer, now)
+        if not await self.store.certifications.answer(
+            test.id, now, grade.passed, grade.wpm, grade.precision
+        ):
             raise TestAnswered()
         self._images.pop(test.id, None)
-
-        # A pass raised the certified speed with the answer (one transaction); now the
-        # held results up to it go public. Should this fail, the next POST releases them.
-        certified = await self.store.users.certifiedWpm(user.id)
-        liberadas: list[str] = []
-        if aprobada and certified is not None:
-            liberadas = list(await self.games.releaseCertified(user, certified))
+        certified, released = await self._certify(user, grade)
         log.info(
             "certification {id} for user {user}: {verdict} at {wpm:.1f} wpm, {precision:.3f}",
             id=test.id,
             user=user.id,
-            verdict="passed" if aprobada else "failed",
-            wpm=wpm,
-            precision=precision,
+            verdict="passed" if grade.passed else "failed",
+            wpm=grade.wpm,
+            precision=grade.precision,
         )
-        if aprobada:
-            message = (
-                f"¡Prueba superada! Tu velocidad certificada es ahora {_ppm(certified)}."
-                if certified is not None
-                else "¡Prueba superada!"
-            )
-        elif not humano:
-            message = "Respuesta demasiado rápida para haberla escrito una persona."
-        elif precision < PRECISION_MINIMA:
-            message = (
+        return ok(
+            request,
+            aprobada=grade.passed,
+            wpm=round(grade.wpm, 1),
+            precision=round(grade.precision, 3),
+            objetivo_wpm=test.objetivo_wpm,
+            velocidad_certificada=None if certified is None else round(certified, 1),
+            liberadas=released,
+            message=grade.message(test.objetivo_wpm, certified),
+        )
+
+    async def _certify(self, user: User, grade: Grade) -> tuple[float | None, list[str]]:
+        """
+        The player's certified speed after the answer, and the held results it released.
+        """
+        # A pass raised the certified speed with the answer (one transaction); now the
+        # held results up to it go public. Should this fail, the next POST releases them.
+        certified = await self.store.users.certifiedWpm(user.id)
+        released: list[str] = []
+        if grade.passed and certified is not None:
+            released = list(await self.games.releaseCertified(user, certified))
+        return certified, released
+
+
+def _readAnswer(request: IRequest) -> str:
+    answer = readJSON(request).get("texto")
+    if not isinstance(answer, str) or len(answer) > TEXTO_MAX:
+        raise InvalidRequest(f"«texto» debe ser un texto de como mucho {TEXTO_MAX} caracteres.")
+    return answer
+
+
+def _checkAnswerable(test: Certification, now: Any) -> None:
+    if test.respondida is not None:
+        raise TestAnswered()
+    if now > test.caduca:
+        raise TestExpired()
+    if test.vista is None:
+        raise ImageNotSeen()
+
+
+@attrs.frozen
+class Grade:
+    """
+    How an answer did: its speed from the image's first fetch, its precision, whether a
+    human could have typed it, and whether it passes.
+    """
+
+    wpm: float
+    precision: float
+    human: bool
+    passed: bool
+
+    @classmethod
+    def of(cls, test: Certification, answer: str, now: Any) -> Grade:
+        assert test.vista is not None
+        elapsedMs = int((now - test.vista).total_seconds() * 1000)
+        wpm, precision = scoreAttempt(test.texto, answer, elapsedMs)
+        human = wpm <= WPM_RECHAZO
+        passed = human and precision >= PRECISION_MINIMA and wpm >= test.objetivo_wpm
+        return cls(wpm, precision, human, passed)
+
+    def message(self, target: float, certified: float | None) -> str:
+        """
+        The verdict for the player.
+        """
+        if self.passed:
+            if certified is None:
+                return "¡Prueba superada!"
+            return f"¡Prueba superada! Tu velocidad certificada es ahora {_ppm(certified)}."
+        if not self.human:
+            return "Respuesta demasiado rápida para haberla escrito una persona."
+        if self.precision < PRECISION_MINIMA:
+            return (
                 "El texto no coincide lo suficiente: necesitas al menos "
                 f"{round(PRECISION_MINIMA * 100)} % de aciertos."
             )
-        else:
-            message = f"Demasiado lento: has escrito a {_ppm(wpm)} y necesitabas {_ppm(test.objetivo_wpm)}."
-        return ok(
-            request,
-            aprobada=aprobada,
-            wpm=round(wpm, 1),
-            precision=round(precision, 3),
-            objetivo_wpm=test.objetivo_wpm,
-            velocidad_certificada=None if certified is None else round(certified, 1),
-            liberadas=liberadas,
-            message=message,
-        )
+        return f"Demasiado lento: has escrito a {_ppm(self.wpm)} y necesitabas {_ppm(target)}."

@@ -10,7 +10,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from twisted.web.iweb import IRequest
 
-from juego.model import User, isoformat
+from juego.model import User
+from juego.web.views import userJSON
 
 
 def userContext(user: User | None) -> dict[str, Any] | None:
@@ -19,15 +20,7 @@ def userContext(user: User | None) -> dict[str, Any] | None:
     """
     if user is None:
         return None
-    return {
-        "id": user.id,
-        "nombre": user.nombre,
-        "email": user.email,
-        "es_admin": user.es_admin,
-        "fecha_registro": isoformat(user.fecha_registro),
-        "tema": user.tema,
-        "idioma": user.idioma,
-    }
+    return {**userJSON(user), "tema": user.tema, "idioma": user.idioma}
 
 
 def plainStatic(name: str) -> str:

@@ -94,5 +94,5 @@ class LoginThrottle:
         Give back a reserved attempt that did not fail; when the password was right, the
         first key's (the account's or the device's) attempts are forgotten too.
         """
-        clear = [limits[0].clave] if succeeded else []
-        await self._accounts.release([limit.clave for limit in limits], clear)
+        clear = [limits[0].key] if succeeded else []
+        await self._accounts.release([limit.key for limit in limits], clear)
