@@ -37,10 +37,11 @@ from juego.web.auth import Authenticator
 from juego.web.certification import CertificationAPI
 from juego.web.csrf import checkStateChange
 from juego.web.errors import APIError, MethodNotAllowedError, installJSONErrors
-from juego.web.game import Games
+from juego.web.game import LIFETIME, Games
 from juego.web.health import Health
 from juego.web.hosts import AllowedHosts, HostCheck
 from juego.web.live import NotificationHub
+from juego.web.modes import Guests
 from juego.web.networks import NetworkList, metricsAllowList
 from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
@@ -116,6 +117,7 @@ class Application:
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
+                Guests(store, games, clock, LIFETIME),
             ),
             pages=Pages(auth, Renderer()),
             static=staticResource(staticDirectory(resources)),

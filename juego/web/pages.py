@@ -105,7 +105,8 @@ class Pages:
 
     @router.route("/juego", methods=["GET"])
     async def juego(self, request: IRequest) -> bytes:
-        return await self._members(request, "juego.html", "juego")
+        # Guests play too (juego.web.modes).
+        return await self._public(request, "juego.html", "juego")
 
     @router.route("/perfil", methods=["GET"])
     async def perfil(self, request: IRequest) -> bytes:
