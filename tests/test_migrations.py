@@ -266,6 +266,18 @@ class MigrationUpgradeMixin:
             [n.message for n in notifications], ["¡Nuevo récord personal: 120 puntos!"]
         )
 
+    def test_existingGamesAreNormalMode(self: Any) -> None:
+        """
+        The partidas played before game modes existed are C{normal} games (the daily
+        board and practice filter on C{modo}).
+        """
+        engine = self.previousReleaseDatabase()
+        upgrade(engine)
+        partidas = _reflect(engine).tables["partidas"]
+        with engine.connect() as conn:
+            modos = conn.execute(select(partidas.c.modo).order_by(partidas.c.id)).scalars().all()
+        self.assertEqual(modos, ["normal", "normal"])
+
     def test_upgradeTwice(self: Any) -> None:
         """
         Upgrading an up-to-date database is a no-op (services starting together).
