@@ -14,6 +14,7 @@ from juego.game import limite_ms
 from juego.store import schema as s
 from juego.web.modes import GUEST_COOKIE, dailySeed
 from juego.web.outbox import SAVE_SCORE
+from tests.keystrokes import regularEvents
 from tests.websupport import PASSWORD, Client, Reply, WebTestCase, playedEvents, score
 
 
@@ -249,12 +250,36 @@ class GuestTests(ModesTestCase):
         partida = self.newGame(guest).json["partida"]
         words = partida["palabras"]
         events, t = [], 0
-        for i, word in enumerate(words[:40]):
-            d = max(30 * len(word), 1) + 0
+        for word in words[:40]:
+            d = 30 * len(word)  # the least a hand may take: 400 wpm
             t += d
             events.append({"t": t, "ok": True, "errores": 0, "teclas": [d]})
         reply = self.finish(guest, partida, events)
         self.assertEqual(reply.status, 422, reply.body)
+
+    def test_guestHeldResultClaimedHeld(self):
+        """
+        A guest's result held for review (a script's regular keystrokes) is claimed held:
+        the account's partida is en_revision, no score is sent until an admin approves it.
+        """
+        guest = self.client()
+        partida = self.newGame(guest).json["partida"]
+        reply = self.finish(guest, partida, regularEvents(partida["palabras"], 150, n=20))
+        self.assertEqual(reply.status, 200, reply.body)
+        self.assertIs(reply.json["en_revision"], True)
+        reply = guest.post(
+            "/api/registro", {"nombre": "Eva", "email": "eva@example.com", "password": PASSWORD}
+        )
+        self.assertEqual(reply.json["reclamadas"], [partida["id"]])
+        row = self.partidaRow(partida["id"])
+        self.assertEqual((row.estado, row.motivo), ("en_revision", "revision"))
+        self.assertEqual(self.scores.calls, [])
+        self.assertEqual(self.ranking(), [])
+        admin, adminUser = self.signUp("Root")
+        self.makeAdmin(adminUser["id"])
+        approved = self.successResultOf(self.app.games.approve(partida["id"]))
+        self.assertEqual(approved.value, "done")
+        self.assertEqual(len(self.scores.calls), 1)
 
     def test_guestNothingPlayed(self):
         guest = self.client()
