@@ -87,6 +87,20 @@ class PageTests(WebTestCase):
         self.assertIn('<strong id="regla-vidas">3</strong>', html)
         self.assertIn("450", html)
 
+    def test_comoFuncionaExplainsModes(self):
+        html = self.assertPage(self.client().get("/como-funciona"))
+        for text in [
+            'id="modos"',
+            "Desafío diario",
+            "Las mismas 200 palabras",
+            "un intento al día por idioma",
+            "Práctica",
+            "Sin vidas",
+            "Jugar sin cuenta",
+            "desde el mismo navegador",
+        ]:
+            self.assertIn(text, html)
+
     def test_notFound(self):
         client = self.client()
         for path in ["/no-existe", "/juego/x", "/juego/"]:
