@@ -206,6 +206,26 @@ class GuestTests(ModesTestCase):
         reply = self.finish(player, partida, playedEvents(partida["palabras"], 3))
         self.assertEqual(reply.status, 404)
 
+    def test_finishedAfterLogin(self):
+        """
+        A game started as a guest and finished once the browser has logged in (another
+        tab): verified as the guest's and saved to the account at once.
+        """
+        _, user = self.signUp("Ana")
+        browser = self.client()
+        partida = self.newGame(browser).json["partida"]
+        self.assertNotIn("reclamadas", self.login(browser, "ana@example.com").json)
+        reply = self.finish(browser, partida, playedEvents(partida["palabras"], 5))
+        self.assertEqual(reply.status, 200, reply.body)
+        self.assertNotIn("invitado", reply.json)
+        self.assertEqual(reply.json["message"], "Resultado guardado en tu cuenta.")
+        self.assertEqual(self.scores.calls, [(user["id"], reply.json["puntaje"], partida["id"])])
+        # Another account's partida is still not found from this browser.
+        other, _ = self.signUp("Bea")
+        theirs = self.newGame(other).json["partida"]
+        reply = self.finish(browser, theirs, playedEvents(theirs["palabras"], 3))
+        self.assertEqual(reply.status, 403)
+
     def test_claimLapsesWithThePartida(self):
         guest = self.client()
         self.playGame(guest, 5)

@@ -72,6 +72,22 @@ class API:
         if self.limits is not None:
             getattr(self.limits, which).take(key)
 
+    async def _finishAsGuest(
+        self, request: IRequest, user: User, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """
+        A game this browser started as a guest and finished after logging in (in another
+        tab, say): verified as the guest's, then claimed for the account at once.
+        """
+        assert self.guests is not None
+        status, fields = await self.guests.save(
+            request, body.get("partida_id"), body.get("eventos")
+        )
+        if await self.guests.claim(request, user):
+            fields = {k: v for k, v in fields.items() if k != "invitado"}
+            fields["message"] = "Resultado guardado en tu cuenta."
+        return status, fields
+
     async def _claimGuest(self, request: IRequest, user: User) -> dict[str, Any]:
         """
         After a sign-up or login: this browser's guest results are saved to the account;
@@ -169,7 +185,14 @@ class API:
         self._limit("resultados", user.id)
         body = readJSON(request)
         # Any "puntaje" in the body is ignored: the server recomputes the score.
-        status, fields = await self.games.save(user, body.get("partida_id"), body.get("eventos"))
+        try:
+            status, fields = await self.games.save(
+                user, body.get("partida_id"), body.get("eventos")
+            )
+        except NotFoundError:
+            if self.guests is None or guestID(request) is None:
+                raise
+            status, fields = await self._finishAsGuest(request, user, body)
         if status == 200 and self.globalStats is not None:
             self.globalStats.forget()
         return ok(request, status, **fields)

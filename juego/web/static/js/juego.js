@@ -610,7 +610,9 @@ async function cargarDesafio() {
 }
 
 function mostrarAvisoInvitado(respuesta) {
-  dom.avisoResultadoInvitado.hidden = respuesta.invitado !== true || respuesta.practica === true;
+  // Only a result there is to keep: not a practice game, not a discarded one.
+  dom.avisoResultadoInvitado.hidden =
+    respuesta.invitado !== true || respuesta.practica === true || respuesta.descartada === true;
 }
 
 function iniciarModos() {
