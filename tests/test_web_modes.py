@@ -367,6 +367,25 @@ class GuestTests(ModesTestCase):
             self.assertEqual(conn.execute(select(s.partidas_invitado)).all(), [])
 
 
+class WithoutGuestsTests(ModesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.app.api.guests = None
+
+    def test_accountNeeded(self):
+        """
+        An application built without guest play asks for a session as before.
+        """
+        guest = self.client()
+        reply = self.newGame(guest)
+        self.assertEqual((reply.status, reply.json["code"]), (401, "no_autenticado"))
+        self.assertEqual(guest.get("/api/desafio").status, 404)
+        player, _ = self.signUp("Ana")
+        reply = player.post("/api/guardar_puntaje", {"partida_id": "x", "eventos": []})
+        self.assertEqual(reply.status, 404)
+        self.assertEqual(self.login(self.client(), "ana@example.com").json["user"]["nombre"], "Ana")
+
+
 class DailyTests(ModesTestCase):
     def test_sameWordsForEveryone(self):
         """

@@ -12,7 +12,6 @@ score.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -190,18 +189,6 @@ class GuestsStore:
             return claimed
 
         return self._pool.write(work)
-
-    def eventos(self, partidaID: str) -> Deferred[list[dict[str, Any]] | None]:
-        """
-        The verified events a closed guest partida keeps.
-        """
-
-        def work(conn: Connection) -> list[dict[str, Any]] | None:
-            g = s.partidas_invitado
-            raw = conn.execute(select(g.c.eventos).where(g.c.id == partidaID)).scalar_one_or_none()
-            return None if raw is None else json.loads(raw)
-
-        return self._pool.read(work)
 
     def purgeStale(self, before: datetime) -> Deferred[None]:
         """
