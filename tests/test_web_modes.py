@@ -488,3 +488,17 @@ class PracticeTests(ModesTestCase):
         partida = self.newGame(ana).json["partida"]
         reply = self.finish(ana, partida, missedAndTyped(partida["palabras"], 4, 6))
         self.assertEqual((reply.status, reply.json["code"]), (422, "resultado_invalido"))
+
+
+class GuestRateLimitTests(ModesTestCase):
+    rateLimits = 1.0
+
+    def test_guestsLimitedByAddress(self):
+        """
+        Attack: a script asking for partidas without an account, a new browser (no
+        cookie) every time, is held to the per-address rate like a player.
+        """
+        statuses = [self.newGame(self.client()).status for _ in range(30)]
+        self.assertLessEqual(statuses.count(201), 10)
+        self.assertEqual(statuses.count(201) + statuses.count(429), 30, set(statuses))
+        self.assertGreater(statuses.count(429), 0)
