@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from juego.game import limite_ms
+from juego.game import draw_words, limite_ms
 from juego.store import schema as s
 from juego.web.modes import GUEST_COOKIE, dailySeed
 from juego.web.outbox import SAVE_SCORE
@@ -442,6 +442,28 @@ class DailyTests(ModesTestCase):
         self.assertNotEqual(dailySeed("2026-11-30", "es"), dailySeed("2026-12-01", "es"))
         self.assertLess(dailySeed("2026-11-30", "en"), 2**63)
         self.assertRaises(ValueError, dailySeed, "mañana", "es")
+
+    def test_seedKeyedBySecret(self):
+        """
+        Under the service secret nobody can compute a day's words from the day alone;
+        every node with the same secret draws the same.
+        """
+        self.assertNotEqual(dailySeed("2026-11-30", "es", b"k1"), dailySeed("2026-11-30", "es"))
+        self.assertNotEqual(
+            dailySeed("2026-11-30", "es", b"k1"), dailySeed("2026-11-30", "es", b"k2")
+        )
+        self.assertEqual(dailySeed("2026-11-30", "es", b"k1"), dailySeed("2026-11-30", "es", b"k1"))
+        app = self.buildApplication(dailyKey=b"secreto")
+        self.addCleanup(app.close)
+        keyed = Client(self, app.resource(), self.pump)
+        keyed.post(
+            "/api/registro", {"nombre": "Bea", "email": "bea@example.com", "password": PASSWORD}
+        )
+        ana, _ = self.signUp("Ana")
+        plain = self.newGame(ana, modo="diario").json["partida"]["palabras"]
+        secret = self.newGame(keyed, modo="diario").json["partida"]["palabras"]
+        self.assertNotEqual(plain, secret)
+        self.assertEqual(secret, draw_words(dailySeed("2026-11-01", "es", b"secreto"), "es"))
 
     def test_badModo(self):
         ana, _ = self.signUp("Ana")

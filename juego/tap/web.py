@@ -93,6 +93,7 @@ def addTo(
         hosts=AllowedHosts.fromEnvironment(description),
         metricsAllow=metricsAllowList(),
         rateLimits=rateLimits,
+        dailyKey=secret,
     )
     CallbackService(hashing.stop, hashing.start).setServiceParent(parent)
     CallbackService(app.close).setServiceParent(parent)

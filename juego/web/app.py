@@ -88,6 +88,7 @@ class Application:
         hosts: AllowedHosts | None = None,
         metricsAllow: NetworkList | None = None,
         rateLimits: float = 1.0,
+        dailyKey: bytes | None = None,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
@@ -97,11 +98,13 @@ class Application:
         loopback only.
         C{metrics} is the process's (a new registry by default); C{rateLimits} is a
         factor on the API's per-node rate limits (0: none, L{juego.config.rateLimits}).
+        C{dailyKey} (the service secret) keys the daily challenge's words
+        (L{juego.web.modes.dailySeed}).
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
         deliveries = Deliveries(scores, dist)
-        games = Games(store, deliveries, clock)
+        games = Games(store, deliveries, clock, dailyKey)
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()

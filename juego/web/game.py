@@ -88,8 +88,16 @@ def partidaJSON(partida: Partida) -> dict[str, Any]:
 
 
 class Games:
-    def __init__(self, store: Store, deliveries: Deliveries, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        store: Store,
+        deliveries: Deliveries,
+        clock: IReactorTime,
+        dailyKey: bytes | None = None,
+    ) -> None:
         self._store = store
+        #: The daily challenge's key (L{modes.dailySeed}): the service secret.
+        self._dailyKey = dailyKey
         self._deliveries = deliveries
         self._clock = clock
         #: Notifications being sent in the background (for tests and clean shutdown).
@@ -102,7 +110,7 @@ class Games:
             id=str(uuid.uuid4()),
             user_id=user.id,
             idioma=idioma,
-            seed=modes.seedFor(modo, idioma, now),
+            seed=modes.seedFor(modo, idioma, now, self._dailyKey),
             emitida=now,
             modo=modo,
         )

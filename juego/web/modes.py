@@ -5,7 +5,8 @@ Modes (the request's C{modo}):
 
   - C{normal}: the ranked game;
   - C{diario}: the daily challenge. Every player gets the same words for a UTC day and
-    language (the seed is a hash of both: nothing to store, the same on every node); one
+    language (the seed is an HMAC of both under the service secret: nothing to store, the
+    same on every node, and no one can draw tomorrow's words today); one
     attempt per player, day and language, recorded when the partida is issued (a second
     one is 409 C{ya_jugado}); otherwise an ordinary ranked game, its C{modo} kept on the
     partida so that the daily board can pick it out;
@@ -24,6 +25,7 @@ drop its cookies.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -114,18 +116,24 @@ def nextDaily(now: datetime) -> datetime:
     return datetime.combine(tomorrow, time(0), tzinfo=UTC)
 
 
-def dailySeed(dia: str, idioma: str) -> int:
+def dailySeed(dia: str, idioma: str, key: bytes | None = None) -> int:
     """
     The seed of the daily challenge of C{dia} in C{idioma}: the same for every player
-    and every node, and a new one every day (fits a signed 64-bit column).
+    and every node, and a new one every day (fits a signed 64-bit column). C{key} is the
+    service secret, which every web node shares, so that nobody can compute a coming
+    day's words; without one (tests, a development run) a plain hash, which anyone can.
     """
     date.fromisoformat(dia)  # a day, nothing else
-    digest = hashlib.sha256(f"juego:desafio-diario:{dia}:{idioma}".encode()).digest()
+    message = f"juego:desafio-diario:{dia}:{idioma}".encode()
+    if key is None:
+        digest = hashlib.sha256(message).digest()
+    else:
+        digest = hmac.new(key, message, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def seedFor(modo: str, idioma: str, now: datetime) -> int:
-    return dailySeed(dayOf(now), idioma) if modo == DIARIO else new_seed()
+def seedFor(modo: str, idioma: str, now: datetime, key: bytes | None = None) -> int:
+    return dailySeed(dayOf(now), idioma, key) if modo == DIARIO else new_seed()
 
 
 def livesFor(modo: str) -> int | None:

@@ -194,6 +194,8 @@ _SESSION: list[dict[str, list[str]]] = [{"session": []}]
 _PUBLIC: list[dict[str, list[str]]] = []
 #: The game: with a session, or as a guest (its cookie, made by the first partida).
 _GAME: list[dict[str, list[str]]] = [{"session": []}, {"guest": []}]
+#: A new partida: anybody (without a session, as a guest).
+_PLAY: list[dict[str, list[str]]] = [{}, *_GAME]
 
 
 def _op(
@@ -337,7 +339,7 @@ PATHS: dict[str, Any] = {
                     },
                 },
             ),
-            security=_GAME,
+            security=_PLAY,
             description=(
                 "«modo»: «normal» (por defecto), «diario» (el desafío diario: las mismas "
                 "palabras para todos en ese día UTC e idioma, un intento por jugador y día; "
