@@ -10,7 +10,7 @@ STAMP     := $(VENV)/.installed-stamp
 # alone would not put it where twistd looks).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: run test check lint format typecheck bench system-deps clean
+.PHONY: run test check lint format typecheck bench system-deps axe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,19 @@ system-deps:
 			-o Dpkg::Options::=--force-confold $$missing >/dev/null; \
 	fi
 
+# axe-core for the accessibility test (tests/test_accessibility.py), from the npm registry at
+# the version pinned in tests/axe/package-lock.json. npm comes with Node.js; where it does
+# not (Debian's own nodejs), Debian's npm package brings it.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	npm ci --prefix tests/axe --no-audit --no-fund --silent
+	touch $@
+
+axe: $(AXE)
+
 SOURCES := juego tests bench tools twisted
 
 # Gates that block: a lint finding, a formatting slip or a type error fails make test.
@@ -70,15 +83,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy juego tests/websupport.py
 
 # Coverage of the test process (report printed; setup.cfg holds the floor, which only rises).
-test: $(STAMP) system-deps lint typecheck
+test: $(STAMP) system-deps axe lint typecheck
 	$(BIN)/coverage run -m twisted.trial --random=0 tests
 	$(BIN)/coverage report
 
 # The quick loop while working: lint and format, then every test module but those that
 # start real processes, browsers or nginx (make test runs everything).
-SLOW_TESTS := test_reliability test_multinode test_browser test_tcp_integration \
+SLOW_TESTS := test_reliability test_multinode test_browser test_browser_typing test_tcp_integration \
 	test_dist_integration test_logging_integration test_tls test_faults test_attacks test_schemathesis \
-	test_install test_nginx_example test_configfile
+	test_install test_nginx_example test_configfile test_accessibility
 FAST_TESTS = $(filter-out $(SLOW_TESTS),$(basename $(notdir $(wildcard tests/test_*.py))))
 
 check: $(STAMP) lint
@@ -94,4 +107,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) _trial_temp .hypothesis .ruff_cache
+	rm -rf $(VENV) _trial_temp .hypothesis .ruff_cache tests/axe/node_modules

@@ -64,6 +64,10 @@ class User:
     es_admin: bool = False
     fecha_registro: datetime = attrs.field(factory=utcnow, converter=_aware_required)
     bio: str = ""
+    #: The site's theme: "claro", "oscuro" or "sistema" (the device's).
+    tema: str = "sistema"
+    #: The game's language last chosen ("es", "en"), or None.
+    idioma: str | None = None
 
 
 @attrs.frozen

@@ -68,7 +68,7 @@ class JuegoPanelTests(WebTestCase):
             'id="prueba-imagen"',
             '<label for="prueba-texto">',
             'id="prueba-veredicto"',
-            'src="/static/js/certificacion.js"',
+            f'src="{self.app.static.assets.url("js/certificacion.js")}"',
         ]:
             self.assertIn(hook, html)
         # No inline script (CSP): every <script> has a src.

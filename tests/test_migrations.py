@@ -17,6 +17,7 @@ from sqlalchemy import Engine, MetaData, select
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.store import Store
+from juego.store.boards import DIA, SIEMPRE, Board
 from juego.store.migrate import currentRevision, headRevision, upgrade
 from juego.store.pool import (
     DBThreadPool,
@@ -253,30 +254,32 @@ class MigrationUpgradeMixin:
         self.assertIsNotNone(found)
         user, _ = found
         self.assertEqual((user.id, user.nombre), (1, "<b>Ana</b>"))
+        # Preferences (0007): every existing account follows the device's
+        # theme and has chosen no language, and can change them.
+        self.assertEqual((user.tema, user.idioma), ("sistema", None))
+        changed = self.successResultOf(store.users.updateProfile(2, tema="oscuro", idioma="en"))
+        self.assertEqual((changed.tema, changed.idioma, changed.nombre), ("oscuro", "en", "Root"))
+        ana = self.successResultOf(store.users.get(1))
+        self.assertEqual((ana.tema, ana.idioma, ana.bio), ("sistema", None, "hola"))
         stats = self.successResultOf(store.stats.userStats(1))
         self.assertEqual(
             (stats.puntaje_maximo, stats.partidas_jugadas, stats.posicion_ranking), (120, 2, 1)
         )
         ranking = self.successResultOf(store.stats.ranking(10))
         self.assertEqual([(r.user_id, r.puntaje_maximo) for r in ranking], [(1, 120)])
+        # The partidas saved before are ordinary (modo normal) games on the boards.
+        saved = "00000000-0000-4000-8000-000000000001"
+        for board in (Board(), Board(SIEMPRE, "es"), Board(DIA)):
+            rows = self.successResultOf(store.boards.board(board, 10, T0))
+            self.assertEqual(
+                [(r.user_id, r.puntaje_maximo, r.partida_id) for r in rows], [(1, 120, saved)]
+            )
         overall = self.successResultOf(store.stats.globalStats(T0))
         self.assertEqual((overall.total_usuarios, overall.partidas_totales), (2, 2))
         notifications = self.successResultOf(store.notifications.list(1))
         self.assertEqual(
             [n.message for n in notifications], ["¡Nuevo récord personal: 120 puntos!"]
         )
-
-    def test_existingGamesAreNormalMode(self: Any) -> None:
-        """
-        The partidas played before game modes existed are C{normal} games (the daily
-        board and practice filter on C{modo}).
-        """
-        engine = self.previousReleaseDatabase()
-        upgrade(engine)
-        partidas = _reflect(engine).tables["partidas"]
-        with engine.connect() as conn:
-            modos = conn.execute(select(partidas.c.modo).order_by(partidas.c.id)).scalars().all()
-        self.assertEqual(modos, ["normal", "normal"])
 
     def test_upgradeTwice(self: Any) -> None:
         """

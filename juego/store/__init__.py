@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from juego.store.accounts import AccountsStore
+from juego.store.boards import BoardsStore
 from juego.store.certifications import CertificationsStore
 from juego.store.guests import GuestsStore
 from juego.store.migrate import ensureSchema
@@ -17,6 +18,7 @@ from juego.store.modes import ModesStore
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
+from juego.store.results import ResultsStore
 from juego.store.scores import ScoresStore
 from juego.store.stats import StatsStore
 from juego.store.users import UsersStore
@@ -40,6 +42,8 @@ class Store:
         self.certifications = CertificationsStore(pool)
         self.modes = ModesStore(pool)
         self.guests = GuestsStore(pool)
+        self.results = ResultsStore(pool)
+        self.boards = BoardsStore(pool, self.stats)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

@@ -88,6 +88,10 @@ users = Table(
     Column("fecha_registro", UTCDateTime, nullable=False),
     # The speed (wpm) the player proved in the certification test; NULL: never certified.
     Column("velocidad_certificada", Float, nullable=True),
+    # Preferences: the site's theme (claro, oscuro, sistema) and the game's language
+    # (es, en; NULL: never chosen).
+    Column("tema", String(8), nullable=False, default="sistema", server_default="sistema"),
+    Column("idioma", String(2), nullable=True),
 )
 
 sessions = Table(

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from twisted.internet.defer import Deferred
 
+from juego.game.words import IDIOMAS
 from juego.model import User, utcnow
 from juego.store import schema as s
 from juego.store.pool import DBThreadPool
@@ -197,6 +198,25 @@ def checkBio(value: object) -> str:
     return bio
 
 
+#: The site's themes: light, dark, or the device's choice.
+TEMAS = ("claro", "oscuro", "sistema")
+
+
+def checkTema(value: object) -> str:
+    if value not in TEMAS:
+        raise InvalidField("«tema» debe ser «claro», «oscuro» o «sistema».", campo="tema")
+    return str(value)
+
+
+def checkIdioma(value: object) -> str:
+    if value not in IDIOMAS:
+        raise InvalidField(
+            "«idioma» debe ser uno de: " + ", ".join(f"«{i}»" for i in IDIOMAS) + ".",
+            campo="idioma",
+        )
+    return str(value)
+
+
 @attrs.frozen
 class UserSummary:
     """
@@ -216,6 +236,8 @@ def _user(row: Row) -> User:
         es_admin=bool(row.es_admin),
         fecha_registro=row.fecha_registro,
         bio=row.bio,
+        tema=row.tema,
+        idioma=row.idioma,
     )
 
 
@@ -228,6 +250,8 @@ _USER_COLUMNS = (
     s.users.c.es_admin,
     s.users.c.fecha_registro,
     s.users.c.bio,
+    s.users.c.tema,
+    s.users.c.idioma,
 )
 USER_COLUMNS = _USER_COLUMNS
 
@@ -307,17 +331,26 @@ class UsersStore:
         return self._pool.read(work)
 
     def updateProfile(
-        self, userID: int, nombre: str | None = None, bio: str | None = None
+        self,
+        userID: int,
+        nombre: str | None = None,
+        bio: str | None = None,
+        tema: str | None = None,
+        idioma: str | None = None,
     ) -> Deferred[User | None]:
         """
-        Change a player's name and/or bio (values already checked); the updated account,
-        or C{None} if there is no such user.
+        Change a player's name, bio and/or preferences (values already checked; C{None}:
+        unchanged); the updated account, or C{None} if there is no such user.
         """
         values: dict[str, str] = {}
         if nombre is not None:
             values["nombre"] = nombre
         if bio is not None:
             values["bio"] = bio
+        if tema is not None:
+            values["tema"] = tema
+        if idioma is not None:
+            values["idioma"] = idioma
 
         def work(conn: Connection) -> User | None:
             if values:

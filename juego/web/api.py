@@ -14,9 +14,10 @@ from twisted.web.iweb import IRequest
 from juego.clients.protocols import DistService
 from juego.model import User
 from juego.store import Store
-from juego.store.users import checkBio, checkNombre
+from juego.store.users import checkBio, checkIdioma, checkNombre, checkTema
 from juego.web.admin import AdminAPI
 from juego.web.auth import Authenticator
+from juego.web.boards import Boards
 from juego.web.body import queryInt, readJSON
 from juego.web.certification import CertificationAPI
 from juego.web.csrf import sameOrigin
@@ -28,9 +29,8 @@ from juego.web.ratelimit import RateLimits
 from juego.web.recent import Recent
 from juego.web.throttle import clientAddress
 from juego.web.upstream import callDist
-from juego.web.views import gameJSON, rankingJSON, userJSON
+from juego.web.views import gameJSON, preferencesJSON, userJSON
 
-RANKING_DEFAULT, RANKING_MAX = 10, 100
 NOTIFICATIONS_DEFAULT, NOTIFICATIONS_MAX = 50, 100
 PROFILE_GAMES = 20
 
@@ -67,6 +67,8 @@ class API:
     limits: RateLimits | None = None
     #: Play without an account (L{juego.web.modes}); None: the game needs one.
     guests: Guests | None = None
+    #: The boards by period, language and mode (L{juego.web.boards}).
+    boards: Boards = attrs.field(kw_only=True)
 
     def _limit(self, which: str, key: object) -> None:
         if self.limits is not None:
@@ -134,7 +136,7 @@ class API:
     @router.route("/yo", methods=["GET"])
     async def yo(self, request: IRequest) -> bytes:
         user = await self.auth.requireUser(request)
-        return ok(request, user=userJSON(user))
+        return ok(request, user=userJSON(user), preferencias=preferencesJSON(user))
 
     @router.route("/perfil", methods=["GET"])
     async def perfil(self, request: IRequest) -> bytes:
@@ -149,10 +151,17 @@ class API:
         body = readJSON(request)
         nombre = checkNombre(body["nombre"]) if body.get("nombre") is not None else None
         bio = checkBio(body["bio"]) if body.get("bio") is not None else None
-        updated = await self.store.users.updateProfile(user.id, nombre, bio)
+        tema = checkTema(body["tema"]) if body.get("tema") is not None else None
+        idioma = checkIdioma(body["idioma"]) if body.get("idioma") is not None else None
+        updated = await self.store.users.updateProfile(user.id, nombre, bio, tema, idioma)
         if updated is None:
             raise NotFoundError()
-        return ok(request, user=userJSON(updated), bio=updated.bio)
+        return ok(
+            request,
+            user=userJSON(updated),
+            bio=updated.bio,
+            preferencias=preferencesJSON(updated),
+        )
 
     # The game
 
@@ -210,9 +219,13 @@ class API:
 
     @router.route("/ranking", methods=["GET"])
     async def ranking(self, request: IRequest) -> bytes:
-        limit = queryInt(request, "limit", RANKING_DEFAULT, 1, RANKING_MAX)
-        entries = await self.store.stats.ranking(limit)
-        return ok(request, ranking=[rankingJSON(e) for e in entries])
+        return ok(request, ranking=await self.boards.top(request))
+
+    @router.route("/ranking/yo", methods=["GET"])
+    async def rankingYo(self, request: IRequest) -> bytes:
+        user = await self.auth.requireUser(request)
+        posicion, rows = await self.boards.around(request, user.id)
+        return ok(request, posicion=posicion, ranking=rows)
 
     # Through juego-dist
 

@@ -34,6 +34,7 @@ from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
+from juego.web.boards import Boards
 from juego.web.certification import CertificationAPI
 from juego.web.csrf import checkStateChange
 from juego.web.errors import APIError, MethodNotAllowedError, installJSONErrors
@@ -52,7 +53,7 @@ from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
-from juego.web.static import StaticFiles, staticDirectory, staticResource
+from juego.web.static import StaticFiles, loadAssets, staticDirectory
 from juego.web.tracing import RequestTracing
 from juego.web.upstream import callDist
 
@@ -108,6 +109,7 @@ class Application:
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
+        assets = loadAssets(staticDirectory(resources))
         metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
         return cls(
             api=API(
@@ -121,9 +123,10 @@ class Application:
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
                 Guests(store, games, clock, LIFETIME),
+                boards=Boards(store, clock),
             ),
-            pages=Pages(auth, Renderer()),
-            static=staticResource(staticDirectory(resources)),
+            pages=Pages(auth, Renderer(assets.url), store),
+            static=StaticFiles(assets),
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,

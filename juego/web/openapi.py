@@ -92,6 +92,12 @@ SCHEMAS: dict[str, Any] = {
             "fecha_registro": DATE,
         }
     ),
+    "Preferencias": _obj(
+        {
+            "tema": {"enum": ["claro", "oscuro", "sistema"]},
+            "idioma": {"enum": ["es", "en", None]},
+        }
+    ),
     "Reglas": {"type": "object", "additionalProperties": INT},
     "Partida": _obj(
         {
@@ -145,6 +151,8 @@ SCHEMAS: dict[str, Any] = {
     ),
     "RankingRow": _obj(
         {"posicion": INT, "user_id": INT, "nombre": STR, "puntaje_maximo": INT},
+        # The partida of that result (its replay), when it is known.
+        {"partida_id": STR},
     ),
     "PlayedGame": _obj(
         {"id": STR, "fecha": DATE, "puntaje": INT, "idioma": STR},
@@ -238,6 +246,31 @@ def _pathParam(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any
     return {"name": name, "in": "path", "required": True, "schema": schema or INT}
 
 
+_BOARD_PARAMETERS = [
+    _query(
+        "periodo",
+        {"enum": ["dia", "semana", "siempre"]},
+        "dia: hoy (día UTC); semana: esta semana ISO (de lunes a domingo, UTC); siempre (por "
+        "defecto): desde el principio.",
+    ),
+    _query(
+        "idioma", {"enum": ["es", "en"]}, "Solo las partidas en ese idioma (por defecto, ambos)."
+    ),
+    _query(
+        "modo",
+        {"enum": ["diario"]},
+        "diario: el desafío diario de hoy (periodo, si se indica, debe ser dia).",
+    ),
+]
+_LIMIT_PARAMETER = _query(
+    "limit", {"type": "integer", "minimum": 1}, "Filas (1-100, por defecto 10)."
+)
+_BOARD_DESCRIPTION = (
+    "Cuentan solo los resultados públicos (publicados o aprobados): nunca los retenidos para "
+    "revisión, los anulados ni las partidas de práctica. A igualdad de puntos va delante "
+    "quien lo consiguió antes. Se calcula con los datos en cada petición."
+)
+
 PATHS: dict[str, Any] = {
     "/api/registro": {
         "post": _op(
@@ -288,7 +321,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/yo": {
         "get": _op(
-            "El usuario de la sesión", {"200": _reply("El usuario.", _USER_REPLY)} | _errors(401)
+            "El usuario de la sesión y sus preferencias (tema del sitio, idioma del juego)",
+            {
+                "200": _reply(
+                    "El usuario.",
+                    _success({"user": _ref("User"), "preferencias": _ref("Preferencias")}),
+                )
+            }
+            | _errors(401),
         )
     },
     "/api/perfil": {
@@ -309,8 +349,15 @@ PATHS: dict[str, Any] = {
             | _errors(401),
         ),
         "post": _op(
-            "Cambiar el nombre o la biografía",
-            {"200": _reply("Perfil cambiado.", _success({"user": _ref("User"), "bio": STR}))}
+            "Cambiar el nombre, la biografía o las preferencias",
+            {
+                "200": _reply(
+                    "Perfil cambiado.",
+                    _success(
+                        {"user": _ref("User"), "bio": STR, "preferencias": _ref("Preferencias")}
+                    ),
+                )
+            }
             | _errors(*_WRITE_ERRORS, 401, 404),
             body=_body(
                 {
@@ -319,6 +366,8 @@ PATHS: dict[str, Any] = {
                         # null is the same as leaving the field out (unchanged).
                         "nombre": {"type": ["string", "null"], "minLength": 1, "maxLength": 40},
                         "bio": {"type": ["string", "null"], "maxLength": 500},
+                        "tema": {"enum": ["claro", "oscuro", "sistema", None]},
+                        "idioma": {"enum": ["es", "en", None]},
                     },
                 }
             ),
@@ -421,20 +470,37 @@ PATHS: dict[str, Any] = {
     },
     "/api/ranking": {
         "get": _op(
-            "La clasificación",
+            "La clasificación: por periodo, idioma o el desafío diario",
             {
                 "200": _reply(
-                    "Mejores jugadores, el mejor primero.",
+                    "El mejor resultado de cada jugador en esa ventana, el mejor primero.",
                     _success({"ranking": {"type": "array", "items": _ref("RankingRow")}}),
                 )
             }
             | _errors(400),
-            parameters=[
-                _query(
-                    "limit", {"type": "integer", "minimum": 1}, "Filas (1-100, por defecto 10)."
-                ),
-            ],
+            parameters=[*_BOARD_PARAMETERS, _LIMIT_PARAMETER],
             security=_PUBLIC,
+            description=_BOARD_DESCRIPTION,
+        )
+    },
+    "/api/ranking/yo": {
+        "get": _op(
+            "La posición del jugador en una clasificación y las filas que la rodean",
+            {
+                "200": _reply(
+                    "Su posición y las filas de dos puestos por encima a dos por debajo (la "
+                    "suya incluida); sin resultado en esa ventana, posicion null y ninguna fila.",
+                    _success(
+                        {
+                            "posicion": {"type": ["integer", "null"], "minimum": 1},
+                            "ranking": {"type": "array", "items": _ref("RankingRow")},
+                        }
+                    ),
+                )
+            }
+            | _errors(400, 401),
+            parameters=[*_BOARD_PARAMETERS, _LIMIT_PARAMETER],
+            description=_BOARD_DESCRIPTION,
         )
     },
     "/api/stats/usuario": {

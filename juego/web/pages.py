@@ -5,6 +5,7 @@ things out; their data comes from the API, fetched by the static scripts.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,9 +19,12 @@ from werkzeug.routing import RequestRedirect
 
 from juego.game import reglas
 from juego.model import User
+from juego.store import Store
+from juego.store.results import SharedResult
 from juego.web.auth import Authenticator
 from juego.web.certification import integridad
 from juego.web.errors import RETRY_AFTER, databaseUnavailable, oneLine, redirect
+from juego.web.hosts import validatedHost
 from juego.web.rendering import Renderer
 
 log = Logger()
@@ -32,6 +36,66 @@ MESSAGES = {
     500: "Ha ocurrido un error inesperado. Inténtalo de nuevo en un momento.",
     503: "El sitio no puede consultar sus datos ahora mismo. Inténtalo de nuevo en unos segundos.",
 }
+
+
+#: Longer path segments are no partida id (they are UUIDs): 404 without a query.
+MAX_PARTIDA_ID = 64
+
+IDIOMAS = {"es": "Español", "en": "Inglés"}
+MESES = (
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
+).split()
+
+
+def fechaLarga(fecha: datetime) -> str:
+    """
+    "30 de noviembre de 2026" (UTC).
+    """
+    fecha = fecha.astimezone(UTC)
+    return f"{fecha.day} de {MESES[fecha.month - 1]} de {fecha.year}"
+
+
+def decimal(valor: float) -> str:
+    """
+    A number with at most one decimal, Spanish style ("72,5"; "72" for 72.0).
+    """
+    texto = f"{valor:.1f}".rstrip("0").rstrip(".")
+    return texto.replace(".", ",")
+
+
+def siteURL(request: IRequest) -> str:
+    """
+    This site's origin as the request reached it (the host the host check validated).
+    """
+    scheme = "https" if request.isSecure() else "http"
+    # Every request reaches the pages through the host check, which sets it.
+    return f"{scheme}://{validatedHost(request)}"
+
+
+def resultContext(request: IRequest, result: SharedResult) -> dict[str, Any]:
+    """
+    What C{resultado.html} shows of C{result}, formatted (Spanish).
+    """
+    puntos = "punto" if result.puntaje == 1 else "puntos"
+    wpm = decimal(result.wpm)
+    precision = decimal(result.precision * 100)
+    idioma = IDIOMAS.get(result.idioma, result.idioma)
+    fecha = fechaLarga(result.fecha)
+    return {
+        "resultado": result,
+        "puntos": puntos,
+        "wpm": wpm,
+        "precision": precision,
+        "idioma": idioma,
+        "fecha": fecha,
+        "fecha_iso": result.fecha.astimezone(UTC).isoformat(),
+        "url": f"{siteURL(request)}/resultado/{quote(result.partida_id, safe='')}",
+        "og_title": f"{result.nombre}: {result.puntaje} {puntos} en Escritura rápida",
+        "og_description": (
+            f"{wpm} palabras por minuto con un {precision} % de precisión, "
+            f"en {idioma.lower()}, el {fecha}."
+        ),
+    }
 
 
 def redirectToLogin(request: IRequest, path: str) -> bytes:
@@ -47,6 +111,7 @@ class Pages:
 
     auth: Authenticator
     renderer: Renderer
+    store: Store
 
     def _render(
         self, request: IRequest, template: str, page: str, user: User | None, **context: Any
@@ -124,6 +189,22 @@ class Pages:
         if not user.es_admin:
             return await self._error(request, 403)
         return self._render(request, "admin.html", "admin", user)
+
+    @router.route("/resultado/<partidaID>", methods=["GET"])
+    async def resultado(self, request: IRequest, partidaID: str) -> bytes:
+        """
+        A verified result's shareable page, with its OpenGraph description: a ranked one
+        for anybody, a held or voided one for its own player only; 404 otherwise.
+        """
+        user = await self.auth.currentUser(request)
+        result = None
+        if 0 < len(partidaID) <= MAX_PARTIDA_ID:
+            result = await self.store.results.shown(partidaID)
+        if result is None or not result.visibleTo(None if user is None else user.id):
+            return await self._error(request, 404)
+        return self._render(
+            request, "resultado.html", "resultado", user, **resultContext(request, result)
+        )
 
     @router.handle_errors(RequestRedirect)
     def redirected(self, request: IRequest, failure: Failure) -> bytes:

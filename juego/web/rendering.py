@@ -4,6 +4,7 @@ HTML pages from the Jinja2 templates shipped in C{juego/web/templates}, escaped 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -24,21 +25,32 @@ def userContext(user: User | None) -> dict[str, Any] | None:
         "email": user.email,
         "es_admin": user.es_admin,
         "fecha_registro": isoformat(user.fecha_registro),
+        "tema": user.tema,
+        "idioma": user.idioma,
     }
+
+
+def plainStatic(name: str) -> str:
+    return "/static/" + name
 
 
 class Renderer:
     """
     One Jinja2 environment for the process, loading templates from the package (never
     from the working directory), with autoescaping on for every template.
+
+    The templates name static files with C{static("js/common.js")}: the URL C{static}
+    gives (L{juego.web.static.Assets.url}: the content-hashed name), by default the
+    plain C{/static/} one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, static: Callable[[str], str] | None = None) -> None:
         self.environment = Environment(
             loader=PackageLoader("juego.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
             auto_reload=False,
         )
+        self.environment.globals["static"] = static or plainStatic
 
     def page(
         self,

@@ -8,7 +8,6 @@ from typing import Any
 
 from juego.model import GameRecord, User, isoformat, to_json
 from juego.store.partidas import HeldResult
-from juego.store.stats import RankingEntry
 from juego.store.users import UserSummary
 
 
@@ -25,18 +24,18 @@ def userJSON(user: User) -> dict[str, Any]:
     }
 
 
+def preferencesJSON(user: User) -> dict[str, Any]:
+    """
+    The player's remembered choices: C{{tema, idioma}} (C{idioma} null: never chosen).
+    """
+    return {"tema": user.tema, "idioma": user.idioma}
+
+
 def gameJSON(game: GameRecord) -> dict[str, Any]:
     """
     A played game as the profile shows it: every field, the date in ISO 8601.
     """
     return to_json(game)
-
-
-def rankingJSON(entry: RankingEntry) -> dict[str, Any]:
-    """
-    A ranking row: C{{posicion, user_id, nombre, puntaje_maximo}}.
-    """
-    return to_json(entry)
 
 
 def summaryJSON(summary: UserSummary) -> dict[str, Any]:

@@ -56,6 +56,12 @@ class RankingAttackTests(WebTestCase):
         Nothing of this player's reached a public board or stat.
         """
         self.assertNotIn(userID, self.rankedIDs())
+        # Nor on any board by period or language, nor around the player.
+        for query in ("periodo=dia", "periodo=semana", "idioma=es", "periodo=dia&idioma=es"):
+            rows = self.client().get(f"/api/ranking?limit=100&{query}").json["ranking"]
+            self.assertNotIn(userID, [row["user_id"] for row in rows], query)
+            mineThere = client.get(f"/api/ranking/yo?{query}").json
+            self.assertEqual((mineThere["posicion"], mineThere["ranking"]), (None, []), query)
         mine = self.userStats(client)
         self.assertEqual((mine["partidas_jugadas"], mine["puntaje_maximo"]), (0, 0))
         self.assertIsNone(mine["posicion_ranking"])
@@ -371,6 +377,10 @@ class AdminReviewTests(WebTestCase):
             key=lambda row: -row[1],
         )
         self.assertEqual(self.ranking(), ranking)
+        # Today's board and the language's board, read from the partidas, agree.
+        for query in ("?periodo=dia", "?periodo=semana&idioma=es"):
+            rows = self.client().get(f"/api/ranking{query}").json["ranking"]
+            self.assertEqual([(r["user_id"], r["puntaje_maximo"]) for r in rows], ranking, query)
         after = self.globalStats()
         self.assertEqual(after["partidas_totales"], 2)
         self.assertEqual(

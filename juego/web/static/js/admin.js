@@ -1,5 +1,6 @@
 // Admin page: #tabla-usuarios with "Reiniciar puntuación" and "Eliminar" per user.
-// Deleting asks for the admin's own password in a <dialog>. #tabla-revision: the results
+// Deleting asks for the admin's own password in a <dialog>; resetting and voiding ask for
+// a second press of the same button (confirmado()). #tabla-revision: the results
 // held for review or certification, with "Aprobar" and "Anular"; #form-anular voids a
 // result that was already published (by its partida id).
 
@@ -12,6 +13,7 @@ import {
   fechaLarga,
   irALogin,
   numero,
+  plural,
   toast,
   toastError,
   usuarioActual,
@@ -19,6 +21,43 @@ import {
 } from './common.js';
 
 let usuarios = [];
+
+// ---------------------------------------------------------------- two-step confirmation
+
+const CONFIRMAR = '¿Seguro? Pulsa otra vez';
+const ESPERA_CONFIRMACION = 6000;
+
+function desarmar(boton) {
+  if (boton.dataset.confirmando !== 'true') return;
+  clearTimeout(Number(boton.dataset.temporizador));
+  boton.textContent = boton.dataset.texto;
+  if (boton.dataset.etiqueta) boton.setAttribute('aria-label', boton.dataset.etiqueta);
+  else boton.removeAttribute('aria-label');
+  boton.classList.remove('confirmando');
+  delete boton.dataset.confirmando;
+}
+
+/**
+ * A destructive action's two steps: the first press arms the button (it asks "¿Seguro?"
+ * for a few seconds), the second acts. True on the second press.
+ */
+function confirmado(boton, queHace) {
+  if (boton.dataset.confirmando === 'true') {
+    desarmar(boton);
+    return true;
+  }
+  boton.dataset.confirmando = 'true';
+  boton.dataset.texto = boton.textContent;
+  boton.dataset.etiqueta = boton.getAttribute('aria-label') || '';
+  boton.textContent = CONFIRMAR;
+  boton.setAttribute('aria-label', `${CONFIRMAR} para ${queHace}`);
+  boton.classList.add('confirmando');
+  boton.dataset.temporizador = String(setTimeout(() => desarmar(boton), ESPERA_CONFIRMACION));
+  boton.addEventListener('blur', () => desarmar(boton), { once: true });
+  const aviso = $('admin-aviso');
+  if (aviso) aviso.textContent = `Pulsa otra vez para ${queHace}.`;
+  return false;
+}
 let aEliminar = null; // the user being deleted
 let botonQueAbrio = null;
 
@@ -40,7 +79,9 @@ function filaUsuario(u) {
     texto: 'Reiniciar puntuación',
     attrs: { type: 'button', 'aria-label': `Reiniciar puntuación de ${u.nombre}` },
   });
-  reiniciar.addEventListener('click', () => reiniciarPuntuacion(u, reiniciar));
+  reiniciar.addEventListener('click', () => {
+    if (confirmado(reiniciar, `reiniciar la puntuación de ${u.nombre}`)) reiniciarPuntuacion(u, reiniciar);
+  });
   const eliminar = el('button', {
     clase: 'boton boton-peligro boton-pequeno accion-eliminar',
     texto: 'Eliminar',
@@ -76,7 +117,7 @@ function pintar() {
   const estado = $('usuarios-estado');
   if (usuarios.length === 0) estado.textContent = 'No hay usuarios.';
   else if (visibles.length === 0) estado.textContent = 'Ningún usuario coincide con la búsqueda.';
-  else estado.textContent = `${visibles.length} de ${usuarios.length} usuarios.`;
+  else estado.textContent = `${numero(visibles.length)} de ${plural(usuarios.length, 'usuario', 'usuarios')}.`;
 }
 
 function manejarError(error, contexto) {
@@ -234,7 +275,9 @@ function filaRetenida(r) {
   );
   fila.dataset.partidaId = String(r.partida_id);
   aprobar.addEventListener('click', () => decidir(r, 'aprobar', [aprobar, anular]));
-  anular.addEventListener('click', () => decidir(r, 'anular', [aprobar, anular]));
+  anular.addEventListener('click', () => {
+    if (confirmado(anular, `anular el resultado de ${r.nombre}`)) decidir(r, 'anular', [aprobar, anular]);
+  });
   return fila;
 }
 
@@ -249,7 +292,7 @@ async function cargarRevision() {
     estado.textContent =
       resultados.length === 0
         ? 'No hay resultados pendientes de revisión.'
-        : `${resultados.length} resultados pendientes.`;
+        : `${plural(resultados.length, 'resultado pendiente', 'resultados pendientes')}.`;
   } catch (error) {
     estado.textContent = `No se pudieron cargar los resultados. ${error.error || ''}`.trim();
     if (error.status === 401) irALogin('/admin');
@@ -284,6 +327,7 @@ async function anularPublicado(evento) {
   }
   campo.removeAttribute('aria-invalid');
   const boton = $('anular-publicado');
+  if (!confirmado(boton, `anular el resultado ${id}`)) return;
   boton.disabled = true;
   try {
     const respuesta = await api(`/api/admin/resultados/${encodeURIComponent(id)}/anular`, {

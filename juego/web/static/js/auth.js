@@ -2,7 +2,7 @@
 // Validation is the server's: its Spanish message is shown next to the field it is about
 // (#<campo>-error, e.g. why a new password is too easy to guess), else in #error.
 
-import { $, api, destinoSeguro } from './common.js';
+import { $, api, destinoSeguro, llevarPreferenciasALaCuenta } from './common.js';
 
 const CAMPOS_POR_CODIGO = {
   email_en_uso: 'email',
@@ -42,6 +42,7 @@ function iniciar() {
     boton.textContent = modo === 'registro' ? 'Creando cuenta…' : 'Entrando…';
     try {
       await api(`/api/${modo}`, { method: 'POST', body: cuerpo });
+      if (modo === 'registro') await llevarPreferenciasALaCuenta();
       location.assign(destino);
     } catch (err) {
       boton.disabled = false;

@@ -181,6 +181,11 @@ export function decimal(valor) {
   return formatoDecimal.format(Number(valor));
 }
 
+/** "1 partida", "2 partidas": the number (as digits) and the word that agrees with it. */
+export function plural(n, singular, varios) {
+  return `${numero(n)} ${Number(n) === 1 ? singular : varios}`;
+}
+
 /** Precision as a percentage; accepts a 0–1 fraction or a 0–100 percentage. */
 export function porcentaje(valor) {
   if (valor === null || valor === undefined || Number.isNaN(Number(valor))) return '—';
@@ -283,7 +288,29 @@ const notificaciones = {
   temporizadorSocket: null,
   temporizadorSondeo: null,
   detenido: false,
+  cargaInicial: null, // the page's first fetch of the list, shared (one request per page)
+  alDia: false, // the list was fetched just before this socket: no catch-up when it opens
+  silenciadas: [], // filters of notifications the page shows itself (no toast for them)
 };
+
+/**
+ * The notification list as the page first fetched it: one request per page, shared by
+ * this module's badge and a page that lists them (/notificaciones).
+ */
+export function notificacionesIniciales() {
+  if (!notificaciones.cargaInicial) notificaciones.cargaInicial = api('/api/notificaciones');
+  return notificaciones.cargaInicial;
+}
+
+/** No toast for the notifications `filtro` accepts: the page already says the same. */
+export function silenciarNotificaciones(filtro) {
+  notificaciones.silenciadas.push(filtro);
+}
+
+function avisar(n) {
+  if (notificaciones.silenciadas.some((filtro) => filtro(n))) return;
+  toast(String(n.message ?? ''), n.type);
+}
 
 const INTERVALO_SONDEO = 15000;
 const ESPERA_MAXIMA_SOCKET = 30000;
@@ -316,30 +343,33 @@ export function marcarConocidas(lista) {
   for (const n of lista) notificaciones.conocidas.add(n.id);
 }
 
-function recibirNotificacion(n, { avisar = true } = {}) {
+function recibirNotificacion(n, { conAviso = true } = {}) {
   if (!n || n.id === undefined || notificaciones.conocidas.has(n.id)) return;
   notificaciones.conocidas.add(n.id);
   if (!n.leida) fijarContador(notificaciones.noLeidas + 1);
-  if (avisar) toast(String(n.message ?? ''), n.type);
+  if (conAviso) avisar(n);
   document.dispatchEvent(new CustomEvent('juego:notificacion', { detail: n }));
 }
 
-/** Fetch the notification list once; toast the unread ones not seen before. */
-export async function sondearNotificaciones({ avisar = true } = {}) {
+/**
+ * Fetch the notification list (`inicial`: the page's first fetch, shared); toast the
+ * unread ones not seen before.
+ */
+export async function sondearNotificaciones({ conAviso = true, inicial = false } = {}) {
   try {
-    const datos = await api('/api/notificaciones');
+    const datos = await (inicial ? notificacionesIniciales() : api('/api/notificaciones'));
     const lista = Array.isArray(datos.notifications) ? datos.notifications : [];
     const nuevas = [];
     for (const n of lista) {
       if (!notificaciones.conocidas.has(n.id)) {
         notificaciones.conocidas.add(n.id);
-        if (avisar && !n.leida) nuevas.push(n);
+        if (conAviso && !n.leida) nuevas.push(n);
       }
     }
     fijarContador(lista.filter((n) => !n.leida).length);
     // Oldest first, so the newest toast ends up at the bottom.
     for (const n of nuevas.reverse()) {
-      toast(String(n.message ?? ''), n.type);
+      avisar(n);
       document.dispatchEvent(new CustomEvent('juego:notificacion', { detail: n }));
     }
     return lista;
@@ -393,8 +423,10 @@ function conectarSocket() {
     abierto = true;
     notificaciones.intentos = 0;
     detenerSondeo();
-    // Catch up with anything that arrived while the socket was down.
-    sondearNotificaciones();
+    // Catch up with anything that arrived while the socket was down; not when the list
+    // was fetched just before this socket was opened (the page's first load).
+    if (!notificaciones.alDia) sondearNotificaciones();
+    notificaciones.alDia = false;
   });
   socket.addEventListener('message', (evento) => {
     let mensaje;
@@ -409,6 +441,7 @@ function conectarSocket() {
   });
   socket.addEventListener('close', () => {
     if (notificaciones.socket === socket) notificaciones.socket = null;
+    notificaciones.alDia = false;
     if (notificaciones.detenido) return;
     if (abierto) sondearNotificaciones();
     iniciarSondeo();
@@ -434,8 +467,9 @@ function detenerNotificaciones() {
 
 function iniciarNotificaciones() {
   if (!usuarioActual() || !$('contador-notificaciones')) return;
-  sondearNotificaciones({ avisar: false }).then((lista) => {
+  sondearNotificaciones({ conAviso: false, inicial: true }).then((lista) => {
     if (lista === null && notificaciones.detenido) return;
+    notificaciones.alDia = lista !== null;
     conectarSocket();
   });
   window.addEventListener('pagehide', () => {
@@ -446,7 +480,10 @@ function iniciarNotificaciones() {
       // Restored from the back/forward cache: start again.
       notificaciones.detenido = false;
       notificaciones.intentos = 0;
-      sondearNotificaciones().then(() => conectarSocket());
+      sondearNotificaciones().then((lista) => {
+        notificaciones.alDia = lista !== null;
+        conectarSocket();
+      });
     }
   });
 }
@@ -472,9 +509,101 @@ function iniciarSalir() {
   });
 }
 
+// ---------------------------------------------------------------- preferences
+
+// The site's theme and the game's language: a guest's in this browser (localStorage), a
+// signed-in player's in the account too (POST /api/perfil), which the server puts back
+// in the page (<html data-tema>, <body data-idioma>).
+const TEMAS = new Set(['claro', 'oscuro', 'sistema']);
+const IDIOMAS = new Set(['es', 'en']);
+
+function leerLocal(clave) {
+  try {
+    return localStorage.getItem(clave);
+  } catch {
+    return null;
+  }
+}
+
+function guardarLocal(clave, valor) {
+  try {
+    localStorage.setItem(clave, valor);
+  } catch {
+    /* storage refused: remembered for this page only */
+  }
+}
+
+async function guardarEnCuenta(cambios) {
+  if (!usuarioActual()) return;
+  try {
+    await api('/api/perfil', { method: 'POST', body: cambios });
+  } catch (error) {
+    if (error.status !== 401) toastError(error, 'No se pudo guardar la preferencia.');
+  }
+}
+
+/** The theme shown: "claro", "oscuro" or "sistema". */
+export function temaActual() {
+  const tema = document.documentElement.dataset.tema;
+  return TEMAS.has(tema) ? tema : 'sistema';
+}
+
+/** Show and remember a theme. */
+export function elegirTema(tema) {
+  if (!TEMAS.has(tema)) return;
+  document.documentElement.dataset.tema = tema;
+  guardarLocal('juego.tema', tema);
+  guardarEnCuenta({ tema });
+}
+
+/** The game's language last chosen ("es", "en"), or null. */
+export function idiomaPreferido() {
+  const idioma = (document.body && document.body.dataset.idioma) || leerLocal('juego.idioma');
+  return IDIOMAS.has(idioma) ? idioma : null;
+}
+
+/** Remember the game's language. */
+export function recordarIdioma(idioma) {
+  if (!IDIOMAS.has(idioma) || idioma === idiomaPreferido()) return;
+  if (document.body) document.body.dataset.idioma = idioma;
+  guardarLocal('juego.idioma', idioma);
+  guardarEnCuenta({ idioma });
+}
+
+/** A new account starts with this browser's choices (the guest's theme and language). */
+export async function llevarPreferenciasALaCuenta() {
+  const cambios = {};
+  const tema = leerLocal('juego.tema');
+  if (TEMAS.has(tema)) cambios.tema = tema;
+  const idioma = leerLocal('juego.idioma');
+  if (IDIOMAS.has(idioma)) cambios.idioma = idioma;
+  if (Object.keys(cambios).length === 0) return;
+  try {
+    await api('/api/perfil', { method: 'POST', body: cambios });
+  } catch {
+    /* the account keeps the defaults, which the player can change */
+  }
+}
+
+function iniciarPreferencias() {
+  const selector = $('selector-tema');
+  if (selector) {
+    selector.value = temaActual();
+    selector.addEventListener('change', () => elegirTema(selector.value));
+  }
+  // The game's language selector (/juego): set to the last choice, which it remembers.
+  const idioma = $('idioma');
+  if (idioma instanceof HTMLSelectElement) {
+    const preferido = idiomaPreferido();
+    if (preferido && [...idioma.options].some((o) => o.value === preferido)) idioma.value = preferido;
+    idioma.addEventListener('change', () => recordarIdioma(idioma.value));
+  }
+}
+
 // ---------------------------------------------------------------- start-up
 
 function iniciar() {
+  iniciarPreferencias();
   iniciarSalir();
   iniciarNotificaciones();
 }

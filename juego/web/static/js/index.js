@@ -1,6 +1,6 @@
 // Home page: top 5 of the ranking and a few global figures.
 
-import { $, api, el, numero, usuarioActual, vaciar } from './common.js';
+import { $, api, el, numero, plural, usuarioActual, vaciar } from './common.js';
 
 async function cargarTop() {
   const lista = $('top5');
@@ -19,7 +19,7 @@ async function cargarTop() {
         el('span', { clase: 'nombre', texto: fila.nombre, attrs: { title: fila.nombre } }),
         el('span', { clase: 'puntos', texto: `${numero(fila.puntaje_maximo)} pts` }),
       );
-      item.setAttribute('aria-label', `${fila.posicion}. ${fila.nombre}: ${fila.puntaje_maximo} puntos`);
+      item.setAttribute('aria-label', `${fila.posicion}. ${fila.nombre}: ${plural(fila.puntaje_maximo, 'punto', 'puntos')}`);
       if (yo && fila.user_id === yo.id) item.classList.add('yo');
       lista.append(item);
     }

@@ -26,10 +26,13 @@ import {
   el,
   irALogin,
   numero,
+  plural,
   porcentaje,
   prefiereMenosMovimiento,
+  silenciarNotificaciones,
   vaciar,
 } from './common.js';
+import { pintarTiempos } from './tiempos.js';
 
 // How far (ms) the recorded clock may run ahead of the real one before the next word is
 // held back. It only matters for inhumanly fast input (autofill, scripts): the server
@@ -93,12 +96,13 @@ function ponerEstado(nuevo) {
   dom.juego.dataset.estado = nuevo;
   const jugando = nuevo === 'jugando';
   dom.terminar.hidden = !jugando;
-  dom.controlesInicio.hidden = jugando;
   dom.comenzar.disabled = nuevo === 'cargando' || nuevo === 'guardando';
   dom.jugarOtraVez.disabled = nuevo === 'cargando';
   dom.idioma.disabled = nuevo === 'cargando' || nuevo === 'guardando';
   dom.comenzar.textContent = nuevo === 'cargando' ? 'Preparando…' : 'Comenzar';
   dom.entrada.disabled = !jugando;
+  // One way to play again from the result: its own button (and Enter), not the start panel.
+  dom.controlesInicio.hidden = jugando || nuevo === 'guardando' || nuevo === 'resultado';
   pintarModo();
 }
 
@@ -125,21 +129,94 @@ function actualizarMarcador() {
   dom.numeroPalabra.textContent = String(Math.min(juego.i + 1, juego.palabras.length));
 }
 
-/** Show the word with the correctly typed prefix highlighted; its text stays the word. */
-function pintarPalabra(valorNFC) {
-  const letras = juego.letrasPalabra;
-  const tecleadas = [...valorNFC];
-  let k = 0;
-  while (k < tecleadas.length && k < letras.length && tecleadas[k] === letras[k]) k += 1;
+// ---------------------------------------------------------------- per-letter marks
+//
+// #palabra-actual holds one span per letter of the word (its text stays exactly the word)
+// and an empty caret span before the next letter to type. Each typed position is marked:
+//   'bien'      the letter typed is the word's letter;
+//   'pendiente' the last letter typed is the start of the word's letter (an "e" before
+//               its combining accent makes "é"): not wrong yet;
+//   'mal'       anything else, including letters typed past the end of the word.
+
+/** The marks of the letters typed (`tecleadas`, NFC code points) against the word's. */
+export function marcasDe(tecleadas, letras) {
+  return tecleadas.map((letra, k) => {
+    if (k < letras.length && letra === letras[k]) return 'bien';
+    const ultima = k === tecleadas.length - 1;
+    if (ultima && k < letras.length && letras[k].normalize('NFD').startsWith(letra.normalize('NFD'))) {
+      return 'pendiente';
+    }
+    return 'mal';
+  });
+}
+
+/**
+ * Wrong keys between two states of the input: every position that is wrong now and was
+ * not wrong with the same letter before (a letter typed wrong, a pending letter that
+ * turned out wrong). Deleting never counts; a wrong letter typed again after deleting it
+ * counts again: each wrong key counts once.
+ */
+export function erroresNuevos(antes, ahora) {
+  let errores = 0;
+  ahora.marcas.forEach((marca, k) => {
+    if (marca !== 'mal') return;
+    if (antes.marcas[k] === 'mal' && antes.letras[k] === ahora.letras[k]) return;
+    errores += 1;
+  });
+  return errores;
+}
+
+/** One span per letter of the word on screen, and the caret. */
+function prepararPalabra() {
   vaciar(dom.palabra);
-  if (k > 0) dom.palabra.append(el('span', { clase: 'hecho', texto: letras.slice(0, k).join('') }));
-  if (k < letras.length) dom.palabra.append(el('span', { clase: 'resto', texto: letras.slice(k).join('') }));
+  juego.spans = juego.letrasPalabra.map((letra) => el('span', { clase: 'letra', texto: letra }));
+  juego.cursor = el('span', { clase: 'cursor', attrs: { 'aria-hidden': 'true' } });
+  dom.palabra.append(juego.cursor, ...juego.spans);
+}
+
+/** Mark each letter of the word against what is typed, and move the caret after it. */
+function pintarPalabra(marcas) {
+  const spans = juego.spans;
+  spans.forEach((span, k) => {
+    const marca = k < marcas.length ? marcas[k] : 'falta';
+    if (span.dataset.marca !== marca) {
+      span.dataset.marca = marca;
+      span.className = `letra ${marca}`;
+    }
+  });
+  const posicion = Math.min(marcas.length, spans.length);
+  const destino = posicion < spans.length ? spans[posicion] : null;
+  if (juego.cursor.nextSibling !== destino) dom.palabra.insertBefore(juego.cursor, destino);
+  // Letters typed past the end of the word: the caret says so.
+  juego.cursor.classList.toggle('sobra', marcas.length > spans.length);
 }
 
 function marcarError(hayError) {
   dom.entrada.classList.toggle('con-error', hayError);
   dom.palabra.classList.toggle('con-error', hayError);
   dom.entrada.setAttribute('aria-invalid', hayError ? 'true' : 'false');
+}
+
+// ---------------------------------------------------------------- live speed and accuracy
+
+/** Words per minute as the server counts them: letters of the words typed / 5 per minute. */
+export function ppmDe(letras, ms) {
+  return ms > 0 ? letras / 5 / (ms / 60000) : 0;
+}
+
+/** Share of keys that were right: letters typed right / (those + wrong keys). */
+export function precisionDe(bien, errores) {
+  return bien + errores > 0 ? bien / (bien + errores) : null;
+}
+
+function actualizarEnVivo(ahora) {
+  const j = juego;
+  const ms = ahora - j.inicio;
+  dom.ppmVivo.textContent = j.aciertos > 0 ? numero(ppmDe(j.letrasAcertadas, ms)) : '—';
+  const bienActual = j.tecleo.marcas.filter((m) => m === 'bien').length;
+  const precision = precisionDe(j.letrasAcertadas + bienActual, j.erroresTotales + j.errores);
+  dom.precisionViva.textContent = precision === null ? '—' : porcentaje(precision);
+  j.ultimoEnVivo = ahora;
 }
 
 function sacudir() {
@@ -163,6 +240,7 @@ function limpiarEntrada() {
   } else {
     dom.entrada.value = '';
   }
+  if (juego) juego.tecleo = { letras: [], marcas: [] };
   marcarError(false);
 }
 
@@ -173,6 +251,7 @@ async function comenzar() {
   ponerEstado('cargando');
   dom.error.textContent = '';
   dom.resultado.hidden = true;
+  dom.compartirEstado.textContent = '';
   try {
     const datos = await api('/api/partidas', { method: 'POST', body: cuerpoPartida() });
     if (!partidaValida(datos.partida)) throw new Error('La partida recibida no es válida. Inténtalo de nuevo.');
@@ -205,10 +284,15 @@ function empezar(partida) {
     aciertos: 0,
     fallos: 0,
     erroresTotales: 0,
+    letrasAcertadas: 0,
+    historial: [], // one {palabra, ms, limite, ok, errores} per ended word, for the result
+    tecleo: { letras: [], marcas: [] }, // what the input holds, marked letter by letter
+    spans: [],
+    cursor: null,
+    ultimoEnVivo: 0,
     tPrev: 0,
     i: 0,
     palabra: null,
-    palabraNFD: '',
     letrasPalabra: [],
     letras: 0,
     nivel: 1,
@@ -216,7 +300,6 @@ function empezar(partida) {
     limiteT: 0,
     errores: 0,
     teclas: [],
-    eraPrefijo: true,
     inicio: 0,
     temporizador: null,
     temporizadorRetencion: null,
@@ -233,6 +316,8 @@ function empezar(partida) {
   dom.siguiente.lang = dom.palabra.lang;
   dom.entrada.value = '';
   dom.avisoMayus.hidden = true;
+  dom.ppmVivo.textContent = '—';
+  dom.precisionViva.textContent = '—';
   ponerEstado('jugando');
   dom.entrada.focus();
   juego.inicio = performance.now();
@@ -249,7 +334,6 @@ function mostrarPalabra(i) {
   const nivelAnterior = j.nivel;
   j.i = i;
   j.palabra = j.palabras[i];
-  j.palabraNFD = j.palabra.normalize('NFD');
   j.letrasPalabra = [...j.palabra];
   j.letras = j.letrasPalabra.length;
   j.nivel = nivelDe(i, j.reglas);
@@ -257,10 +341,10 @@ function mostrarPalabra(i) {
   j.limiteT = j.tPrev + j.limite;
   j.errores = 0;
   j.teclas = [];
-  j.eraPrefijo = true;
   j.ultimaFraccion = -1;
   limpiarEntrada();
-  pintarPalabra('');
+  prepararPalabra();
+  pintarPalabra([]);
   animarPalabra();
   const siguiente = j.palabras[i + 1];
   dom.siguiente.textContent = siguiente ? `Siguiente: ${siguiente}` : 'Última palabra';
@@ -317,11 +401,19 @@ function teclasHasta(d) {
   return juego.teclas.map((tecla) => Math.min(tecla, d));
 }
 
+/** Keep the word that just ended (`ms` on screen) for the result's chart. */
+function anotar(ms, ok) {
+  const j = juego;
+  j.historial.push({ palabra: j.palabra, ms, limite: j.limite, ok, errores: j.errores });
+}
+
 function fallar() {
   const j = juego;
   const t = j.limiteT; // exactly t_prev + limite(i)
   j.eventos.push({ t, ok: false, errores: j.errores, teclas: teclasHasta(t - j.tPrev) });
+  anotar(t - j.tPrev, false);
   j.erroresTotales += j.errores;
+  j.errores = 0;
   j.tPrev = t;
   j.vidas -= 1;
   j.fallos += 1;
@@ -331,7 +423,7 @@ function fallar() {
     terminar('sin-vidas');
     return;
   }
-  anunciar(j.sinVidas ? 'Tiempo agotado.' : `Tiempo agotado. Te quedan ${j.vidas} vidas.`);
+  anunciar(j.sinVidas ? 'Tiempo agotado.' : `Tiempo agotado. Te ${j.vidas === 1 ? 'queda 1 vida' : `quedan ${j.vidas} vidas`}.`);
   mostrarPalabra(j.i + 1);
 }
 
@@ -344,11 +436,16 @@ function acertar(ahora) {
   const teclas = teclasHasta(t - j.tPrev);
   if (teclas.length === 0) teclas.push(t - j.tPrev); // completed without an input event
   j.eventos.push({ t, ok: true, errores: j.errores, teclas });
+  anotar(t - j.tPrev, true);
   j.erroresTotales += j.errores;
+  j.errores = 0;
   j.tPrev = t;
   j.puntaje += j.letras * j.nivel;
   j.aciertos += 1;
+  j.letrasAcertadas += j.letras;
+  j.tecleo = { letras: [], marcas: [] };
   dom.puntaje.textContent = String(j.puntaje);
+  actualizarEnVivo(ahora);
 
   const adelanto = t - transcurrido;
   if (adelanto > ADELANTO_MAXIMO && j.i + 1 < j.palabras.length) {
@@ -381,17 +478,20 @@ function evaluar(ahora, esInput = false) {
     acertar(ahora);
     return;
   }
-  // Prefix check on the decomposed forms, so "cafe" + combining accent is still on track.
-  const esPrefijo = j.palabraNFD.startsWith(bruto.normalize('NFD'));
+  const letras = [...valor];
+  const ahoraTecleo = { letras, marcas: marcasDe(letras, j.letrasPalabra) };
   if (!j.componiendo) {
-    if (!esPrefijo && j.eraPrefijo) {
-      j.errores += 1;
+    // Mid-composition the input holds a half-typed letter: judged when it is done.
+    const nuevos = erroresNuevos(j.tecleo, ahoraTecleo);
+    if (nuevos > 0) {
+      j.errores += nuevos;
       sacudir();
     }
-    j.eraPrefijo = esPrefijo;
-    marcarError(!esPrefijo);
+    j.tecleo = ahoraTecleo;
+    marcarError(ahoraTecleo.marcas.includes('mal'));
+    actualizarEnVivo(ahora);
   }
-  pintarPalabra(valor);
+  pintarPalabra(ahoraTecleo.marcas);
 }
 
 function detenerTemporizadores() {
@@ -415,6 +515,9 @@ function terminar(motivo) {
   }
   detenerTemporizadores();
   j.motivo = motivo;
+  // The word on screen has no event, but its wrong keys were pressed: the result counts them.
+  if (j.palabra !== null) j.erroresTotales += j.errores;
+  j.errores = 0;
   j.palabra = null;
   ponerEstado('guardando');
   dom.entrada.value = '';
@@ -483,7 +586,61 @@ function pintarDetalles(respuesta) {
   dom.detalles.append(detalle('Palabras acertadas', numero(j.aciertos)));
   dom.detalles.append(detalle('Palabras falladas', numero(j.fallos)));
   dom.detalles.append(detalle('Nivel alcanzado', numero(j.nivel)));
-  dom.detalles.append(detalle('Teclas erróneas', numero(j.erroresTotales)));
+  const errores = detalle('Teclas erróneas', numero(j.erroresTotales));
+  errores.id = 'resultado-errores';
+  dom.detalles.append(errores);
+}
+
+/** The per-word times: the chart, its table and the slowest words. */
+function pintarPalabrasJugadas() {
+  const historial = juego ? juego.historial : [];
+  dom.tiempos.hidden = historial.length === 0;
+  if (historial.length === 0) return;
+  pintarTiempos(
+    { lienzo: dom.graficoTiempos, tabla: dom.tablaTiempos, lentas: dom.lentas },
+    historial,
+    juego.partida.idioma || dom.idioma.value || 'es',
+  );
+}
+
+/** The address of a result's page, when anybody may see it (published, not held). */
+function urlCompartible(respuesta) {
+  const publico =
+    juego &&
+    juego.partida &&
+    respuesta &&
+    respuesta.en_revision !== true &&
+    respuesta.descartada !== true &&
+    respuesta.invitado !== true &&
+    typeof respuesta.puntaje === 'number';
+  return publico ? new URL(`/resultado/${encodeURIComponent(juego.partida.id)}`, location.origin).href : null;
+}
+
+function prepararCompartir(respuesta) {
+  const url = urlCompartible(respuesta);
+  dom.compartir.hidden = url === null;
+  dom.compartir.dataset.url = url || '';
+  dom.compartirEstado.textContent = '';
+}
+
+async function compartir() {
+  const url = dom.compartir.dataset.url;
+  if (!url) return;
+  const titulo = `${plural(Number(dom.resultadoPuntaje.textContent), 'punto', 'puntos')} en Escritura rápida`;
+  if (navigator.share) {
+    try {
+      await navigator.share({ title: titulo, url });
+      return;
+    } catch (error) {
+      if (error && error.name === 'AbortError') return;
+    }
+  }
+  try {
+    await navigator.clipboard.writeText(url);
+    dom.compartirEstado.textContent = 'Enlace copiado: pégalo donde quieras compartirlo.';
+  } catch {
+    dom.compartirEstado.replaceChildren('Copia este enlace: ', el('a', { texto: url, attrs: { href: url } }));
+  }
 }
 
 function mostrarPanelResultado() {
@@ -501,15 +658,20 @@ function mostrarResultado(respuesta) {
   dom.resultadoTitulo.textContent = tituloFinal(j.motivo);
   dom.lineaPuntaje.hidden = puntaje === undefined || puntaje === null;
   dom.resultadoPuntaje.textContent = dom.lineaPuntaje.hidden ? '' : String(puntaje);
-  dom.record.hidden = respuesta.nuevo_record !== true;
+  // A new record is said once: this line (its message and its notification's toast would
+  // say it again).
+  const record = respuesta.nuevo_record === true;
+  dom.record.hidden = !record;
   dom.pendiente.hidden = !pendiente;
-  dom.mensaje.textContent = typeof respuesta.message === 'string' ? respuesta.message : '';
+  dom.mensaje.textContent = !record && typeof respuesta.message === 'string' ? respuesta.message : '';
   dom.resultadoError.textContent = '';
   dom.reintentar.hidden = true;
   pintarDetalles(respuesta);
   mostrarAvisoInvitado(respuesta);
   if (j.partida.modo === 'diario') marcarDiarioJugado(j.partida.idioma);
+  prepararCompartir(respuesta);
   mostrarPanelResultado();
+  pintarPalabrasJugadas();
   dom.juego.dataset.resultado = respuesta.en_revision === true ? 'en-revision' : 'publicado';
   if (respuesta.en_revision === true && respuesta.motivo === 'certificacion') {
     const panel = document.getElementById('certificacion');
@@ -529,7 +691,9 @@ function mostrarFallo(error) {
   dom.resultadoError.textContent = error.error || error.message || 'Error desconocido.';
   dom.reintentar.hidden = !reintentable;
   pintarDetalles(null);
+  prepararCompartir(null);
   mostrarPanelResultado();
+  pintarPalabrasJugadas();
   if (reintentable) dom.reintentar.focus();
 }
 
@@ -651,6 +815,7 @@ function dibujar() {
       dom.tiempoRestante.textContent = texto;
     }
   }
+  if (ahora - j.ultimoEnVivo >= 500) actualizarEnVivo(ahora);
   j.raf = requestAnimationFrame(dibujar);
 }
 
@@ -674,6 +839,21 @@ function alSalirDeLaPagina() {
 }
 
 // ---------------------------------------------------------------- wiring
+
+/** Whether Enter on `nodo` has its own meaning (a button, a link, a field, the certification test). */
+function enControl(nodo) {
+  if (!nodo || nodo === document.body) return false;
+  if (nodo.closest('#certificacion')) return true;
+  return nodo.matches('a[href], button, input, select, textarea, summary, [contenteditable]');
+}
+
+/** From the result back to the start panel (to pick another language). */
+function volverAlInicio() {
+  if (estado !== 'resultado') return;
+  dom.resultado.hidden = true;
+  ponerEstado('inicio');
+  dom.idioma.focus();
+}
 
 function iniciar() {
   const ids = {
@@ -710,6 +890,15 @@ function iniciar() {
     resultadoError: 'resultado-error',
     reintentar: 'reintentar-guardado',
     jugarOtraVez: 'jugar-otra-vez',
+    ppmVivo: 'ppm-vivo',
+    precisionViva: 'precision-viva',
+    tiempos: 'resultado-tiempos',
+    graficoTiempos: 'grafico-tiempos',
+    tablaTiempos: 'tabla-tiempos',
+    lentas: 'palabras-lentas',
+    compartir: 'compartir',
+    compartirEstado: 'compartir-estado',
+    otroIdioma: 'otro-idioma',
   };
   for (const [clave, id] of Object.entries(ids)) {
     dom[clave] = $(id);
@@ -718,6 +907,13 @@ function iniciar() {
 
   dom.comenzar.addEventListener('click', comenzar);
   dom.jugarOtraVez.addEventListener('click', comenzar);
+  dom.compartir.addEventListener('click', compartir);
+  dom.otroIdioma.addEventListener('click', volverAlInicio);
+  // The result's own record line says it: no toast of the same news over the figures.
+  silenciarNotificaciones((n) => n.type === 'success' && String(n.message).startsWith('¡Nuevo récord personal'));
+  window.addEventListener('resize', () => {
+    if (estado === 'resultado') pintarPalabrasJugadas();
+  });
   dom.terminar.addEventListener('click', () => terminar('parada'));
   dom.reintentar.addEventListener('click', () => {
     if (juego && !juego.guardado && estado === 'resultado') {
@@ -742,8 +938,14 @@ function iniciar() {
   dom.entrada.addEventListener('keydown', (evento) => {
     if (evento.getModifierState) dom.avisoMayus.hidden = !evento.getModifierState('CapsLock');
     if (estado !== 'jugando' || !juego) return;
-    // Words have no spaces and nothing is submitted: swallow Space and Enter.
-    if ((evento.key === ' ' && juego.palabra && !juego.palabra.includes(' ')) || evento.key === 'Enter') {
+    // Words have no spaces and nothing is submitted: swallow Space and Enter. Tab stays
+    // here too: leaving the input mid-game would lose the letters while the clock runs
+    // (Esc ends the game, and the page says so).
+    if (
+      (evento.key === ' ' && juego.palabra && !juego.palabra.includes(' ')) ||
+      evento.key === 'Enter' ||
+      evento.key === 'Tab'
+    ) {
       evento.preventDefault();
     }
   });
@@ -764,13 +966,9 @@ function iniciar() {
       terminar('parada');
       return;
     }
-    if (evento.key === 'Enter' && estado === 'resultado' && !evento.repeat) {
-      const activo = document.activeElement;
-      const neutro = !activo || activo === document.body || activo === dom.resultado || activo === dom.juego;
-      if (neutro) {
-        evento.preventDefault();
-        comenzar();
-      }
+    if (evento.key === 'Enter' && estado === 'resultado' && !evento.repeat && !enControl(document.activeElement)) {
+      evento.preventDefault();
+      comenzar();
     }
   });
 

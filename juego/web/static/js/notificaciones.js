@@ -9,6 +9,7 @@ import {
   fijarContador,
   irALogin,
   marcarConocidas,
+  notificacionesIniciales,
   toastError,
   vaciar,
 } from './common.js';
@@ -100,7 +101,8 @@ async function marcar(ids, boton) {
 
 async function cargar() {
   try {
-    const datos = await api('/api/notificaciones');
+    // The list common.js fetched for the badge: one request per page.
+    const datos = await notificacionesIniciales();
     const lista = Array.isArray(datos.notifications) ? datos.notifications : [];
     marcarConocidas(lista);
     vaciar($('lista-notificaciones'));

@@ -10,6 +10,7 @@ import {
   fechaLarga,
   irALogin,
   numero,
+  plural,
   porcentaje,
   toast,
   vaciar,
@@ -43,11 +44,20 @@ function maximoRedondo(valor) {
 
 // ---------------------------------------------------------------- chart
 
+/** Least room (px) between two labels of the horizontal axis. */
+const HUECO_ETIQUETA = 28;
+
 function dibujarGrafico(partidas) {
   const grafico = $('grafico-partidas');
   if (!grafico) return;
   for (const viejo of grafico.querySelectorAll('g.contenido')) viejo.remove();
-  const [, , ancho, alto] = grafico.getAttribute('viewBox').split(/\s+/).map(Number);
+  // Drawn at the size it is shown (one unit = one CSS pixel), so its 12 px text stays
+  // 12 px on a phone instead of shrinking with a wide viewBox.
+  const alto = 260;
+  const ancho = Math.max(300, Math.round(grafico.parentElement.clientWidth || 640));
+  grafico.setAttribute('viewBox', `0 0 ${ancho} ${alto}`);
+  grafico.setAttribute('width', String(ancho));
+  grafico.setAttribute('height', String(alto));
   const margen = { arriba: 30, derecha: 44, abajo: 34, izquierda: 46 };
   const w = ancho - margen.izquierda - margen.derecha;
   const h = alto - margen.arriba - margen.abajo;
@@ -73,7 +83,7 @@ function dibujarGrafico(partidas) {
     const valor = (maximo * k) / 4;
     const yy = y(valor);
     raiz.append(svg('line', { x1: margen.izquierda, x2: margen.izquierda + w, y1: yy, y2: yy, class: k === 0 ? 'eje' : 'rejilla' }));
-    raiz.append(svg('text', { x: margen.izquierda - 8, y: yy + 4, 'text-anchor': 'end' }, numero(valor)));
+    raiz.append(svg('text', { x: margen.izquierda - 8, y: yy + 4, 'text-anchor': 'end' }, decimal(valor)));
   }
   raiz.append(svg('text', { x: margen.izquierda - 8, y: 12, 'text-anchor': 'end' }, 'pts'));
 
@@ -92,12 +102,12 @@ function dibujarGrafico(partidas) {
       rx: 3,
       class: valor === mejor && mejor > 0 ? 'barra mejor' : 'barra',
     });
-    const partes = [`${fechaHora(partida.fecha)}: ${valor} puntos`];
+    const partes = [`${fechaHora(partida.fecha)}: ${plural(valor, 'punto', 'puntos')}`];
     if (partida.wpm !== undefined && partida.wpm !== null) partes.push(`${decimal(partida.wpm)} palabras/min`);
     if (partida.precision !== undefined && partida.precision !== null) partes.push(`precisión ${porcentaje(partida.precision)}`);
     barra.append(svg('title', {}, partes.join(' · ')));
     raiz.append(barra);
-    if (datos.length <= 20 || indice % 2 === 0) {
+    if (indice % Math.max(1, Math.ceil(HUECO_ETIQUETA / hueco)) === 0) {
       raiz.append(svg('text', { x: cx.toFixed(1), y: alto - margen.abajo + 18, 'text-anchor': 'middle' }, indice + 1));
     }
   });
@@ -123,16 +133,16 @@ function dibujarGrafico(partidas) {
     if (puntos.length > 1) raiz.insertBefore(svg('polyline', { points: puntos.join(' '), class: 'linea-ppm' }), raiz.querySelector('circle'));
     for (let k = 0; k <= 4; k += 2) {
       const valor = (maxPpm * k) / 4;
-      raiz.append(svg('text', { x: margen.izquierda + w + 8, y: yp(valor) + 4, 'text-anchor': 'start' }, numero(valor)));
+      raiz.append(svg('text', { x: margen.izquierda + w + 8, y: yp(valor) + 4, 'text-anchor': 'start' }, decimal(valor)));
     }
     raiz.append(svg('text', { x: margen.izquierda + w + 8, y: 12, 'text-anchor': 'start' }, 'ppm'));
-    mostrarLeyenda(true);
+    mostrarLeyenda(true, mejor > 0);
   } else {
-    mostrarLeyenda(false);
+    mostrarLeyenda(false, mejor > 0);
   }
 }
 
-function mostrarLeyenda(conPpm) {
+function mostrarLeyenda(conPpm, conMejor) {
   const leyenda = $('grafico-leyenda');
   if (!leyenda) return;
   vaciar(leyenda);
@@ -141,6 +151,10 @@ function mostrarLeyenda(conPpm) {
     { clase: 'leyenda' },
     el('li', {}, el('span', { clase: 'leyenda-muestra barra', attrs: { 'aria-hidden': 'true' } }), 'Puntuación (eje izquierdo)'),
   );
+  if (conMejor) {
+    // The best game's bar has its own colour: the legend says which.
+    lista.append(el('li', {}, el('span', { clase: 'leyenda-muestra mejor', attrs: { 'aria-hidden': 'true' } }), 'Tu mejor partida'));
+  }
   if (conPpm) {
     lista.append(el('li', {}, el('span', { clase: 'leyenda-muestra linea', attrs: { 'aria-hidden': 'true' } }), 'Palabras por minuto (eje derecho)'));
   }
@@ -165,7 +179,8 @@ function pintarTablaPartidas(partidas) {
       el(
         'tr',
         {},
-        el('td', { texto: fechaHora(p.fecha) }),
+        // The game's own page (/resultado/<id>): to share it, or to see a held one.
+        el('td', {}, el('a', { texto: fechaHora(p.fecha), attrs: { href: `/resultado/${encodeURIComponent(p.id)}` } })),
         el(
           'td',
           { clase: 'num' },
@@ -240,6 +255,7 @@ async function cargar() {
     actualizarContadorBio();
     const partidas = Array.isArray(perfil.partidas) ? perfil.partidas.slice(0, 20) : [];
     dibujarGrafico(partidas);
+    window.addEventListener('resize', () => dibujarGrafico(partidas));
     pintarTablaPartidas(partidas);
     if (stats) pintarStats(stats.stats);
     estado.textContent = stats ? '' : 'Las estadísticas no están disponibles ahora mismo.';

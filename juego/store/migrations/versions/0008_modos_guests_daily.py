@@ -1,30 +1,26 @@
-"""game modes: the partida's modo, the daily challenge's attempts, guests' partidas
+"""game modes: the daily challenge's attempts, guests' partidas
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-30 20:10:00.000000
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-30 20:40:00.000000
 
-A partida is now played in a C{modo}: C{normal}, C{diario} (the daily challenge: one
-attempt per player, UTC day and language, kept in C{desafios_diarios}) or C{practica}
-(counts nowhere). Every partida before this revision was C{normal}. Partidas played
-without an account wait in C{partidas_invitado} for the account that claims them.
+The daily challenge (a partida's C{modo} C{diario}, revision 0006) allows one attempt per
+player, UTC day and language, kept in C{desafios_diarios}. Partidas played without an
+account wait in C{partidas_invitado} for the account that claims them. (A practice
+partida, C{modo} C{practica}, needs no table of its own.)
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("partidas", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("modo", sa.String(length=16), nullable=False, server_default="normal")
-        )
     op.create_table(
         "desafios_diarios",
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -74,5 +70,3 @@ def downgrade() -> None:
         batch_op.drop_index("ix_partidas_invitado_invitado_emitida")
     op.drop_table("partidas_invitado")
     op.drop_table("desafios_diarios")
-    with op.batch_alter_table("partidas", schema=None) as batch_op:
-        batch_op.drop_column("modo")
