@@ -134,7 +134,10 @@ class ModesBrowserTests(SynchronousTestCase):
             expect(page.locator("#palabra-actual")).to_have_text(partida["palabras"][0])
             page.keyboard.press("Escape")
             page.wait_for_selector("#resultado", state="visible")
-            # Played: the page says so, and the browser's second daily POST is 409.
+            # Played: no playing it again from the result; the start panel says so; and
+            # the browser's second daily POST is 409.
+            expect(page.locator("#jugar-otra-vez")).to_be_disabled()
+            page.click("#otro-idioma")
             expect(page.locator("#desafio-jugado")).to_be_visible()
             expect(page.locator("#comenzar")).to_be_disabled()
             again = page.request.post("/api/partidas", data={"modo": "diario"})
