@@ -89,7 +89,7 @@ test: $(STAMP) system-deps axe lint typecheck
 
 # The quick loop while working: lint and format, then every test module but those that
 # start real processes, browsers or nginx (make test runs everything).
-SLOW_TESTS := test_reliability test_multinode test_browser test_browser_typing test_tcp_integration \
+SLOW_TESTS := test_reliability test_multinode test_browser test_browser_typing test_browser_replay test_replay_timeline test_tcp_integration \
 	test_dist_integration test_logging_integration test_tls test_faults test_attacks test_schemathesis \
 	test_install test_nginx_example test_configfile test_accessibility
 FAST_TESTS = $(filter-out $(SLOW_TESTS),$(basename $(notdir $(wildcard tests/test_*.py))))

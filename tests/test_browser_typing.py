@@ -377,8 +377,8 @@ class ProfileAndAdminTests(BrowserCase):
         self.assertRegex(link.get_attribute("href") or "", r"^/resultado/[\w-]+$")
 
         page.goto("/ranking")
-        expect(page.locator("#mi-posicion")).to_contain_text("1 partida")
-        self.assertNotIn("1 partidas", page.text_content("#mi-posicion"))
+        expect(page.locator("#mi-posicion")).to_contain_text("Tu posición: 1.º")
+        self.assertNotRegex(page.text_content("main") or "", r"\b1 (partidas|puntos)\b")
 
         page.goto("/admin")
         posted: list[str] = []

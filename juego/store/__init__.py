@@ -18,6 +18,7 @@ from juego.store.modes import ModesStore
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
+from juego.store.replays import ReplaysStore
 from juego.store.results import ResultsStore
 from juego.store.scores import ScoresStore
 from juego.store.stats import StatsStore
@@ -44,6 +45,7 @@ class Store:
         self.guests = GuestsStore(pool)
         self.results = ResultsStore(pool)
         self.boards = BoardsStore(pool, self.stats)
+        self.replays = ReplaysStore(pool)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

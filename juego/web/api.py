@@ -27,6 +27,7 @@ from juego.web.live import NotificationHub
 from juego.web.modes import Guests, guestID
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import Recent
+from juego.web.replays import Replays
 from juego.web.throttle import clientAddress
 from juego.web.upstream import callDist
 from juego.web.views import gameJSON, preferencesJSON, userJSON
@@ -226,6 +227,12 @@ class API:
         user = await self.auth.requireUser(request)
         posicion, rows = await self.boards.around(request, user.id)
         return ok(request, posicion=posicion, ranking=rows)
+
+    @router.route("/repeticion/<partida_id>", methods=["GET"])
+    async def repeticion(self, request: IRequest, partida_id: str) -> bytes:
+        # Public for a ranked result, always for its own player (L{juego.web.replays}).
+        viewer = await self.auth.currentUser(request)
+        return ok(request, **await Replays(self.store).reply(viewer, partida_id))
 
     # Through juego-dist
 

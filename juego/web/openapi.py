@@ -118,6 +118,16 @@ SCHEMAS: dict[str, Any] = {
         },
         {"teclas": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
     ),
+    "EventoRepeticion": _obj(
+        {
+            "palabra": STR,
+            "ok": BOOL,
+            "errores": {"type": "integer", "minimum": 0},
+            "t": {"type": "integer", "minimum": 0},
+            "d": {"type": "integer", "minimum": 0},
+            "teclas": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        }
+    ),
     "UserStats": _obj(
         {
             "user_id": INT,
@@ -501,6 +511,42 @@ PATHS: dict[str, Any] = {
             | _errors(400, 401),
             parameters=[*_BOARD_PARAMETERS, _LIMIT_PARAMETER],
             description=_BOARD_DESCRIPTION,
+        )
+    },
+    "/api/repeticion/{partida_id}": {
+        "get": _op(
+            "La repetición de una partida verificada",
+            {
+                "200": _reply(
+                    "La partida con sus eventos: cada palabra, cuándo terminó (t), cuánto "
+                    "estuvo en pantalla (d) y sus pulsaciones (teclas, ms desde que apareció).",
+                    _success(
+                        {
+                            "partida_id": STR,
+                            "jugador": _obj({"id": INT, "nombre": STR}),
+                            "propia": BOOL,
+                            "estado": {"enum": ["publica", "aprobada", "en_revision", "anulada"]},
+                            "idioma": STR,
+                            "puntaje": INT,
+                            "wpm": NUM,
+                            "precision": NUM,
+                            "duracion_ms": INT,
+                            "fecha": DATE,
+                            "eventos": {"type": "array", "items": _ref("EventoRepeticion")},
+                        }
+                    ),
+                )
+            }
+            | _errors(400, 404),
+            parameters=[
+                _pathParam("partida_id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+            ],
+            security=_PUBLIC,
+            description=(
+                "Pública para un resultado de las clasificaciones; el jugador ve siempre "
+                "las suyas (también las retenidas o anuladas). Cualquier otra, o una que "
+                "no existe: 404."
+            ),
         )
     },
     "/api/stats/usuario": {

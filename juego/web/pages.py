@@ -23,9 +23,10 @@ from juego.store import Store
 from juego.store.results import SharedResult
 from juego.web.auth import Authenticator
 from juego.web.certification import integridad
-from juego.web.errors import RETRY_AFTER, databaseUnavailable, oneLine, redirect
+from juego.web.errors import RETRY_AFTER, APIError, databaseUnavailable, oneLine, redirect
 from juego.web.hosts import validatedHost
 from juego.web.rendering import Renderer
+from juego.web.replays import Replays
 
 log = Logger()
 
@@ -180,6 +181,26 @@ class Pages:
     @router.route("/notificaciones", methods=["GET"])
     async def notificaciones(self, request: IRequest) -> bytes:
         return await self._members(request, "notificaciones.html", "notificaciones")
+
+    @router.route("/repeticion/<partida_id>", methods=["GET"])
+    async def repeticion(self, request: IRequest, partida_id: str) -> bytes:
+        """
+        A replay's page: the same 404 as any missing page for one the visitor may not
+        see; the replay itself comes from C{GET /api/repeticion/<partida_id>}.
+        """
+        user = await self.auth.currentUser(request)
+        try:
+            replay = await Replays(self.store).find(user, partida_id)
+        except APIError:
+            return await self._error(request, 404)
+        return self._render(
+            request,
+            "repeticion.html",
+            "repeticion",
+            user,
+            partida_id=partida_id,
+            jugador=replay.nombre,
+        )
 
     @router.route("/admin", methods=["GET"])
     async def admin(self, request: IRequest) -> bytes:

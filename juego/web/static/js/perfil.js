@@ -169,6 +169,12 @@ const ESTADOS = {
   anulada: '(anulada por un administrador)',
 };
 
+/** A link to a game's replay (/repeticion/<id>), named by the game's date for screen readers. */
+function enlaceRepeticion(partida) {
+  const attrs = { href: `/repeticion/${encodeURIComponent(partida.id)}`, 'aria-label': `Ver la repetición de la partida del ${fechaHora(partida.fecha)}` };
+  return el('a', { clase: 'enlace-repeticion', texto: 'Ver repetición', attrs });
+}
+
 function pintarTablaPartidas(partidas) {
   const tabla = $('tabla-partidas');
   if (!tabla) return;
@@ -179,8 +185,14 @@ function pintarTablaPartidas(partidas) {
       el(
         'tr',
         {},
-        // The game's own page (/resultado/<id>): to share it, or to see a held one.
-        el('td', {}, el('a', { texto: fechaHora(p.fecha), attrs: { href: `/resultado/${encodeURIComponent(p.id)}` } })),
+        // The game's own page (/resultado/<id>): to share it, or to see a held one; and its replay.
+        el(
+          'td',
+          {},
+          el('a', { texto: fechaHora(p.fecha), attrs: { href: `/resultado/${encodeURIComponent(p.id)}` } }),
+          ' · ',
+          enlaceRepeticion(p),
+        ),
         el(
           'td',
           { clase: 'num' },
