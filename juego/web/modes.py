@@ -278,7 +278,9 @@ class Guests:
             raise InvalidRequest(str(e)) from None
         except InvalidResult as e:
             await self._close(partida, now, INVALIDA, motivo=e.rule)
-            raise InvalidResultError(f"Resultado no válido: {e.rule}", extra={"motivo": e.rule})
+            raise InvalidResultError(
+                f"Resultado no válido: {e.rule}", extra={"motivo": e.rule}
+            ) from None
         if not result.eventos:
             await self._close(partida, now, DESCARTADA)
             return 200, {**discardedReply(), "invitado": True}

@@ -612,6 +612,7 @@ function urlCompartible(respuesta) {
     respuesta.en_revision !== true &&
     respuesta.descartada !== true &&
     respuesta.invitado !== true &&
+    respuesta.practica !== true && // a practice game has no page: it counts nowhere
     typeof respuesta.puntaje === 'number';
   return publico ? new URL(`/resultado/${encodeURIComponent(juego.partida.id)}`, location.origin).href : null;
 }
