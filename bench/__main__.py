@@ -14,7 +14,7 @@ import sys
 import time
 
 #: Benchmark modules, each with C{run(quick: bool) -> list[dict]}.
-SUITES = ["bench.tcp", "bench.stats", "bench.saves", "bench.web", "bench.ws"]
+SUITES = ["bench.tcp", "bench.stats", "bench.saves", "bench.web", "bench.ws", "bench.races"]
 
 
 def describeMachine() -> str:

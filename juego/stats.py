@@ -156,6 +156,9 @@ class Subscribers:
     def __contains__(self, protocol: object) -> bool:
         return protocol in self._outlets
 
+    def outlets(self) -> list[EventOutlet]:
+        return list(self._outlets.values())
+
     def add(self, protocol: DistProtocol, outlet: EventOutlet) -> None:
         self.discard(protocol)
         self._outlets[protocol] = outlet

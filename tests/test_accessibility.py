@@ -39,6 +39,7 @@ GUEST_PAGES = ["/", "/juego", "/ranking", "/como-funciona", "/login", "/registro
 MEMBER_PAGES = [
     "/",
     "/juego",
+    "/carrera",
     "/ranking",
     "/como-funciona",
     "/perfil",

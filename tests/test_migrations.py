@@ -280,6 +280,14 @@ class MigrationUpgradeMixin:
         self.assertEqual(
             [n.message for n in notifications], ["¡Nuevo récord personal: 120 puntos!"]
         )
+        # 0008: the race results, empty at first, written and read with the old players.
+        self.assertEqual(self.successResultOf(store.races.ofPlayer(1)), [])
+        self.successResultOf(store.races.record("carrera-1", "sala", 1, 1, 2, T0))
+        self.assertEqual(
+            [r["posicion"] for r in self.successResultOf(store.races.ofPlayer(1))], [1]
+        )
+        winners = self.successResultOf(store.races.winners(None))
+        self.assertEqual(winners, [{"user_id": 1, "nombre": "<b>Ana</b>", "victorias": 1}])
 
     def test_upgradeTwice(self: Any) -> None:
         """

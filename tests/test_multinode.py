@@ -34,7 +34,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from juego.web.drain import DRAIN_GRACE
 from tests.keystrokes import pacedWord
-from tests.nginx import Nginx, WebSocket, WebSocketClosed, requireNginx
+from tests.nginx import OP_TEXT, Nginx, WebSocket, WebSocketClosed, requireNginx
 from tests.processes import CHECKOUT, ServiceProcess, freePorts, serviceEnvironment
 from tests.support import postgresDatabaseURL, selfSigned
 
@@ -375,6 +375,7 @@ class MultiNodeTests(SynchronousTestCase):
                 self.sessionMadeOnOneNodeWorksOnTheOther,
                 self.notificationFromOneNodeReachesASocketOnTheOther,
                 self.concurrentSavesThroughBothScoreNodesKeepCountsRight,
+                self.racersOnTwoNodesShareARoom,
                 self.foreignHostsAndMetricsStopAtTheEdge,
                 self.losingAWebNodeLeavesTheSiteServing,
                 self.bothScoreNodesCarriedSaves,
@@ -597,6 +598,77 @@ class MultiNodeTests(SynchronousTestCase):
             self.assertEqual(notification["type"], "success")
         onB.close()
         throughNginx.close()
+
+    # races
+
+    def raceMessage(
+        self, ws: WebSocket, wanted: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
+        """
+        The first race message on C{ws} that C{wanted} accepts (others pass by).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            message: dict[str, Any] = json.loads(ws.receiveText(deadline - time.monotonic()))
+            self.assertNotEqual(message["tipo"], "error", message)
+            if wanted(message):
+                return message
+
+    def racersOnTwoNodesShareARoom(self) -> None:
+        """
+        A race with one racer on each web node: juego-dist owns the room, each node
+        relays its racer; progress crosses nodes, results are saved through other nodes,
+        and both see the same order.
+        """
+        ana, bea = self.newPlayer(self.nodeA, "ra"), self.newPlayer(self.nodeB, "rb")
+        onA, onB = (
+            WebSocket.connect(port, "/api/carrera/ws",
+                              {"Cookie": p.cookie or "", "Origin": f"http://127.0.0.1:{port}"})
+            for port, p in ((self.nodeA, ana), (self.nodeB, bea))
+        )  # fmt: skip
+        self.addCleanup(onA.close)
+        self.addCleanup(onB.close)
+
+        def say(ws: WebSocket, message: dict[str, Any]) -> None:
+            ws.send(OP_TEXT, json.dumps(message).encode("utf-8"))
+
+        say(onA, {"tipo": "buscar", "idioma": "es"})
+        say(onB, {"tipo": "buscar", "idioma": "es"})
+        partidas = [
+            self.raceMessage(ws, lambda m: m["tipo"] == "partida")["partida"] for ws in (onA, onB)
+        ]
+        self.assertEqual(partidas[0]["palabras"], partidas[1]["palabras"])
+        say(onA, {"tipo": "progreso", "palabra": 2, "letras": 0})
+
+        def racer(message: dict[str, Any], player: Player) -> dict[str, Any]:
+            return next(r for r in message["sala"]["corredores"] if r["id"] == player.id)
+
+        self.raceMessage(onB, lambda m: m["tipo"] == "sala" and racer(m, ana)["progreso"] > 0)
+        # Saved through the other node and through nginx: the verified results count.
+        for player, partida, port, ws in ((ana, partidas[0], self.nodeB, onA),
+                                          (bea, partidas[1], self.front, onB)):  # fmt: skip
+            eventos, puntaje = events(partida["palabras"], 3)
+            status, reply = player.request(
+                port, "POST", "/api/guardar_puntaje",
+                {"partida_id": partida["id"], "eventos": eventos},
+            )  # fmt: skip
+            self.assertEqual((status, reply["puntaje"]), (200, puntaje), reply)
+            assert player.id is not None
+            self.ledger.add(player.id, puntaje, reply)
+            say(ws, {"tipo": "fin"})
+        for ws in (onA, onB):
+            final = self.raceMessage(
+                ws, lambda m: m["tipo"] == "sala" and m["sala"]["estado"] == "terminada"
+            )
+            self.assertEqual(final["sala"]["orden"], [ana.id, bea.id])
+        with self.engine.connect() as conn:
+            saved = conn.execute(
+                text(
+                    "SELECT count(*) FROM partidas WHERE user_id IN (:a, :b) AND eventos IS NOT NULL"
+                ),
+                {"a": ana.id, "b": bea.id},
+            ).scalar_one()
+        self.assertEqual(saved, 2)
 
     # (c)
 

@@ -114,7 +114,8 @@ class APIShortcutTests(SynchronousTestCase):
         The application's own routes below C{/api/} are found from its router.
         """
         self.assertEqual(
-            Application.apiRoutes(attrsFree()), frozenset({b"salud", b"openapi.json", b"docs"})
+            Application.apiRoutes(attrsFree()),
+            frozenset({b"salud", b"openapi.json", b"docs", b"carrera", b"carreras"}),
         )
 
 

@@ -114,9 +114,9 @@ class OptionsTests(SynchronousTestCase):
         options = webTap.Options()
         options.parseOptions(["--listen", "tcp:0:interface=0.0.0.0", "-d", sqliteURL(self)])
         service = webTap.makeService(options)
-        # the store, 6 callback services (the hashing pool's one of them), 3 timers (drain,
-        # housekeeping, outbox gauge), the listener
-        self.assertEqual(len(list(service)), 11)
+        # the store, 7 callback services (the hashing pool's one of them, the races' one),
+        # 3 timers (drain, housekeeping, outbox gauge), the listener
+        self.assertEqual(len(list(service)), 12)
 
     def test_allBuilds(self):
         options = allTap.Options()

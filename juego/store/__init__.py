@@ -18,6 +18,7 @@ from juego.store.modes import ModesStore
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
+from juego.store.races import RacesStore
 from juego.store.replays import ReplaysStore
 from juego.store.results import ResultsStore
 from juego.store.scores import ScoresStore
@@ -46,6 +47,7 @@ class Store:
         self.results = ResultsStore(pool)
         self.boards = BoardsStore(pool, self.stats)
         self.replays = ReplaysStore(pool)
+        self.races = RacesStore(pool)
 
     @classmethod
     def open(cls, url: str, reactor: Any, threads: int | None = None, **kw: Any) -> Store:

@@ -310,3 +310,19 @@ certificaciones = Table(
     Column("precision", Float, nullable=True),
     Index("ix_certificaciones_user_id_creada", "user_id", "creada"),
 )
+
+# Live races (juego.race): one row a racer whose verified result reached the room (written
+# by the rooms' owner, juego-dist, as it arrives: a restart of the owner loses none).
+# posicion: the finishing place, NULL for a racer who did not type every word.
+carreras = Table(
+    "carreras",
+    metadata,
+    Column("partida_id", String(64), primary_key=True),
+    Column("sala", String(32), nullable=False),
+    Column("user_id", Integer, _userFK(), nullable=False),
+    Column("posicion", Integer, nullable=True),
+    Column("corredores", Integer, nullable=False),
+    Column("fecha", UTCDateTime, nullable=False),
+    Index("ix_carreras_user_id_fecha", "user_id", "fecha"),
+    Index("ix_carreras_posicion_fecha", "posicion", "fecha"),
+)

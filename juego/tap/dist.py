@@ -11,6 +11,7 @@ from typing import Any
 from twisted.application.service import IService, MultiService
 
 from juego.metrics import Metrics
+from juego.race.service import DistRaces
 from juego.stats import DistFactory, StatsService
 from juego.store import Store
 from juego.tap import CallbackService, ServiceOptions, cacheOf, listeningService, singleService
@@ -45,9 +46,12 @@ def addTo(
         ranking=cache.ranking if cache is not None else None,
         bus=cache.bus if cache is not None else None,
     )
+    races = DistRaces(reactor, store)  # the race rooms' owner (juego.race)
     factory = DistFactory(service, secret, reactor, observer=RequestLog("dist", metrics))
+    factory.handlers.update(races.handlers())
     CallbackService(factory.drainConnections).setServiceParent(parent)
     CallbackService(lambda: service.stop(reactor)).setServiceParent(parent)
+    CallbackService(lambda: races.stop(reactor)).setServiceParent(parent)
     listeningService(reactor, description, factory).setServiceParent(parent)
 
 

@@ -72,6 +72,7 @@ def addTo(
     loop, then the clients of juego-tcp and juego-dist.
     """
     from juego.clients import DistServiceClient, ScoreServiceClient
+    from juego.race.owner import DistOwner
 
     scores = ScoreServiceClient(reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret)
     dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
@@ -94,12 +95,14 @@ def addTo(
         metricsAllow=metricsAllowList(),
         rateLimits=rateLimits,
         dailyKey=secret,
+        raceOwner=DistOwner(dist),
     )
     CallbackService(hashing.stop, hashing.start).setServiceParent(parent)
     CallbackService(app.close).setServiceParent(parent)
     CallbackService(scores.stop, scores.start).setServiceParent(parent)
     CallbackService(dist.stop, dist.start).setServiceParent(parent)
     CallbackService(app.hub.stop, app.hub.start).setServiceParent(parent)
+    CallbackService(app.races.stop, app.races.start).setServiceParent(parent)
     CallbackService(lambda: DeferredList(list(app.games.sending))).setServiceParent(parent)
     _timer(DRAIN_INTERVAL, app.drainer.drain, reactor).setServiceParent(parent)
     _timer(OUTBOX_GAUGE_INTERVAL, OutboxDepth(store, metrics).update, reactor).setServiceParent(

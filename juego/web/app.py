@@ -19,6 +19,7 @@ router (L{APIShortcut}) rather than through two levels of Klein routing.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -29,15 +30,26 @@ from twisted.web.resource import IResource, Resource
 
 from juego.clients.protocols import DistService, ScoreService
 from juego.metrics import Metrics
+from juego.model import isoformat
+from juego.race.owner import LocalOwner
 from juego.store import Store
 from juego.web import openapi
 from juego.web.admin import AdminAPI
 from juego.web.api import API
 from juego.web.auth import Authenticator
 from juego.web.boards import Boards
+from juego.web.body import queryInt
 from juego.web.certification import CertificationAPI
-from juego.web.csrf import checkStateChange
-from juego.web.errors import APIError, MethodNotAllowedError, installJSONErrors
+from juego.web.clock import utcnow
+from juego.web.csrf import checkStateChange, sameOrigin
+from juego.web.errors import (
+    APIError,
+    CrossSite,
+    InvalidRequest,
+    MethodNotAllowedError,
+    installJSONErrors,
+    ok,
+)
 from juego.web.game import LIFETIME, Games
 from juego.web.health import Health
 from juego.web.hosts import AllowedHosts, HostCheck
@@ -49,6 +61,7 @@ from juego.web.pages import Pages
 from juego.web.passwords import Passwords
 from juego.web.paths import PathCheck
 from juego.web.proxies import TrustedProxies
+from juego.web.race import RaceHub
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
@@ -71,6 +84,7 @@ class Application:
     hub: NotificationHub
     health: Health
     metrics: Metrics
+    races: RaceHub
     _resources: ExitStack = attrs.field(factory=ExitStack)
     proxies: TrustedProxies = attrs.field(factory=TrustedProxies)
     hosts: AllowedHosts = attrs.field(factory=AllowedHosts.default)
@@ -90,6 +104,7 @@ class Application:
         metricsAllow: NetworkList | None = None,
         rateLimits: float = 1.0,
         dailyKey: bytes | None = None,
+        raceOwner: Any = None,
     ) -> Application:
         """
         The application over C{store}, talking to juego-tcp through C{scores} and to
@@ -101,6 +116,7 @@ class Application:
         factor on the API's per-node rate limits (0: none, L{juego.config.rateLimits}).
         C{dailyKey} (the service secret) keys the daily challenge's words
         (L{juego.web.modes.dailySeed}).
+        C{raceOwner} owns the race rooms (L{juego.race.owner}; by default this process).
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
@@ -110,7 +126,11 @@ class Application:
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
         assets = loadAssets(staticDirectory(resources))
-        metrics.connections.labels("web", "websocket").set_function(hub.openSockets)
+        owner = LocalOwner(clock, store) if raceOwner is None else raceOwner
+        races = RaceHub(owner, games, store, clock)
+        metrics.connections.labels("web", "websocket").set_function(
+            lambda: hub.openSockets() + races.openSockets()
+        )
         return cls(
             api=API(
                 store,
@@ -130,6 +150,7 @@ class Application:
             drainer=OutboxDrainer(store.partidas, deliveries, clock),
             games=games,
             hub=hub,
+            races=races,
             resources=resources,
             health=Health(store, scores, dist, clock),
             metrics=metrics,
@@ -168,6 +189,7 @@ class Application:
         """
         self.health.draining = True
         self.hub.closeSockets()
+        self.races.closeSockets()
 
     @router.route("/api/", branch=True)
     def apiBranch(self, request: IRequest) -> IResource:
@@ -177,6 +199,45 @@ class Application:
     @router.route("/api/salud", methods=["GET"])
     async def salud(self, request: IRequest) -> bytes:
         return await self.health.reply(request)
+
+    @router.route("/api/carrera/ws", methods=["GET"])
+    async def carreraEnVivo(self, request: IRequest) -> Any:
+        """
+        A player's race socket (L{juego.web.race}).
+        """
+        user = await self.api.auth.requireUser(request)
+        origin = request.getHeader(b"origin")
+        if origin is not None and not sameOrigin(request, origin.decode("latin-1")):
+            raise CrossSite()
+        if (request.getHeader(b"upgrade") or b"").lower() != b"websocket":
+            raise InvalidRequest("Esta dirección solo acepta conexiones WebSocket.")
+        noDelay = getattr(getattr(request, "transport", None), "setTcpNoDelay", None)
+        if noDelay is not None:
+            noDelay(True)  # live progress: each small frame goes at once
+        return self.races.resourceFor(user)
+
+    @router.route("/api/carreras", methods=["GET"])
+    async def carreras(self, request: IRequest) -> bytes:
+        """
+        The player's last races (L{juego.store.races}).
+        """
+        user = await self.api.auth.requireUser(request)
+        limit = queryInt(request, "limit", 20, 1, 100)
+        rows = await self.races.store.races.ofPlayer(user.id, limit)
+        return ok(request, carreras=[{**r, "fecha": isoformat(r["fecha"])} for r in rows])
+
+    @router.route("/api/carreras/ganadores", methods=["GET"])
+    async def ganadores(self, request: IRequest) -> bytes:
+        """
+        The board of race wins: C{periodo=dia|semana|siempre} (UTC days, ISO weeks).
+        """
+        periodo = queryChoice(request, "periodo", ("dia", "semana", "siempre"), "siempre")
+        limit = queryInt(request, "limit", 10, 1, 100)
+        now = utcnow(self.races.clock)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = {"dia": day, "semana": day - timedelta(days=day.weekday()), "siempre": None}
+        rows = await self.races.store.races.winners(since[periodo], limit)
+        return ok(request, periodo=periodo, ganadores=rows)
 
     @router.route("/api/openapi.json", methods=["GET"])
     def openapiDocument(self, request: IRequest) -> bytes:
@@ -233,3 +294,16 @@ class APIShortcut(Resource):
             request.prepath.append(path.pop(0))
             return self._api.render(request)
         return self._app.render(request)
+
+
+def queryChoice(request: IRequest, name: str, choices: tuple[str, ...], default: str) -> str:
+    """
+    A query parameter that must be one of C{choices} (400 otherwise).
+    """
+    raw = request.args.get(name.encode("ascii"), [None])[0]
+    if raw is None:
+        return default
+    value = raw.decode("utf-8", "replace")
+    if value not in choices:
+        raise InvalidRequest(f"«{name}» debe ser uno de: {', '.join(choices)}.")
+    return value

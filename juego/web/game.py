@@ -105,12 +105,25 @@ class Games:
 
     async def issue(self, user: User, idioma: object, modo: object = None) -> dict[str, Any]:
         idioma, modo = modes.checkIdioma(idioma), modes.checkModo(modo)
-        now = utcnow(self._clock)
+        now = utcnow(self._clock)  # one moment: the daily challenge's day and its words
+        seed = modes.seedFor(modo, idioma, now, self._dailyKey)
+        return await self._issue(user, idioma, seed, modo, now)
+
+    async def issueForRace(self, user: User, idioma: str, seed: int) -> dict[str, Any]:
+        """
+        A partida with a given seed: a race's racers share one (L{juego.web.race}), each
+        with a partida of their own, verified and saved like any other.
+        """
+        return await self._issue(user, idioma, seed, modes.NORMAL, utcnow(self._clock))
+
+    async def _issue(
+        self, user: User, idioma: str, seed: int, modo: str, now: datetime
+    ) -> dict[str, Any]:
         partida = Partida(
             id=str(uuid.uuid4()),
             user_id=user.id,
             idioma=idioma,
-            seed=modes.seedFor(modo, idioma, now, self._dailyKey),
+            seed=seed,
             emitida=now,
             modo=modo,
         )

@@ -607,6 +607,103 @@ PATHS: dict[str, Any] = {
             ),
         )
     },
+    "/api/carrera/ws": {
+        "get": _op(
+            "WebSocket de carreras en vivo",
+            {"101": {"description": "Conexión WebSocket abierta."}} | _errors(400, 401, 403),
+            description=(
+                "Mensajes JSON de texto (como mucho 512 bytes y 20 por segundo; tras 10 "
+                'mensajes erróneos se cierra con 1008). Del jugador: {"tipo": "buscar", '
+                '"idioma"} (partida rápida), {"tipo": "crear", "idioma"} (sala privada), '
+                '{"tipo": "unirse", "sala"}, {"tipo": "empezar"} (quien creó la sala), '
+                '{"tipo": "progreso", "palabra", "letras"} y {"tipo": "fin"} (tras guardar '
+                'el resultado con /api/guardar_puntaje). Del servidor: {"tipo": "sala", '
+                '"sala": {codigo, estado, privada, anfitrion, idioma, palabras, faltan_ms, '
+                'corredores, orden}, "yo"}, {"tipo": "partida", "partida"} al empezar y '
+                '{"tipo": "error", "code", "message"} (códigos: invalid_request, '
+                "sala_no_encontrada, sala_llena, carrera_empezada, carrera_terminada, "
+                "no_anfitrion, no_en_carrera, demasiados_mensajes, "
+                "mensaje_demasiado_grande, resultado_no_guardado)."
+            ),
+        )
+    },
+    "/api/carreras": {
+        "get": _op(
+            "Tus carreras",
+            {
+                "200": _reply(
+                    "Las últimas carreras del jugador, la más reciente primero. «posicion» es "
+                    "null si no escribió todas las palabras.",
+                    _success(
+                        {
+                            "carreras": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": [
+                                        "partida_id",
+                                        "sala",
+                                        "posicion",
+                                        "corredores",
+                                        "fecha",
+                                    ],
+                                    "properties": {
+                                        "partida_id": STR,
+                                        "sala": STR,
+                                        "posicion": {"type": ["integer", "null"]},
+                                        "corredores": INT,
+                                        "fecha": DATE,
+                                        "puntaje": {"type": ["integer", "null"]},
+                                        "wpm": {"type": ["number", "null"]},
+                                    },
+                                },
+                            }
+                        }
+                    ),
+                )
+            }
+            | _errors(400, 401),
+            parameters=[_query("limit", {"type": "integer", "minimum": 1}, "Cuántas (1-100, 20).")],
+        )
+    },  # fmt: skip
+    "/api/carreras/ganadores": {
+        "get": _op(
+            "Victorias en carreras",
+            {
+                "200": _reply(
+                    "Los jugadores con más carreras ganadas en el periodo (días UTC, semanas "
+                    "ISO), el que más primero.",
+                    _success(
+                        {
+                            "periodo": {"enum": ["dia", "semana", "siempre"]},
+                            "ganadores": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["user_id", "nombre", "victorias"],
+                                    "properties": {
+                                        "user_id": INT,
+                                        "nombre": STR,
+                                        "victorias": INT,
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                )
+            }
+            | _errors(400),
+            parameters=[
+                _query(
+                    "periodo",
+                    {"enum": ["dia", "semana", "siempre"]},
+                    "dia, semana o siempre (por defecto).",
+                ),
+                _query("limit", {"type": "integer", "minimum": 1}, "Filas (1-100, 10)."),
+            ],
+            security=_PUBLIC,
+        )
+    },  # fmt: skip
     "/api/admin/usuarios": {
         "get": _op(
             "Usuarios (solo admins)",

@@ -174,6 +174,21 @@ class Pages:
         # Guests play too (juego.web.modes).
         return await self._public(request, "juego.html", "juego")
 
+    @router.route("/carrera", methods=["GET"])
+    async def carrera(self, request: IRequest) -> bytes:
+        return await self._members(request, "carrera.html", "carrera")
+
+    @router.route("/carrera/<sala>", methods=["GET"])
+    async def carreraSala(self, request: IRequest, sala: str) -> bytes:
+        """
+        A private room's link: the page joins room C{sala} (its code is checked by the
+        room's owner when the page asks to join).
+        """
+        user = await self.auth.currentUser(request)
+        if user is None:
+            return redirectToLogin(request, "/carrera/" + sala)
+        return self._render(request, "carrera.html", "carrera", user, sala=sala[:32])
+
     @router.route("/perfil", methods=["GET"])
     async def perfil(self, request: IRequest) -> bytes:
         return await self._members(request, "perfil.html", "perfil")

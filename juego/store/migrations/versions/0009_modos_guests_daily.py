@@ -1,7 +1,7 @@
 """game modes: the daily challenge's attempts, guests' partidas
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30 20:40:00.000000
 
 The daily challenge (a partida's C{modo} C{diario}, revision 0006) allows one attempt per
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
