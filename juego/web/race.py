@@ -352,7 +352,7 @@ class RaceHub:
         words = draw_words(snapshot["seed"], snapshot["idioma"])[: len(racing.words)]
         counted = eventos[: len(words)]
         result = verify(words, counted, MAX_MS)
-        completa = len(counted) == len(words) and result.vidas_restantes > 0
+        completa = len(counted) == len(words) and (result.vidas_restantes or 0) > 0
         await self._tell(
             socket,
             "race_finish",
