@@ -132,6 +132,8 @@ class Partida:
     seed: int
     emitida: datetime = attrs.field(converter=_aware_required)
     cerrada: datetime | None = attrs.field(default=None, converter=_aware)
+    #: normal, diario or practica (L{juego.web.modes}).
+    modo: str = "normal"
 
 
 @attrs.frozen

@@ -363,6 +363,17 @@ class VerifyTests(SynchronousTestCase):
         result = verify(palabras, missed3[:2] + [ev(2 * lim + 500)], BIG)
         self.assertEqual((result.puntaje, result.vidas_restantes), (3, 1))
 
+    def test_no_lives(self) -> None:
+        """Practice (C{vidas=None}): every word may be missed, the game goes on."""
+        palabras = ["sol", "sol", "luz", "sal", "mesa"]
+        lim = 1000 + 3 * 450
+        missed4 = [ev(lim, False), ev(2 * lim, False), ev(3 * lim, False), ev(4 * lim, False)]
+        result = verify(palabras, missed4 + [ev(4 * lim + 1000)], BIG, vidas=None)
+        self.assertEqual((result.palabras_falladas, result.puntaje), (4, 4))
+        self.assertIsNone(result.vidas_restantes)
+        # The same game with lives ended at the third miss.
+        self.assertInvalid(palabras, missed4 + [ev(4 * lim + 1000)])
+
     def test_elapsed_boundary(self) -> None:
         eventos = [ev(2000), ev(4000)]
         self.assertEqual(verify(["casa", "mesa"], eventos, 2000).puntaje, 8)

@@ -246,7 +246,7 @@ class SessionTests(WebTestCase):
             ("GET", "/api/yo"),
             ("GET", "/api/perfil"),
             ("POST", "/api/perfil"),
-            ("POST", "/api/partidas"),
+            # POST /api/partidas plays as a guest without a session (tests/test_web_modes.py)
             ("POST", "/api/guardar_puntaje"),
             ("GET", "/api/stats/usuario"),
             ("GET", "/api/notificaciones"),

@@ -22,7 +22,8 @@ class PartidaTests(WebTestCase):
     def test_issue(self):
         client, user = self.signUp()
         partida = self.newPartida(client)
-        self.assertEqual(set(partida), {"id", "idioma", "palabras", "vidas", "reglas"})
+        self.assertEqual(set(partida), {"id", "idioma", "modo", "palabras", "vidas", "reglas"})
+        self.assertEqual(partida["modo"], "normal")
         self.assertEqual(partida["idioma"], "es")
         self.assertEqual(partida["vidas"], 3)
         self.assertEqual(partida["reglas"], reglas())

@@ -7,8 +7,9 @@ from __future__ import annotations
 from juego.web.security import CONTENT_SECURITY_POLICY
 from tests.websupport import WebTestCase
 
-PUBLIC = ["/", "/login", "/registro", "/ranking", "/como-funciona"]
-MEMBERS = ["/juego", "/perfil", "/notificaciones"]
+# /juego is public: guests play (juego.web.modes).
+PUBLIC = ["/", "/login", "/registro", "/ranking", "/como-funciona", "/juego"]
+MEMBERS = ["/perfil", "/notificaciones"]
 MARKUP = '<img src=x onerror="alert(1)">'
 
 
@@ -40,6 +41,18 @@ class PageTests(WebTestCase):
             reply = client.get(path)
             self.assertEqual(reply.status, 302, path)
             self.assertEqual(reply.header("location"), f"/login?next={path}")
+
+    def test_guestGamePage(self):
+        """
+        A visitor without an account plays: /juego is served, with the mode choice and
+        the invitation to sign up or log in to keep the result.
+        """
+        html = self.assertPage(self.client().get("/juego"))
+        self.assertIn("Regístrate o inicia sesión para guardar tu resultado", html)
+        self.assertIn('href="/registro?next=/juego"', html)
+        for modo in ["normal", "diario", "practica"]:
+            self.assertIn(f'value="{modo}"', html)
+        self.assertIn('id="desafio-cuenta-atras"', html)
 
     def test_membersPages(self):
         client, user = self.signUp("Ana")
@@ -73,6 +86,20 @@ class PageTests(WebTestCase):
         html = self.assertPage(self.client().get("/como-funciona"))
         self.assertIn('<strong id="regla-vidas">3</strong>', html)
         self.assertIn("450", html)
+
+    def test_comoFuncionaExplainsModes(self):
+        html = self.assertPage(self.client().get("/como-funciona"))
+        for text in [
+            'id="modos"',
+            "Desafío diario",
+            "Las mismas 200 palabras",
+            "un intento al día por idioma",
+            "Práctica",
+            "Sin vidas",
+            "Jugar sin cuenta",
+            "desde el mismo navegador",
+        ]:
+            self.assertIn(text, html)
 
     def test_notFound(self):
         client = self.client()

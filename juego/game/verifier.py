@@ -88,7 +88,7 @@ class Resultado:
     wpm: float  # (caracteres / 5) per minute of duracion_ms, 1 decimal
     precision: float  # caracteres / (caracteres + errores), 3 decimals
     nivel: int  # level of the last word that ended (1 when none)
-    vidas_restantes: int
+    vidas_restantes: int | None  # None: a game without lives (practice)
     #: The verified events (the evidence for plausibility checks and replays).
     eventos: tuple[Evento, ...] = ()
 
@@ -198,17 +198,20 @@ def _check_word(i: int, palabra: str, evento: Evento, d: int, t_prev: int) -> No
         )
 
 
-def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resultado:
+def verify(
+    palabras: Sequence[str], eventos: object, elapsed_ms: int, vidas: int | None = VIDAS
+) -> Resultado:
     """Check ``eventos`` for a partida of ``palabras`` and recompute its result.
 
     ``elapsed_ms`` is the real time since the partida was issued, by the server's clock.
+    ``vidas`` is the lives the game starts with; ``None``: no lives (practice), a missed
+    word never ends the game.
     Raises :class:`MalformedEvents` when ``eventos`` is not a well-formed events list, and
     :class:`InvalidResult` (naming the first broken rule) when it breaks a rule.
     """
     parsed = _check_shape(palabras, eventos)
 
     puntaje = caracteres = errores_total = ok_count = missed = 0
-    vidas = VIDAS
     t_prev = 0
     fin: int | None = None  # 1-based number of the word that lost the last life
     for i, evento in enumerate(parsed):
@@ -227,9 +230,10 @@ def verify(palabras: Sequence[str], eventos: object, elapsed_ms: int) -> Resulta
             caracteres += longitud(palabra)
         else:
             missed += 1
-            vidas -= 1
-            if vidas == 0:
-                fin = n
+            if vidas is not None:
+                vidas -= 1
+                if vidas == 0:
+                    fin = n
         errores_total += errores
         t_prev = t
 

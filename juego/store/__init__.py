@@ -12,7 +12,9 @@ from sqlalchemy import Engine
 from juego.store.accounts import AccountsStore
 from juego.store.boards import BoardsStore
 from juego.store.certifications import CertificationsStore
+from juego.store.guests import GuestsStore
 from juego.store.migrate import ensureSchema
+from juego.store.modes import ModesStore
 from juego.store.notifications import NotificationsStore
 from juego.store.partidas import PartidasStore
 from juego.store.pool import DBThreadPool, makeEngine
@@ -40,6 +42,8 @@ class Store:
         self.accounts = AccountsStore(pool)
         self.partidas = PartidasStore(pool)
         self.certifications = CertificationsStore(pool)
+        self.modes = ModesStore(pool)
+        self.guests = GuestsStore(pool)
         self.results = ResultsStore(pool)
         self.boards = BoardsStore(pool, self.stats)
         self.replays = ReplaysStore(pool)

@@ -125,6 +125,7 @@ def _partida(row: Any) -> Partida:
         seed=row.seed,
         emitida=row.emitida,
         cerrada=row.cerrada,
+        modo=row.modo,
     )
 
 
@@ -141,6 +142,23 @@ def _enqueue(
             "proximo": proximo,
         },
     ).scalar_one()
+
+
+def insertPartida(conn: Connection, partida: Partida) -> None:
+    """
+    Write a newly issued partida (open).
+    """
+    conn.execute(
+        insert(s.partidas).values(
+            id=partida.id,
+            user_id=partida.user_id,
+            idioma=partida.idioma,
+            seed=partida.seed,
+            emitida=partida.emitida,
+            estado=ABIERTA,
+            modo=partida.modo,
+        )
+    )
 
 
 def _close(conn: Connection, partidaID: str, values: dict[str, Any]) -> bool:
@@ -167,19 +185,7 @@ class PartidasStore:
     # Partidas
 
     def create(self, partida: Partida) -> Deferred[None]:
-        def work(conn: Connection) -> None:
-            conn.execute(
-                insert(s.partidas).values(
-                    id=partida.id,
-                    user_id=partida.user_id,
-                    idioma=partida.idioma,
-                    seed=partida.seed,
-                    emitida=partida.emitida,
-                    estado=ABIERTA,
-                )
-            )
-
-        return self._pool.write(work)
+        return self._pool.write(insertPartida, partida)
 
     def get(self, partidaID: str) -> Deferred[Partida | None]:
         def work(conn: Connection) -> Partida | None:

@@ -148,10 +148,54 @@ partidas = Table(
     Column("regla", Text, nullable=True),
     # The verified events with their keystrokes (JSON), the evidence kept for replays.
     Column("eventos", Text, nullable=True),
-    # normal, or diario (the daily challenge: the day's words, its own board).
+    # normal, diario (the daily challenge) or practica (counts nowhere): the boards filter on it.
     Column("modo", String(16), nullable=False, default="normal", server_default="normal"),
     Index("ix_partidas_user_cerrada", "user_id", "cerrada"),
     Index("ix_partidas_estado_cerrada", "estado", "cerrada"),
+)
+
+# The daily challenge: one attempt per player, UTC day and language, written when the
+# partida is issued (the primary key refuses a second one).
+desafios_diarios = Table(
+    "desafios_diarios",
+    metadata,
+    Column("user_id", Integer, _userFK(), primary_key=True),
+    # The UTC day, ISO (2026-11-30).
+    Column("dia", String(10), primary_key=True),
+    Column("idioma", String(8), primary_key=True),
+    Column("partida_id", String(36), nullable=False),
+    Column("emitida", UTCDateTime, nullable=False),
+)
+
+# Partidas played without an account, owned by a browser's guest cookie (its SHA-256). A
+# verified result waits here for the account that signs up or logs in from that browser
+# within the partida's lifetime; the claim copies it into partidas (and hands a public one
+# to juego-tcp) once.
+partidas_invitado = Table(
+    "partidas_invitado",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("invitado", String(64), nullable=False),
+    Column("idioma", String(8), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("modo", String(16), nullable=False),
+    Column("emitida", UTCDateTime, nullable=False),
+    Column("cerrada", UTCDateTime, nullable=True),
+    # abierta; then publica or en_revision (a result to claim), invalida, descartada or
+    # practica (nothing to claim)
+    Column("estado", String(16), nullable=False),
+    Column("puntaje", Integer, nullable=True),
+    Column("wpm", Float, nullable=True),
+    Column("precision", Float, nullable=True),
+    Column("duracion_ms", Integer, nullable=True),
+    Column("motivo", Text, nullable=True),
+    Column("regla", Text, nullable=True),
+    Column("eventos", Text, nullable=True),
+    # The account that claimed it, and when.
+    Column("reclamada_por", Integer, nullable=True),
+    Column("reclamada", UTCDateTime, nullable=True),
+    Index("ix_partidas_invitado_invitado_emitida", "invitado", "emitida"),
+    Index("ix_partidas_invitado_emitida", "emitida"),
 )
 
 scores = Table(

@@ -94,6 +94,7 @@ def addTo(
         hosts=AllowedHosts.fromEnvironment(description),
         metricsAllow=metricsAllowList(),
         rateLimits=rateLimits,
+        dailyKey=secret,
         raceOwner=DistOwner(dist),
     )
     CallbackService(hashing.stop, hashing.start).setServiceParent(parent)

@@ -12,6 +12,7 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from juego.clients.protocols import DistService
+from juego.model import User
 from juego.store import Store
 from juego.store.users import checkBio, checkIdioma, checkNombre, checkTema
 from juego.web.admin import AdminAPI
@@ -23,6 +24,7 @@ from juego.web.csrf import sameOrigin
 from juego.web.errors import CrossSite, InvalidRequest, NotFoundError, installJSONErrors, ok
 from juego.web.game import Games
 from juego.web.live import NotificationHub
+from juego.web.modes import Guests, guestID
 from juego.web.ratelimit import RateLimits
 from juego.web.recent import Recent
 from juego.web.replays import Replays
@@ -64,12 +66,40 @@ class API:
     #: Rate limits of the writes a client could repeat (L{juego.web.ratelimit}); None:
     #: unlimited.
     limits: RateLimits | None = None
+    #: Play without an account (L{juego.web.modes}); None: the game needs one.
+    guests: Guests | None = None
     #: The boards by period, language and mode (L{juego.web.boards}).
     boards: Boards = attrs.field(kw_only=True)
 
     def _limit(self, which: str, key: object) -> None:
         if self.limits is not None:
             getattr(self.limits, which).take(key)
+
+    async def _finishAsGuest(
+        self, request: IRequest, user: User, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """
+        A game this browser started as a guest and finished after logging in (in another
+        tab, say): verified as the guest's, then claimed for the account at once.
+        """
+        assert self.guests is not None
+        status, fields = await self.guests.save(
+            request, body.get("partida_id"), body.get("eventos")
+        )
+        if await self.guests.claim(request, user):
+            fields = {k: v for k, v in fields.items() if k != "invitado"}
+            fields["message"] = "Resultado guardado en tu cuenta."
+        return status, fields
+
+    async def _claimGuest(self, request: IRequest, user: User) -> dict[str, Any]:
+        """
+        After a sign-up or login: this browser's guest results are saved to the account;
+        the reply names them (C{reclamadas}) when there are any.
+        """
+        if self.guests is None:
+            return {}
+        claimed = await self.guests.claim(request, user)
+        return {"reclamadas": claimed} if claimed else {}
 
     @router.route("/admin/", branch=True)
     def adminBranch(self, request: IRequest) -> Any:
@@ -90,13 +120,13 @@ class API:
         user = await self.auth.register(
             request, body.get("nombre"), body.get("email"), body.get("password")
         )
-        return ok(request, 201, user=userJSON(user))
+        return ok(request, 201, user=userJSON(user), **await self._claimGuest(request, user))
 
     @router.route("/login", methods=["POST"])
     async def login(self, request: IRequest) -> bytes:
         body = readJSON(request)
         user = await self.auth.login(request, body.get("email"), body.get("password"))
-        return ok(request, user=userJSON(user))
+        return ok(request, user=userJSON(user), **await self._claimGuest(request, user))
 
     @router.route("/logout", methods=["POST"])
     async def logout(self, request: IRequest) -> bytes:
@@ -138,22 +168,55 @@ class API:
 
     @router.route("/partidas", methods=["POST"])
     async def partidas(self, request: IRequest) -> bytes:
+        user = await self.auth.currentUser(request)
+        if user is None and self.guests is not None:
+            # A guest (juego.web.modes): limited by its address.
+            self._limit("partidas", ("invitado", clientAddress(request)))
+            body = readJSON(request)
+            partida = await self.guests.issue(request, body.get("idioma"), body.get("modo"))
+            return ok(request, 201, partida=partida)
         user = await self.auth.requireUser(request)
         self._limit("partidas", user.id)
         body = readJSON(request)
-        partida = await self.games.issue(user, body.get("idioma"))
+        partida = await self.games.issue(user, body.get("idioma"), body.get("modo"))
         return ok(request, 201, partida=partida)
 
     @router.route("/guardar_puntaje", methods=["POST"])
     async def guardarPuntaje(self, request: IRequest) -> bytes:
+        user = await self.auth.currentUser(request)
+        if user is None and self.guests is not None and guestID(request) is not None:
+            self._limit("resultados", ("invitado", clientAddress(request)))
+            body = readJSON(request)
+            status, fields = await self.guests.save(
+                request, body.get("partida_id"), body.get("eventos")
+            )
+            return ok(request, status, **fields)
         user = await self.auth.requireUser(request)
         self._limit("resultados", user.id)
         body = readJSON(request)
         # Any "puntaje" in the body is ignored: the server recomputes the score.
-        status, fields = await self.games.save(user, body.get("partida_id"), body.get("eventos"))
+        try:
+            status, fields = await self.games.save(
+                user, body.get("partida_id"), body.get("eventos")
+            )
+        except NotFoundError:
+            if self.guests is None or guestID(request) is None:
+                raise
+            status, fields = await self._finishAsGuest(request, user, body)
         if status == 200 and self.globalStats is not None:
             self.globalStats.forget()
         return ok(request, status, **fields)
+
+    @router.route("/desafio", methods=["GET"])
+    async def desafio(self, request: IRequest) -> bytes:
+        """
+        Today's daily challenge: its UTC day, when the next starts, and the languages in
+        which the player has had it (none for a guest).
+        """
+        if self.guests is None:
+            raise NotFoundError()
+        user = await self.auth.currentUser(request)
+        return ok(request, **await self.guests.daily(user))
 
     @router.route("/ranking", methods=["GET"])
     async def ranking(self, request: IRequest) -> bytes:

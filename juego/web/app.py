@@ -50,10 +50,11 @@ from juego.web.errors import (
     installJSONErrors,
     ok,
 )
-from juego.web.game import Games
+from juego.web.game import LIFETIME, Games
 from juego.web.health import Health
 from juego.web.hosts import AllowedHosts, HostCheck
 from juego.web.live import NotificationHub
+from juego.web.modes import Guests
 from juego.web.networks import NetworkList, metricsAllowList
 from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
@@ -102,6 +103,7 @@ class Application:
         hosts: AllowedHosts | None = None,
         metricsAllow: NetworkList | None = None,
         rateLimits: float = 1.0,
+        dailyKey: bytes | None = None,
         raceOwner: Any = None,
     ) -> Application:
         """
@@ -112,12 +114,14 @@ class Application:
         loopback only.
         C{metrics} is the process's (a new registry by default); C{rateLimits} is a
         factor on the API's per-node rate limits (0: none, L{juego.config.rateLimits}).
+        C{dailyKey} (the service secret) keys the daily challenge's words
+        (L{juego.web.modes.dailySeed}).
         C{raceOwner} owns the race rooms (L{juego.race.owner}; by default this process).
         """
         metrics = Metrics() if metrics is None else metrics
         auth = Authenticator(store, passwords, clock)
         deliveries = Deliveries(scores, dist)
-        games = Games(store, deliveries, clock)
+        games = Games(store, deliveries, clock, dailyKey)
         hub = NotificationHub(dist)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
@@ -138,6 +142,7 @@ class Application:
                 Recent(lambda: callDist(dist.get_global_stats), clock, GLOBAL_STATS_TTL),
                 CertificationAPI(store, auth, games, clock),
                 RateLimits(clock, rateLimits) if rateLimits > 0 else None,
+                Guests(store, games, clock, LIFETIME),
                 boards=Boards(store, clock),
             ),
             pages=Pages(auth, Renderer(assets.url), store),

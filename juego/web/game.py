@@ -27,14 +27,16 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from juego.game import IDIOMAS, InvalidResult, MalformedEvents, draw_words, new_seed, reglas, verify
+from juego.game import InvalidResult, MalformedEvents, draw_words, verify
 from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, Decision, judge
-from juego.game.rules import VIDAS, WPM_CERTIFICACION
+from juego.game.rules import WPM_CERTIFICACION
 from juego.game.verifier import Resultado
 from juego.logging import requestIDFields
 from juego.model import Partida, User
 from juego.store import Store
+from juego.store.modes import AlreadyPlayed
 from juego.store.partidas import DeliveryInFlight, NotVoidable, Verified
+from juego.web import modes
 from juego.web.clock import utcnow
 from juego.web.errors import (
     Conflict,
@@ -82,44 +84,64 @@ def scorePayload(userID: int, puntaje: int, partidaID: str) -> dict[str, Any]:
 
 
 def partidaJSON(partida: Partida) -> dict[str, Any]:
-    return {
-        "id": partida.id,
-        "idioma": partida.idioma,
-        "palabras": draw_words(partida.seed, partida.idioma),
-        "vidas": VIDAS,
-        "reglas": reglas(),
-    }
+    return modes.partidaFields(partida.id, partida.idioma, partida.seed, partida.modo)
 
 
 class Games:
-    def __init__(self, store: Store, deliveries: Deliveries, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        store: Store,
+        deliveries: Deliveries,
+        clock: IReactorTime,
+        dailyKey: bytes | None = None,
+    ) -> None:
         self._store = store
+        #: The daily challenge's key (L{modes.dailySeed}): the service secret.
+        self._dailyKey = dailyKey
         self._deliveries = deliveries
         self._clock = clock
         #: Notifications being sent in the background (for tests and clean shutdown).
         self.sending: set[Deferred[Any]] = set()
 
-    async def issue(self, user: User, idioma: object) -> dict[str, Any]:
-        if idioma is None:
-            idioma = IDIOMAS[0]
-        if idioma not in IDIOMAS:
-            raise InvalidRequest(f"«idioma» debe ser uno de: {', '.join(IDIOMAS)}.")
-        return await self.issueForRace(user, str(idioma), new_seed())
+    async def issue(self, user: User, idioma: object, modo: object = None) -> dict[str, Any]:
+        idioma, modo = modes.checkIdioma(idioma), modes.checkModo(modo)
+        now = utcnow(self._clock)  # one moment: the daily challenge's day and its words
+        seed = modes.seedFor(modo, idioma, now, self._dailyKey)
+        return await self._issue(user, idioma, seed, modo, now)
 
     async def issueForRace(self, user: User, idioma: str, seed: int) -> dict[str, Any]:
         """
         A partida with a given seed: a race's racers share one (L{juego.web.race}), each
         with a partida of their own, verified and saved like any other.
         """
+        return await self._issue(user, idioma, seed, modes.NORMAL, utcnow(self._clock))
+
+    async def _issue(
+        self, user: User, idioma: str, seed: int, modo: str, now: datetime
+    ) -> dict[str, Any]:
         partida = Partida(
             id=str(uuid.uuid4()),
             user_id=user.id,
             idioma=idioma,
             seed=seed,
-            emitida=utcnow(self._clock),
+            emitida=now,
+            modo=modo,
         )
-        await self._store.partidas.create(partida)
+        if modo == modes.DIARIO:
+            await self._issueDaily(partida, now)
+        else:
+            await self._store.partidas.create(partida)
         return partidaJSON(partida)
+
+    async def _issueDaily(self, partida: Partida, now: datetime) -> None:
+        """
+        The daily challenge: the player's one attempt of the day in that language is
+        recorded with the partida (409 C{ya_jugado} for a second).
+        """
+        try:
+            await self._store.modes.issueDaily(partida, modes.dayOf(now))
+        except AlreadyPlayed:
+            raise modes.AlreadyPlayedError() from None
 
     async def _openPartida(self, user: User, partidaID: object) -> Partida:
         if not isinstance(partidaID, str) or not 0 < len(partidaID) <= 64:
@@ -150,6 +172,8 @@ class Games:
         result = await self._verified(partida, words, eventos, now)
         if not result.eventos:
             return await self._discard(partida, now)
+        if partida.modo == modes.PRACTICA:
+            return await self._practice(partida, result, now)
         decision = await self._judge(user, partida, words, result, now)
         verified = Verified(
             result.puntaje,
@@ -171,7 +195,7 @@ class Games:
         """
         elapsedMs = int((now - partida.emitida).total_seconds() * 1000)
         try:
-            return verify(words, eventos, elapsedMs)
+            return verify(words, eventos, elapsedMs, modes.livesFor(partida.modo))
         except MalformedEvents as e:
             raise InvalidRequest(str(e)) from None
         except InvalidResult as e:
@@ -188,6 +212,17 @@ class Games:
             "puntaje": 0,
             "message": "Partida descartada: no terminó ninguna palabra, así que no cuenta.",
         }
+
+    async def _practice(
+        self, partida: Partida, result: Resultado, now: datetime
+    ) -> tuple[int, dict[str, Any]]:
+        """
+        A practice game: verified and shown to its player, sent nowhere.
+        """
+        verified = modes.verified(result)
+        if not await self._store.modes.closePractice(partida.id, now, verified):
+            raise PartidaClosed()
+        return 200, modes.practiceReply(verified)
 
     async def _judge(
         self, user: User, partida: Partida, words: list[str], result: Resultado, now: datetime
@@ -325,6 +360,22 @@ class Games:
             outcome, _ = await self._handOver(outboxID, payload)
             outcomes.append((partidaID, outcome))
         return outcomes
+
+    async def claimGuest(self, user: User, invitado: str) -> list[str]:
+        """
+        C{user} signed up or logged in from the browser of guest C{invitado}: its
+        verified results of the partida lifetime become the account's, a public one
+        handed over like a released held result (once: a claimed result is not claimed
+        again, and juego-tcp keys the score by the partida). The claimed partidas' ids.
+        """
+        now = utcnow(self._clock)
+        claimed = await self._store.guests.claim(
+            invitado, user.id, now - LIFETIME, now, SAVE_SCORE, scorePayload, now + CLAIM
+        )
+        for item in claimed:
+            if item.outbox_id is not None and item.payload is not None:
+                await self._handOver(item.outbox_id, item.payload)
+        return [item.partida_id for item in claimed]
 
     async def approve(self, partidaID: str) -> Outcome:
         """

@@ -37,5 +37,6 @@ class Housekeeping:
         try:
             await self._store.accounts.purge(now, now - LONGEST, now - devices.TTL)
             await self._store.partidas.purgeStale(now - STALE_PARTIDAS)
+            await self._store.guests.purgeStale(now - STALE_PARTIDAS)
         except Exception:
             log.failure("housekeeping failed")

@@ -104,9 +104,11 @@ SCHEMAS: dict[str, Any] = {
             "id": STR,
             "idioma": {"enum": ["es", "en"]},
             "palabras": {"type": "array", "items": STR},
-            "vidas": INT,
+            # null: a practice game, without lives
+            "vidas": {"type": ["integer", "null"]},
             "reglas": _ref("Reglas"),
-        }
+        },
+        {"modo": {"enum": ["normal", "diario", "practica"]}},
     ),
     "Evento": _obj(
         {
@@ -203,9 +205,15 @@ SCHEMAS: dict[str, Any] = {
 }
 
 _USER_REPLY = _success({"user": _ref("User")})
+#: A sign-up or login also names the guest results of that browser it saved to the account.
+_ACCOUNT_REPLY = _success({"user": _ref("User")}, {"reclamadas": {"type": "array", "items": STR}})
 _MESSAGE_REPLY = _success({"message": STR})
 _SESSION: list[dict[str, list[str]]] = [{"session": []}]
 _PUBLIC: list[dict[str, list[str]]] = []
+#: The game: with a session, or as a guest (its cookie, made by the first partida).
+_GAME: list[dict[str, list[str]]] = [{"session": []}, {"guest": []}]
+#: A new partida: anybody (without a session, as a guest).
+_PLAY: list[dict[str, list[str]]] = [{}, *_GAME]
 
 
 def _op(
@@ -277,7 +285,14 @@ PATHS: dict[str, Any] = {
     "/api/registro": {
         "post": _op(
             "Crear una cuenta e iniciar sesión",
-            {"201": _reply("Cuenta creada; la cookie de sesión va en Set-Cookie.", _USER_REPLY)}
+            {
+                "201": _reply(
+                    "Cuenta creada; la cookie de sesión va en Set-Cookie. Los resultados "
+                    "verificados que este navegador jugó como invitado en la última hora se "
+                    "guardan en la cuenta («reclamadas»).",
+                    _ACCOUNT_REPLY,
+                )
+            }
             | _errors(*_WRITE_ERRORS, 409, 503),
             body=_body(
                 _obj(
@@ -294,7 +309,14 @@ PATHS: dict[str, Any] = {
     "/api/login": {
         "post": _op(
             "Iniciar sesión",
-            {"200": _reply("Sesión iniciada; la cookie va en Set-Cookie.", _USER_REPLY)}
+            {
+                "200": _reply(
+                    "Sesión iniciada; la cookie va en Set-Cookie. Los resultados verificados "
+                    "que este navegador jugó como invitado en la última hora se guardan en la "
+                    "cuenta («reclamadas»).",
+                    _ACCOUNT_REPLY,
+                )
+            }
             | _errors(*_WRITE_ERRORS, 401, 503),
             body=_body(_obj({"email": STR, "password": STR})),
             security=_PUBLIC,
@@ -365,10 +387,24 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "Pedir una partida nueva",
             {"201": _reply("La partida.", _success({"partida": _ref("Partida")}))}
-            | _errors(*_WRITE_ERRORS, 401),
+            | _errors(*_WRITE_ERRORS, 401, 409),
             body=_body(
-                # null is the same as leaving it out (the default language).
-                {"type": "object", "properties": {"idioma": {"enum": ["es", "en", None]}}},
+                # null is the same as leaving it out (the default language, normal mode).
+                {
+                    "type": "object",
+                    "properties": {
+                        "idioma": {"enum": ["es", "en", None]},
+                        "modo": {"enum": ["normal", "diario", "practica", None]},
+                    },
+                },
+            ),
+            security=_PLAY,
+            description=(
+                "«modo»: «normal» (por defecto), «diario» (el desafío diario: las mismas "
+                "palabras para todos en ese día UTC e idioma, un intento por jugador y día; "
+                "un segundo es 409 «ya_jugado»; requiere cuenta, 401 si no) o «practica» "
+                "(sin vidas, nunca clasifica). Sin sesión se juega como invitado: la "
+                "respuesta pone la cookie «juego_invitado»."
             ),
         )
     },
@@ -390,6 +426,12 @@ PATHS: dict[str, Any] = {
                             "en_revision": BOOL,
                             "motivo": {"enum": ["revision", "certificacion"]},
                             "regla": {"type": ["string", "null"]},
+                            "descartada": BOOL,
+                            # A guest's result: verified, in no board until an account
+                            # claims it.
+                            "invitado": BOOL,
+                            # A practice game: verified, never ranked.
+                            "practica": BOOL,
                         },
                     ),
                 ),
@@ -408,10 +450,32 @@ PATHS: dict[str, Any] = {
                     }
                 )
             ),
+            security=_GAME,
             description=(
                 "El servidor recalcula la puntuación a partir de los eventos; un campo "
-                "«puntaje» en el cuerpo se ignora."
+                "«puntaje» en el cuerpo se ignora. Un invitado recibe su resultado "
+                "verificado con «invitado»: true; se guarda en la cuenta que se registre o "
+                "inicie sesión desde el mismo navegador dentro de la hora de la partida."
             ),
+        )
+    },
+    "/api/desafio": {
+        "get": _op(
+            "El desafío diario de hoy",
+            {
+                "200": _reply(
+                    "El día UTC del desafío, cuándo empieza el siguiente y los idiomas en que "
+                    "el jugador ya lo ha jugado (ninguno sin sesión).",
+                    _success(
+                        {
+                            "dia": {"type": "string", "format": "date"},
+                            "siguiente": {"type": "string", "format": "date-time"},
+                            "jugado": {"type": "array", "items": {"enum": ["es", "en"]}},
+                        }
+                    ),
+                )
+            },
+            security=[{}, {"session": []}],
         )
     },
     "/api/ranking": {
@@ -854,7 +918,8 @@ def document() -> dict[str, Any]:
             "schemas": json.loads(json.dumps(SCHEMAS)),
             "responses": responses,
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "juego_sesion"}
+                "session": {"type": "apiKey", "in": "cookie", "name": "juego_sesion"},
+                "guest": {"type": "apiKey", "in": "cookie", "name": "juego_invitado"},
             },
         },
     }

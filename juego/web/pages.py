@@ -171,7 +171,8 @@ class Pages:
 
     @router.route("/juego", methods=["GET"])
     async def juego(self, request: IRequest) -> bytes:
-        return await self._members(request, "juego.html", "juego")
+        # Guests play too (juego.web.modes).
+        return await self._public(request, "juego.html", "juego")
 
     @router.route("/carrera", methods=["GET"])
     async def carrera(self, request: IRequest) -> bytes:

@@ -37,12 +37,12 @@ from twisted.web.iweb import IRequest
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 
 from juego.game import IDIOMAS, draw_words, longitud, verify
-from juego.game.rules import VIDAS, reglas
 from juego.game.verifier import MAX_MS
 from juego.model import User
 from juego.race.rooms import CARRERA, CUENTA, INVALID
 from juego.store import Store
 from juego.web.game import Games
+from juego.web.modes import NORMAL, partidaFields
 
 log = Logger()
 
@@ -352,7 +352,7 @@ class RaceHub:
         words = draw_words(snapshot["seed"], snapshot["idioma"])[: len(racing.words)]
         counted = eventos[: len(words)]
         result = verify(words, counted, MAX_MS)
-        completa = len(counted) == len(words) and result.vidas_restantes > 0
+        completa = len(counted) == len(words) and (result.vidas_restantes or 0) > 0
         await self._tell(
             socket,
             "race_finish",
@@ -448,13 +448,8 @@ class RaceHub:
         A partida another node (or an earlier socket) issued to this racer.
         """
         return _Racing(
-            {
-                "id": partidaID,
-                "idioma": snapshot["idioma"],
-                "palabras": draw_words(snapshot["seed"], snapshot["idioma"]),
-                "vidas": VIDAS,
-                "reglas": reglas(),
-            },
+            # As juego.web.game issues it: a race's partida is a normal game.
+            partidaFields(partidaID, snapshot["idioma"], snapshot["seed"], NORMAL),
             snapshot["palabras"],
         )
 

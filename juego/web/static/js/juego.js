@@ -83,8 +83,10 @@ function partidaValida(partida) {
   const reglas = partida.reglas;
   if (!reglas || typeof reglas !== 'object') return false;
   if (!CLAVES_REGLAS.every((clave) => Number.isFinite(Number(reglas[clave])))) return false;
+  if (Number(reglas.palabras_por_nivel) <= 0) return false;
+  if (sinVidas(partida)) return true;
   const vidas = Number(partida.vidas ?? reglas.vidas);
-  return Number(reglas.palabras_por_nivel) > 0 && Number.isFinite(vidas) && vidas > 0;
+  return Number.isFinite(vidas) && vidas > 0;
 }
 
 // ---------------------------------------------------------------- UI helpers
@@ -101,6 +103,7 @@ function ponerEstado(nuevo) {
   dom.entrada.disabled = !jugando;
   // One way to play again from the result: its own button (and Enter), not the start panel.
   dom.controlesInicio.hidden = jugando || nuevo === 'guardando' || nuevo === 'resultado';
+  pintarModo();
 }
 
 function anunciar(texto) {
@@ -114,8 +117,13 @@ function pintarCorazones(vidas, maximo) {
 }
 
 function actualizarMarcador() {
-  dom.vidas.textContent = String(juego.vidas);
-  pintarCorazones(juego.vidas, juego.vidasIniciales);
+  if (juego.sinVidas) {
+    dom.vidas.textContent = '∞';
+    dom.corazones.textContent = '';
+  } else {
+    dom.vidas.textContent = String(juego.vidas);
+    pintarCorazones(juego.vidas, juego.vidasIniciales);
+  }
   dom.nivel.textContent = String(juego.nivel);
   dom.puntaje.textContent = String(juego.puntaje);
   dom.numeroPalabra.textContent = String(Math.min(juego.i + 1, juego.palabras.length));
@@ -245,14 +253,15 @@ async function comenzar() {
   dom.resultado.hidden = true;
   dom.compartirEstado.textContent = '';
   try {
-    const datos = await api('/api/partidas', { method: 'POST', body: { idioma: dom.idioma.value || 'es' } });
+    const datos = await api('/api/partidas', { method: 'POST', body: cuerpoPartida() });
     if (!partidaValida(datos.partida)) throw new Error('La partida recibida no es válida. Inténtalo de nuevo.');
     empezar(datos.partida);
   } catch (error) {
-    if (error.status === 401) {
+    if (error.status === 401 && modoElegido() !== 'diario') {
       irALogin('/juego');
       return;
     }
+    if (error.code === 'ya_jugado') marcarDiarioJugado(dom.idioma.value || 'es');
     ponerEstado('inicio');
     dom.error.textContent = error.error || error.message || 'No se pudo empezar la partida.';
     dom.comenzar.focus();
@@ -262,9 +271,10 @@ async function comenzar() {
 function empezar(partida) {
   const reglas = {};
   for (const clave of CLAVES_REGLAS) reglas[clave] = Number(partida.reglas[clave]);
-  const vidas = Number(partida.vidas ?? partida.reglas.vidas);
+  const vidas = sinVidas(partida) ? Infinity : Number(partida.vidas ?? partida.reglas.vidas);
   juego = {
     partida,
+    sinVidas: sinVidas(partida),
     reglas,
     palabras: partida.palabras.map((p) => p.normalize('NFC')),
     vidasIniciales: vidas,
@@ -413,7 +423,7 @@ function fallar() {
     terminar('sin-vidas');
     return;
   }
-  anunciar(`Tiempo agotado. Te ${j.vidas === 1 ? 'queda 1 vida' : `quedan ${j.vidas} vidas`}.`);
+  anunciar(j.sinVidas ? 'Tiempo agotado.' : `Tiempo agotado. Te ${j.vidas === 1 ? 'queda 1 vida' : `quedan ${j.vidas} vidas`}.`);
   mostrarPalabra(j.i + 1);
 }
 
@@ -602,6 +612,7 @@ function urlCompartible(respuesta) {
     respuesta.en_revision !== true &&
     respuesta.descartada !== true &&
     respuesta.invitado !== true &&
+    respuesta.practica !== true && // a practice game has no page: it counts nowhere
     typeof respuesta.puntaje === 'number';
   return publico ? new URL(`/resultado/${encodeURIComponent(juego.partida.id)}`, location.origin).href : null;
 }
@@ -657,6 +668,8 @@ function mostrarResultado(respuesta) {
   dom.resultadoError.textContent = '';
   dom.reintentar.hidden = true;
   pintarDetalles(respuesta);
+  mostrarAvisoInvitado(respuesta);
+  if (j.partida.modo === 'diario') marcarDiarioJugado(j.partida.idioma);
   prepararCompartir(respuesta);
   mostrarPanelResultado();
   pintarPalabrasJugadas();
@@ -683,6 +696,100 @@ function mostrarFallo(error) {
   mostrarPanelResultado();
   pintarPalabrasJugadas();
   if (reintentable) dom.reintentar.focus();
+}
+
+// ---------------------------------------------------------------- modes and guests
+//
+// Modes: normal, diario (the daily challenge: the same words for everybody that UTC day,
+// one attempt per day and language) and practica (no lives, never ranked). A guest plays
+// without an account; its result is kept for the account it signs up or logs in to.
+
+const desafio = { jugado: new Set(), siguiente: null, temporizador: null };
+
+/** A practice game has no lives: a missed word never ends it. */
+function sinVidas(partida) {
+  return partida.modo === 'practica' && (partida.vidas === null || partida.vidas === undefined);
+}
+
+function modoElegido() {
+  const marcado = document.querySelector('input[name="modo"]:checked');
+  return marcado ? marcado.value : 'normal';
+}
+
+function cuerpoPartida() {
+  return { idioma: dom.idioma.value || 'es', modo: modoElegido() };
+}
+
+function esInvitado() {
+  return dom.juego.dataset.invitado === 'si';
+}
+
+function marcarDiarioJugado(idioma) {
+  desafio.jugado.add(idioma);
+  pintarModo();
+}
+
+/** The daily challenge's state beside the mode choice: its countdown, and "ya jugado". */
+function pintarModo() {
+  if (!dom.desafioEstado) return;
+  const diario = modoElegido() === 'diario';
+  const jugado = diario && desafio.jugado.has(dom.idioma.value || 'es');
+  dom.desafioEstado.hidden = !diario;
+  dom.desafioJugado.hidden = !jugado;
+  dom.juego.dataset.modo = modoElegido();
+  dom.juego.dataset.diarioJugado = jugado ? 'si' : 'no';
+  if (estado === 'inicio' || estado === 'resultado') {
+    dom.comenzar.disabled = jugado || (diario && esInvitado());
+    dom.jugarOtraVez.disabled = dom.comenzar.disabled;
+  }
+}
+
+function dosCifras(n) {
+  return String(n).padStart(2, '0');
+}
+
+function pintarCuentaAtras() {
+  if (!desafio.siguiente) return;
+  const quedan = Math.max(0, desafio.siguiente - Date.now());
+  const s = Math.floor(quedan / 1000);
+  dom.cuentaAtras.textContent = `${dosCifras(Math.floor(s / 3600))}:${dosCifras(Math.floor(s / 60) % 60)}:${dosCifras(s % 60)}`;
+  if (quedan === 0) {
+    // A new day: a new challenge, nobody has played it yet.
+    clearInterval(desafio.temporizador);
+    cargarDesafio();
+  }
+}
+
+async function cargarDesafio() {
+  try {
+    const datos = await api('/api/desafio');
+    desafio.jugado = new Set(datos.jugado || []);
+    desafio.siguiente = Date.parse(datos.siguiente);
+  } catch {
+    return; // the countdown stays blank; the server still says "ya_jugado" if so
+  }
+  pintarModo();
+  pintarCuentaAtras();
+  clearInterval(desafio.temporizador);
+  desafio.temporizador = setInterval(pintarCuentaAtras, 1000);
+}
+
+function mostrarAvisoInvitado(respuesta) {
+  // Only a result there is to keep: not a practice game, not a discarded one.
+  dom.avisoResultadoInvitado.hidden =
+    respuesta.invitado !== true || respuesta.practica === true || respuesta.descartada === true;
+}
+
+function iniciarModos() {
+  dom.desafioEstado = $('desafio-estado');
+  dom.desafioJugado = $('desafio-jugado');
+  dom.cuentaAtras = $('desafio-cuenta-atras');
+  dom.avisoResultadoInvitado = $('resultado-invitado');
+  for (const opcion of document.querySelectorAll('input[name="modo"]')) {
+    opcion.addEventListener('change', pintarModo);
+  }
+  dom.idioma.addEventListener('change', pintarModo);
+  cargarDesafio();
 }
 
 // ---------------------------------------------------------------- time bar
@@ -873,6 +980,7 @@ function iniciar() {
   });
   window.addEventListener('pagehide', alSalirDeLaPagina);
 
+  iniciarModos();
   ponerEstado('inicio');
   dom.comenzar.focus({ preventScroll: true });
 }
