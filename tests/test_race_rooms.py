@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -157,6 +158,84 @@ class RoomTests(SynchronousTestCase):
         self.rooms.finish(codigo, 1, True, 90, 40.0, 100)
         self.assertEqual(self.last()["orden"], [2, 1])
         self.assertEqual(self.racer(self.last(), 1)["estado"], R.TERMINADO)
+
+    def storing(self):
+        """
+        Rooms whose results are stored when the test says (C{self.stores}: the
+        L{Deferred} of each record, in order).
+        """
+        self.stores = []
+        self.recorded = []
+
+        def record(room, racer, place):
+            self.recorded.append((racer.id, place))
+            d = Deferred()
+            self.stores.append(d)
+            return d
+
+        self.rooms = Rooms(self.clock, self.events.append, record=record)
+
+    def test_theRaceEndsOnceEveryResultIsStored(self):
+        """
+        A page that sees the race over reads the player's races: the race is not over
+        until every result in it is stored.
+        """
+        self.storing()
+        codigo = self.started(1, 2)
+        self.rooms.finish(codigo, 1, True, 130, 70.0, 100)
+        self.rooms.finish(codigo, 2, True, 120, 61.5, 100)
+        self.assertEqual(self.recorded, [(1, 1), (2, 2)])
+        # Both results show at once; the race goes on while they are being stored.
+        shown = self.last()
+        self.assertEqual(shown["estado"], R.CARRERA)
+        self.assertEqual([r["estado"] for r in shown["corredores"]], [R.TERMINADO] * 2)
+        published = len(self.events)
+        self.stores[1].callback(True)
+        self.assertEqual(len(self.events), published)  # one still being stored
+        self.assertEqual(self.rooms.rooms[codigo].estado, R.CARRERA)
+        self.stores[0].callback(True)
+        final = self.last()
+        self.assertEqual((final["estado"], final["orden"]), (R.TERMINADA, [1, 2]))
+        self.assertEqual(len(self.events), published + 1)
+
+    def test_aResultAfterTheEndShowsOnceStored(self):
+        self.storing()
+        codigo = self.started(1, 2)
+        self.rooms.finish(codigo, 2, True, 100, 50.0, 100)
+        self.stores[0].callback(True)
+        self.rooms.leave(codigo, 1)
+        self.clock.advance(R.RECONNECT_GRACE)
+        self.assertEqual(self.last()["estado"], R.TERMINADA)
+        # Its verified result still comes: shown once stored, not before.
+        published = len(self.events)
+        self.rooms.finish(codigo, 1, True, 90, 40.0, 100)
+        self.assertEqual(len(self.events), published)
+        self.stores[1].callback(False)
+        self.assertEqual(self.racer(self.last(), 1)["estado"], R.TERMINADO)
+        self.assertEqual(len(self.events), published + 1)
+
+    def test_aResultThatCouldNotBeStoredStillEndsTheRace(self):
+        self.storing()
+        codigo = self.started(1, 2)
+        self.rooms.finish(codigo, 1, True, 130, 70.0, 100)
+        self.rooms.finish(codigo, 2, False, 20, 30.0, 10)
+        self.assertEqual(self.recorded, [(1, 1), (2, None)])
+        self.stores[0].callback(True)
+        self.stores[1].errback(RuntimeError("the database is gone"))
+        self.assertEqual(self.last()["estado"], R.TERMINADA)
+        # The time limit, or the owner closing, while a result is being stored.
+        codigo = self.started(3, 4)
+        self.rooms.finish(codigo, 3, True, 130, 70.0, 100)
+        self.clock.advance(R.MAX_RACE)
+        self.assertEqual(self.rooms.rooms[codigo].estado, R.CARRERA)
+        self.stores[2].callback(True)
+        self.assertEqual((self.last()["estado"], self.last()["orden"]), (R.TERMINADA, [3, 4]))
+        codigo = self.started(5, 6)
+        self.rooms.finish(codigo, 5, True, 130, 70.0, 100)
+        self.rooms.closeAll()
+        published = len(self.events)
+        self.stores[3].callback(True)
+        self.assertEqual(len(self.events), published)
 
     def test_leavingBeforeTheStartRemovesAndReopens(self):
         self.rooms = Rooms(self.clock, self.events.append, grace=2)

@@ -9,7 +9,9 @@ saved partida (L{Rooms.finish}); a verified result also corrects the racer's pro
 
 A room: C{espera} (waiting for players) -> C{cuenta} (the countdown, timed here) ->
 C{carrera} -> C{terminada}. Every change is published as the room's snapshot
-(L{Room.snapshot}) to C{publish}.
+(L{Room.snapshot}) to C{publish}. A race is C{terminada} only once every verified
+result in it is stored (C{record}): a page that sees it over and reads the player's races
+finds this one there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from juego.game import IDIOMAS, new_seed
@@ -107,6 +110,9 @@ class Room:
     salida: float | None = None
     timer: IDelayedCall | None = None
     arrivals: int = 0
+    #: Verified results still being stored (L{Rooms.record}): the race ends only once
+    #: none is, so that whoever sees it over finds every result in the players' races.
+    storing: int = 0
 
     def order(self) -> list[Racer]:
         """
@@ -165,12 +171,13 @@ class Rooms:
         countdown: float = COUNTDOWN,
         grace: float = RECONNECT_GRACE,
         maxRooms: int = MAX_ROOMS,
-        record: Callable[[Room, Racer, int | None], None] | None = None,
+        record: Callable[[Room, Racer, int | None], Deferred[Any] | None] | None = None,
     ) -> None:
         self.clock = clock
         self.publish = publish
         #: Told each verified result as it arrives, with its finishing place (L{None}
-        #: for a racer out): the owner stores it at once.
+        #: for a racer out): the owner stores it at once, and answers a L{Deferred}
+        #: that fires once it is stored (and never fails: a failure is logged there).
         self.record = record
         self.words = words
         self.countdown = countdown
@@ -362,9 +369,26 @@ class Rooms:
         racer.estado = TERMINADO if completa else FUERA
         if self.record is not None:
             place = sum(r.estado == TERMINADO for r in room.racers.values()) if completa else None
-            self.record(room, racer, place)
+            stored = self.record(room, racer, place)
+            if stored is not None and not stored.called:
+                room.storing += 1
+                stored.addBoth(self._stored, room)
         self._maybeOver(room)
-        self._changed(room)
+        if not (room.estado == TERMINADA and room.storing):
+            # (A result that comes after the end is shown once stored: L{_stored}.)
+            self._changed(room)
+
+    def _stored(self, result: object, room: Room) -> None:
+        """
+        A verified result of C{room} is stored: the race may be over now (and a result
+        that came after its end is shown).
+        """
+        room.storing -= 1
+        if room.storing or self.rooms.get(room.codigo) is not room:
+            return
+        self._maybeOver(room)
+        if room.estado == TERMINADA:
+            self._changed(room)
 
     def leave(self, codigo: object, userID: int) -> None:
         """
@@ -403,8 +427,10 @@ class Rooms:
         self._changed(room)
 
     def _maybeOver(self, room: Room) -> None:
-        if room.estado == CARRERA and all(
-            r.estado in (TERMINADO, FUERA) for r in room.racers.values()
+        if (
+            room.estado == CARRERA
+            and not room.storing
+            and all(r.estado in (TERMINADO, FUERA) for r in room.racers.values())
         ):
             room.estado = TERMINADA
             self._schedule(room, KEEP_FINISHED, self._close)

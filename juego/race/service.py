@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -142,22 +143,25 @@ def _name(fields: Mapping[str, Any]) -> str:
 
 def recorder(
     store: Store | None, clock: IReactorTime
-) -> Callable[[Room, Racer, int | None], None] | None:
+) -> Callable[[Room, Racer, int | None], Deferred[Any] | None] | None:
     """
     What stores each verified race result as it reaches its room (so that a restart of
-    the owner loses none), or L{None} without a store.
+    the owner loses none), or L{None} without a store. It answers a L{Deferred} that
+    fires once the result is stored (or its failure logged): the room waits for it
+    before the race is over (L{juego.race.rooms.Room.storing}).
     """
     if store is None:
         return None
 
-    def record(room: Room, racer: Racer, posicion: int | None) -> None:
+    def record(room: Room, racer: Racer, posicion: int | None) -> Deferred[Any] | None:
         if racer.partida is None:
-            return
+            return None
         fecha = datetime.fromtimestamp(clock.seconds(), UTC)
-        d = store.races.record(
+        d: Deferred[Any] = store.races.record(
             racer.partida, room.codigo, racer.id, posicion, len(room.racers), fecha
         )
         d.addErrback(lambda f: log.failure("storing a race result", f))
+        return d
 
     return record
 

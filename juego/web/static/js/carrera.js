@@ -25,6 +25,11 @@ let ultimoEnvio = 0;
 let temporizadorProgreso = null;
 let cerrada = false;
 let reloj = null;
+// The results the history and the board were last read for (a result that comes after
+// the end reads them again), and the latest read of each (an older answer never
+// overwrites a newer one).
+let resultadosLeidos = null;
+const lecturas = { historial: 0, ganadores: 0 };
 
 function largo(palabra) {
   return [...palabra.normalize('NFC')].length;
@@ -170,7 +175,11 @@ function pintarCorredores(datos) {
 }
 
 function mostrarResultado(datos) {
-  if (dom.resultado.hidden) {
+  // The owner ends a race only once every result in it is stored, and shows a later
+  // one once stored: read then, the player's races have this one.
+  const resultados = datos.corredores.map((c) => `${c.id}:${c.estado}:${c.puntaje}`).join(' ');
+  if (resultados !== resultadosLeidos) {
+    resultadosLeidos = resultados;
     cargarHistorial();
     cargarGanadores();
   }
@@ -356,8 +365,10 @@ async function terminar() {
 // ---------------------------------------------------------------- history and board
 
 async function cargarHistorial() {
+  const lectura = ++lecturas.historial;
   try {
     const { carreras } = await api('/api/carreras?limit=10');
+    if (lectura !== lecturas.historial) return;
     vaciar(dom.misCarreras);
     for (const c of carreras) {
       const lugar = c.posicion ? `${c.posicion}.º de ${c.corredores}` : `no terminó (${c.corredores} corredores)`;
@@ -371,8 +382,10 @@ async function cargarHistorial() {
 }
 
 async function cargarGanadores() {
+  const lectura = ++lecturas.ganadores;
   try {
     const { ganadores } = await api(`/api/carreras/ganadores?periodo=${encodeURIComponent(dom.periodo.value)}`);
+    if (lectura !== lecturas.ganadores) return;
     vaciar(dom.ganadores);
     for (const g of ganadores) {
       const item = el('li', { texto: `${g.nombre}: ${g.victorias} ${g.victorias === 1 ? 'victoria' : 'victorias'}` });
