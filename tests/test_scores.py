@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.model import SaveResult
-from juego.scores import GroupCommitWriter, ScoreService
+from juego.scores import GroupCommitWriter, RecordNotices, ScoreService
 from juego.store.scores import SaveRequest, UserNotFound
 from juego.tap import SequentialMultiService, StoreService
 from juego.tap import tcp as tcpTap
@@ -30,6 +30,8 @@ class ControlledScores:
 
     def __init__(self):
         self.batches: list[tuple[list[SaveRequest], Deferred]] = []
+        self.outbox = None
+        self.onNotices = None
 
     def saveBatch(self, requests):
         d = Deferred()
@@ -318,6 +320,8 @@ class GracefulStopTests(SynchronousTestCase):
         order: list[str] = []
         self.patch(WireFactory, "drainConnections", lambda factory: order.append("drain"))
         self.patch(GroupCommitWriter, "flush", lambda writer: order.append("flush"))
+        self.patch(RecordNotices, "flush", lambda notices: order.append("notices"))
+        self.patch(RecordNotices, "drain", lambda notices: None)
         store = SimpleNamespace(
             scores=ControlledScores(), start=lambda: None, stop=lambda: order.append("store")
         )
@@ -328,4 +332,4 @@ class GracefulStopTests(SynchronousTestCase):
         parent.startService()
         self.assertEqual(len(reactor.tcpServers), 1)
         self.successResultOf(parent.stopService())
-        self.assertEqual(order, ["drain", "flush", "store"])
+        self.assertEqual(order, ["drain", "flush", "notices", "store"])

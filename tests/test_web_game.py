@@ -12,8 +12,8 @@ from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import fail
 
 from juego.game import limite_ms, minimo_humano_ms, reglas
+from juego.outbox import ADD_NOTIFICATION, SAVE_SCORE
 from juego.store import schema as s
-from juego.web.outbox import ADD_NOTIFICATION, SAVE_SCORE
 from tests.support import PostgresMixin
 from tests.websupport import WebTestCase, playedEvents, score
 

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 
 from juego.game import draw_words, limite_ms
+from juego.outbox import SAVE_SCORE
 from juego.store import schema as s
 from juego.web.modes import GUEST_COOKIE, dailySeed
-from juego.web.outbox import SAVE_SCORE
 from tests.keystrokes import regularEvents
 from tests.websupport import PASSWORD, Client, Reply, WebTestCase, playedEvents, score
 

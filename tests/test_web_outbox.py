@@ -10,8 +10,7 @@ from datetime import timedelta
 from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
-from juego.web.clock import utcnow
-from juego.web.outbox import (
+from juego.outbox import (
     ADD_NOTIFICATION,
     CAP,
     SAVE_SCORE,
@@ -21,6 +20,7 @@ from juego.web.outbox import (
     backoff,
     recordMessage,
 )
+from juego.web.clock import utcnow
 from tests.websupport import WebTestCase
 
 

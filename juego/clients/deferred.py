@@ -352,11 +352,21 @@ class ScoreServiceClient(ServiceClient):
     service = "tcp"
 
     def save_score(
-        self, user_id: int, puntaje: int, idempotency_key: str | None = None
+        self,
+        user_id: int,
+        puntaje: int,
+        idempotency_key: str | None = None,
+        partida: dict[str, Any] | None = None,
     ) -> Deferred[dict[str, Any]]:
+        """
+        Store a score; with C{partida} (the verified game, L{juego.web.game}), juego-tcp
+        also closes that partida and queues the record notification, in one commit.
+        """
         fields: dict[str, Any] = {"user_id": user_id, "puntaje": puntaje}
         if idempotency_key is not None:
             fields["idempotency_key"] = idempotency_key
+        if partida is not None:
+            fields["partida"] = partida
         return self.call("save_score", **fields)
 
     def ping(self) -> Deferred[dict[str, Any]]:

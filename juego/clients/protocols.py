@@ -25,7 +25,11 @@ class ScoreService(Protocol):
     """
 
     def save_score(
-        self, user_id: int, puntaje: int, idempotency_key: str | None = None
+        self,
+        user_id: int,
+        puntaje: int,
+        idempotency_key: str | None = None,
+        partida: dict[str, Any] | None = None,
     ) -> Reply: ...
 
     def ping(self) -> Reply: ...

@@ -72,10 +72,10 @@ class ModesStore:
 
         return self._pool.read(work)
 
-    def closePractice(self, partidaID: str, now: datetime, result: Verified) -> Deferred[bool]:
+    def closePractice(self, partida: Partida, now: datetime, result: Verified) -> Deferred[bool]:
         """
         Close an open practice partida with its verified result; C{False} if it was
         closed already.
         """
         values: dict[str, Any] = {"cerrada": now, "estado": PRACTICA, **result.values()}
-        return self._pool.write(_close, partidaID, values)
+        return self._pool.write(_close, partida, values)

@@ -22,11 +22,13 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Insert, Update, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from twisted.internet.defer import Deferred
 
 from juego.model import GameRecord, Partida
 from juego.store import schema as s
+from juego.store.outbox import OutboxItem, OutboxStore, enqueue
 from juego.store.pool import DBThreadPool
 
 ABIERTA = "abierta"
@@ -102,19 +104,10 @@ class DeliveryInFlight(Exception):
     """
 
 
-@attrs.frozen
-class OutboxItem:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    intentos: int
-
-
 # The statements of the verified-score path, built once: building a statement costs
 # SQLAlchemy more than running it.
 _PARTIDA = select(s.partidas).where(s.partidas.c.id == bindparam("partida"))
-_ENQUEUE = insert(s.outbox).returning(s.outbox.c.id)
-_DONE = delete(s.outbox).where(s.outbox.c.id == bindparam("outbox"))
+_ESTADO = select(s.partidas.c.estado).where(s.partidas.c.id == bindparam("partida"))
 
 
 def _partida(row: Any) -> Partida:
@@ -132,16 +125,7 @@ def _partida(row: Any) -> Partida:
 def _enqueue(
     conn: Connection, kind: str, payload: dict[str, Any], now: datetime, proximo: datetime
 ) -> int:
-    return conn.execute(
-        _ENQUEUE,
-        {
-            "kind": kind,
-            "payload": json.dumps(payload, ensure_ascii=False),
-            "creado": now,
-            "intentos": 0,
-            "proximo": proximo,
-        },
-    ).scalar_one()
+    return enqueue(conn, s.outbox, kind, payload, now, proximo)
 
 
 def insertPartida(conn: Connection, partida: Partida) -> None:
@@ -161,9 +145,57 @@ def insertPartida(conn: Connection, partida: Partida) -> None:
     )
 
 
-def _close(conn: Connection, partidaID: str, values: dict[str, Any]) -> bool:
-    result = conn.execute(_closeStatement(tuple(sorted(values))), {"partida": partidaID, **values})
-    return result.rowcount == 1
+def _close(conn: Connection, partida: Partida, values: dict[str, Any]) -> bool:
+    """
+    Close C{partida} with C{values}: its open row (one written at issue: a daily
+    challenge's, a race's), or, for a partida issued as a token, a new row written closed.
+    C{False}, and nothing written, if it was closed already.
+    """
+    if closeOpen(conn, partida.id, values):
+        return True
+    return (
+        conn.execute(_insertClosed(conn.dialect.name), {**_identity(partida), **values}).rowcount
+        == 1
+    )
+
+
+def closeOpen(conn: Connection, partidaID: str, values: dict[str, Any]) -> bool:
+    """
+    Close the open row of a partida with C{values}; C{False} if it has none.
+    """
+    params = {"partida": partidaID, **values}
+    return conn.execute(_closeStatement(tuple(sorted(values))), params).rowcount == 1
+
+
+def _identity(partida: Partida) -> dict[str, Any]:
+    """
+    The columns a partida has from its issue.
+    """
+    return {
+        "id": partida.id,
+        "user_id": partida.user_id,
+        "idioma": partida.idioma,
+        "seed": partida.seed,
+        "emitida": partida.emitida,
+        "modo": partida.modo,
+    }
+
+
+#: Every column a closed partida may have.
+CLOSED_COLUMNS = (
+    "id", "user_id", "idioma", "seed", "emitida", "modo", "cerrada", "estado", "puntaje",
+    "wpm", "precision", "duracion_ms", "motivo", "regla", "eventos",
+)  # fmt: skip
+
+
+@functools.cache
+def _insertClosed(dialect: str) -> Insert:
+    """
+    Write a closed partida that has no row yet; nothing if it has one (closed by then).
+    """
+    insertion = (sqlite if dialect == "sqlite" else postgresql).insert(s.partidas)
+    values = {name: bindparam(name, required=False) for name in CLOSED_COLUMNS}
+    return insertion.values(values).on_conflict_do_nothing(index_elements=["id"])
 
 
 @functools.cache
@@ -181,6 +213,8 @@ def _closeStatement(columns: tuple[str, ...]) -> Update:
 class PartidasStore:
     def __init__(self, pool: DBThreadPool) -> None:
         self._pool = pool
+        #: juego-web's outbox (L{juego.store.outbox}).
+        self.outbox = OutboxStore(pool, s.outbox)
 
     # Partidas
 
@@ -194,23 +228,23 @@ class PartidasStore:
 
         return self._pool.read(work)
 
-    def closeInvalid(self, partidaID: str, now: datetime, motivo: str) -> Deferred[bool]:
+    def closeInvalid(self, partida: Partida, now: datetime, motivo: str) -> Deferred[bool]:
         """
         Close an open partida as invalid; C{False} if it was closed already.
         """
         values = {"cerrada": now, "estado": INVALIDA, "motivo": motivo}
-        return self._pool.write(_close, partidaID, values)
+        return self._pool.write(_close, partida, values)
 
-    def closeDiscarded(self, partidaID: str, now: datetime) -> Deferred[bool]:
+    def closeDiscarded(self, partida: Partida, now: datetime) -> Deferred[bool]:
         """
         Close an open partida that ended before any word did: it counts nowhere (no score,
         no stat, not in the player's games). C{False} if it was closed already.
         """
-        return self._pool.write(_close, partidaID, {"cerrada": now, "estado": DESCARTADA})
+        return self._pool.write(_close, partida, {"cerrada": now, "estado": DESCARTADA})
 
     def closeSaved(
         self,
-        partidaID: str,
+        partida: Partida,
         now: datetime,
         result: Verified,
         kind: str,
@@ -218,21 +252,26 @@ class PartidasStore:
         proximo: datetime,
     ) -> Deferred[int | None]:
         """
-        Close an open partida with its verified result and queue C{payload} in the outbox,
-        in one transaction. The outbox row's id, or C{None} (and nothing written) if the
-        partida was closed already.
+        Close an open partida with its verified result and queue C{payload} (its hand-over
+        to juego-tcp) in the outbox, in one transaction: what juego-web does when juego-tcp
+        cannot take the result at once. A partida juego-tcp closed already with this
+        result (its answer was lost on the way) is queued all the same: juego-tcp answers
+        the second hand-over by its key. The outbox row's id, or C{None} (and nothing
+        written) if the partida was closed otherwise.
         """
         values = {"cerrada": now, "estado": PUBLICA, **result.values()}
 
         def work(conn: Connection) -> int | None:
-            if not _close(conn, partidaID, values):
-                return None
+            if not _close(conn, partida, values):
+                estado = conn.execute(_ESTADO, {"partida": partida.id}).scalar_one_or_none()
+                if estado != PUBLICA:
+                    return None
             return _enqueue(conn, kind, payload, now, proximo)
 
         return self._pool.write(work)
 
     def closeHeld(
-        self, partidaID: str, now: datetime, result: Verified, motivo: str, regla: str | None
+        self, partida: Partida, now: datetime, result: Verified, motivo: str, regla: str | None
     ) -> Deferred[bool]:
         """
         Close an open partida with a verified result held for review or certification
@@ -246,7 +285,7 @@ class PartidasStore:
             "regla": regla,
             **result.values(),
         }
-        return self._pool.write(_close, partidaID, values)
+        return self._pool.write(_close, partida, values)
 
     def games(self, userID: int, limit: int = 20) -> Deferred[list[GameRecord]]:
         """
@@ -458,37 +497,12 @@ class PartidasStore:
     def enqueue(
         self, kind: str, payload: dict[str, Any], now: datetime, proximo: datetime
     ) -> Deferred[int]:
-        return self._pool.write(_enqueue, kind, payload, now, proximo)
+        return self.outbox.enqueue(kind, payload, now, proximo)
 
     def claimDue(
         self, now: datetime, leaseUntil: datetime, limit: int = 50
     ) -> Deferred[list[OutboxItem]]:
-        """
-        Claim up to C{limit} rows due by C{now} (first queued first) until C{leaseUntil}.
-        """
-
-        def work(conn: Connection) -> list[OutboxItem]:
-            o = s.outbox
-            rows = conn.execute(
-                select(o.c.id, o.c.kind, o.c.payload, o.c.intentos, o.c.proximo)
-                .where(o.c.proximo <= now)
-                .order_by(o.c.id)
-                .limit(limit)
-            ).all()
-            claimed = []
-            for row in rows:
-                won = conn.execute(
-                    update(o)
-                    .where(o.c.id == row.id, o.c.proximo == row.proximo)
-                    .values(proximo=leaseUntil)
-                ).rowcount
-                if won:
-                    claimed.append(
-                        OutboxItem(row.id, row.kind, json.loads(row.payload), row.intentos)
-                    )
-            return claimed
-
-        return self._pool.write(work)
+        return self.outbox.claimDue(now, leaseUntil, limit)
 
     def complete(
         self,
@@ -497,54 +511,16 @@ class PartidasStore:
         now: datetime | None = None,
         proximo: datetime | None = None,
     ) -> Deferred[int | None]:
-        """
-        The service confirmed this row: delete it and, in the same transaction, queue
-        C{followUp} (due at C{proximo}). The follow-up's id, if any.
-        """
-
-        def work(conn: Connection) -> int | None:
-            conn.execute(_DONE, {"outbox": outboxID})
-            if followUp is None:
-                return None
-            assert now is not None and proximo is not None
-            kind, payload = followUp
-            return _enqueue(conn, kind, payload, now, proximo)
-
-        return self._pool.write(work)
+        return self.outbox.complete(outboxID, followUp, now, proximo)
 
     def retryLater(self, outboxID: int, intentos: int, proximo: datetime) -> Deferred[None]:
-        def work(conn: Connection) -> None:
-            conn.execute(
-                update(s.outbox)
-                .where(s.outbox.c.id == outboxID)
-                .values(intentos=intentos, proximo=proximo)
-            )
-
-        return self._pool.write(work)
+        return self.outbox.retryLater(outboxID, intentos, proximo)
 
     def outboxDepth(self) -> Deferred[int]:
         """
         How many rows wait in the outbox (for the C{juego_outbox_depth} gauge).
         """
-
-        def work(conn: Connection) -> int:
-            return conn.execute(select(func.count()).select_from(s.outbox)).scalar_one()
-
-        return self._pool.read(work)
+        return self.outbox.depth()
 
     def pending(self, kinds: Sequence[str] | None = None) -> Deferred[list[OutboxItem]]:
-        """
-        Every row in the outbox (for tests and operators).
-        """
-
-        def work(conn: Connection) -> list[OutboxItem]:
-            o = s.outbox
-            query = select(o.c.id, o.c.kind, o.c.payload, o.c.intentos).order_by(o.c.id)
-            if kinds is not None:
-                query = query.where(o.c.kind.in_(list(kinds)))
-            return [
-                OutboxItem(r.id, r.kind, json.loads(r.payload), r.intentos)
-                for r in conn.execute(query)
-            ]
-
-        return self._pool.read(work)
+        return self.outbox.pending(kinds)

@@ -284,6 +284,23 @@ outbox = Table(
     Column("proximo", UTCDateTime, nullable=False, index=True),
 )
 
+# juego-tcp's outbox: the record notifications its group commit queues, in the transaction
+# that stores the score, for it to hand to juego-dist (L{juego.scores.RecordNotices}).
+score_outbox = Table(
+    "score_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # add_notification
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("creado", UTCDateTime, nullable=False),
+    Column("intentos", Integer, nullable=False, default=0),
+    Column("proximo", UTCDateTime, nullable=False, index=True),
+)
+
+#: The tables with an outbox's shape (L{juego.store.outbox}).
+OUTBOXES = (outbox, score_outbox)
+
 # The certification tests (docs/SECURITY.md, "The ranking: human results only"): a player with results held for
 # certification types the text of a server-rendered image; the server times it from the
 # image's first fetch (kept here, so any web node can take the answer).

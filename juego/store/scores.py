@@ -33,11 +33,32 @@ from twisted.logger import Logger
 
 from juego.model import SaveResult, Score, utcnow
 from juego.store import schema as s
+from juego.store.outbox import CLAIM, OutboxStore, enqueue, recordNotification
+from juego.store.partidas import CLOSED_COLUMNS, PUBLICA, RANKED, closeOpen
 from juego.store.pool import DBThreadPool, databaseUnavailable, oneLine
 
 #: How often a batch that hit a conflict (a racing idempotency key or a deadlock between
 #: score nodes on PostgreSQL) is tried again before it fails.
 BATCH_ATTEMPTS = 3
+
+
+@attrs.frozen
+class ClosedPartida:
+    """
+    The partida a verified save closes, in the transaction that stores its score (the
+    one-writer save path, docs/ARCHITECTURE.md): juego-web verified it, juego-tcp writes it.
+    """
+
+    id: str
+    idioma: str
+    seed: int
+    emitida: datetime
+    modo: str
+    wpm: float
+    precision: float
+    duracion_ms: int
+    #: The verified events with their keystrokes, as JSON text (stored as it came).
+    eventos: str
 
 
 @attrs.frozen
@@ -47,6 +68,25 @@ class SaveRequest:
     #: Idempotency key: a second save with the same key is stored once and answers as
     #: the first did.
     clave: str | None = None
+    #: The partida this save closes (its id is the key); a new record then queues its
+    #: notification in juego-tcp's outbox, in the same transaction.
+    partida: ClosedPartida | None = None
+
+
+@attrs.frozen
+class Notice:
+    """
+    A record notification the batch queued in C{score_outbox}: the row, and the work.
+    """
+
+    id: int
+    payload: dict[str, Any]
+
+
+class PartidaClosed(Exception):
+    """
+    The save's partida was closed otherwise (held, invalid, discarded): no score.
+    """
 
 
 @attrs.frozen
@@ -88,6 +128,10 @@ class UserNotFound(Exception):
     """
     The save names a user who does not exist.
     """
+
+
+#: What a save answers.
+SaveAnswer = SaveResult | UserNotFound | PartidaClosed
 
 
 def dayNumber(when: datetime) -> int:
@@ -221,6 +265,17 @@ _INSERT_SCORES = insert(s.scores).values({name: bindparam(name) for name in _SCO
 _INSERT_SCORES_MANY = _Fast(lambda _: _INSERT_SCORES)
 _INSERT_SCORES_RETURNING = _INSERT_SCORES.returning(s.scores.c.id, sort_by_parameter_order=True)
 _LAST_SCORE = _Fast(lambda _: select(func.max(s.scores.c.id)))
+_PARTIDAS = _Fast(
+    lambda inList: (
+        select(s.partidas.c.id, s.partidas.c.cerrada, s.partidas.c.estado)
+        .where(inList(s.partidas.c.id, "ids"))
+        .with_for_update()
+    ),
+    ["ids"],
+)
+_INSERT_PARTIDAS = _Fast(
+    lambda _: insert(s.partidas).values({name: bindparam(name) for name in CLOSED_COLUMNS})
+)
 _PLAYER_VALUES = {
     "partidas_jugadas": bindparam("p_games"),
     "puntaje_total": _agg.c.puntaje_total + bindparam("p_total"),
@@ -398,15 +453,65 @@ class _Prepared:
     today: int
     #: The batch's time as the driver takes it (L{_bindValue}).
     fecha: object
+    #: The rows of the partidas the batch closes, should they have none yet, by id.
+    partidas: dict[str, dict[str, object]]
 
 
 def _prepare(requests: Sequence[SaveRequest], now: datetime, dialect: Dialect) -> _Prepared:
+    cerrada = _bindValue(dialect, s.partidas.c.cerrada, now)
+    partidas = {
+        r.partida.id: _partidaRow(r, cerrada, dialect) for r in requests if r.partida is not None
+    }
     return _Prepared(
         sorted({r.clave for r in requests if r.clave is not None}),
         sorted({r.user_id for r in requests}),
         dayNumber(now),
         _bindValue(dialect, s.scores.c.fecha, now),
+        partidas,
     )
+
+
+def _partidaRow(request: SaveRequest, cerrada: object, dialect: Dialect) -> dict[str, object]:
+    """
+    A closed partida's row as the driver takes it (for L{_INSERT_PARTIDAS}).
+    """
+    partida = request.partida
+    assert partida is not None
+    return {
+        "id": partida.id,
+        "user_id": request.user_id,
+        "idioma": partida.idioma,
+        "seed": partida.seed,
+        "emitida": _bindValue(dialect, s.partidas.c.emitida, partida.emitida),
+        "modo": partida.modo,
+        "cerrada": cerrada,
+        "estado": PUBLICA,
+        "puntaje": request.puntaje,
+        "wpm": partida.wpm,
+        "precision": partida.precision,
+        "duracion_ms": partida.duracion_ms,
+        "motivo": None,
+        "regla": None,
+        "eventos": partida.eventos,
+    }
+
+
+def _closeValues(request: SaveRequest, now: datetime) -> dict[str, Any]:
+    """
+    What closing an open partida row sets (a partida written at issue: a daily
+    challenge's, a race's).
+    """
+    partida = request.partida
+    assert partida is not None
+    return {
+        "cerrada": now,
+        "estado": PUBLICA,
+        "puntaje": request.puntaje,
+        "wpm": partida.wpm,
+        "precision": partida.precision,
+        "duracion_ms": partida.duracion_ms,
+        "eventos": partida.eventos,
+    }
 
 
 def _saveBatch(
@@ -415,12 +520,17 @@ def _saveBatch(
     now: datetime,
     changed: list[Best] | None = None,
     prepared: _Prepared | None = None,
-) -> list[SaveResult | UserNotFound]:
+    notices: list[Notice] | None = None,
+) -> list[SaveResult | UserNotFound | PartidaClosed]:
     """
     Store a batch set-wise: one query for the earlier saves with the same keys, one for
     the aggregates, one multi-row insert of the scores, one executemany of the aggregate
     updates, then the shared counters. The players whose best changed are added to
     C{changed}. C{prepared} is L{_prepare}'s, made before the transaction.
+
+    A save that closes a partida (L{SaveRequest.partida}) writes it closed (or closes
+    its open row), and a new record queues its notification in C{score_outbox}, added to
+    C{notices}; a partida closed otherwise answers L{PartidaClosed}.
     """
     if prepared is None:
         prepared = _prepare(requests, now, conn.dialect)
@@ -428,14 +538,23 @@ def _saveBatch(
     if prepared.keys:
         for clave, scoreID, nuevo, maximo in _EARLIER.all(conn, {"claves": prepared.keys}):
             earlier[clave] = SaveResult(scoreID, bool(nuevo), maximo)
+    closing = [i for i in prepared.partidas if i not in earlier]
+    partidas: dict[str, tuple[object, str]] = {}
+    if closing:
+        partidas = {
+            i: (cerrada, estado) for i, cerrada, estado in _PARTIDAS.all(conn, {"ids": closing})
+        }
 
     _lockAggregates(conn, prepared.userIDs)
     players = _loadPlayers(conn, {r.user_id for r in requests if r.clave not in earlier})
     today, fecha = prepared.today, prepared.fecha
     deltas = _Deltas()
     # Each request's answer: a result, a missing user, or the index of its new score row.
-    answers: list[SaveResult | UserNotFound | tuple[int, bool, int]] = []
+    answers: list[SaveResult | UserNotFound | PartidaClosed | tuple[int, bool, int]] = []
     rows: list[dict[str, object]] = []
+    newPartidas: list[dict[str, object]] = []
+    openPartidas: list[SaveRequest] = []
+    records: list[SaveRequest] = []
     pendingKeys: dict[str, int] = {}
 
     for request in requests:
@@ -449,6 +568,16 @@ def _saveBatch(
         if player is None:
             answers.append(UserNotFound(request.user_id))
             continue
+        if request.partida is not None:
+            found = partidas.get(request.partida.id)
+            if found is None:
+                newPartidas.append(prepared.partidas[request.partida.id])
+            elif found[0] is None:
+                openPartidas.append(request)
+            elif found[1] not in RANKED:
+                answers.append(PartidaClosed(request.partida.id))
+                continue
+            # else closed with this result by juego-web, which could not reach juego-tcp
         firstGame = player.games == 0
         nuevoRecord = request.puntaje > player.best
         best = max(request.puntaje, player.best)
@@ -472,6 +601,8 @@ def _saveBatch(
         if request.clave is not None:
             pendingKeys[request.clave] = len(answers)
         answers.append((len(rows), nuevoRecord, best))
+        if nuevoRecord and request.partida is not None:
+            records.append(request)
         rows.append(
             {
                 "user_id": request.user_id,
@@ -487,13 +618,24 @@ def _saveBatch(
     if rows:
         scoreIDs = _insertScores(conn, rows)
         _writePlayers(conn, players, fecha, today)
+    if newPartidas:
+        _INSERT_PARTIDAS.many(conn, newPartidas)
+    for request in openPartidas:
+        assert request.partida is not None
+        closeOpen(conn, request.partida.id, _closeValues(request, now))
+    for request in records:
+        assert request.partida is not None
+        kind, payload = recordNotification(request.user_id, request.puntaje, request.partida.id)
+        noticeID = enqueue(conn, s.score_outbox, kind, payload, now, now + CLAIM)
+        if notices is not None:
+            notices.append(Notice(noticeID, payload))
     deltas.apply(conn)
     if changed is not None:
         changed.extend(
             Best(userID, p.best, now) for userID, p in sorted(players.items()) if p.bestChanged
         )
 
-    results: list[SaveResult | UserNotFound] = []
+    results: list[SaveResult | UserNotFound | PartidaClosed] = []
     for answer in answers:
         if isinstance(answer, tuple):
             index, nuevoRecord, best = answer
@@ -654,6 +796,11 @@ class ScoresStore:
     def __init__(self, pool: DBThreadPool) -> None:
         self._pool = pool
         self.listener: RankingListener | None = None
+        #: Told, after each commit, of the record notifications it queued (juego-tcp's
+        #: L{juego.scores.RecordNotices}). Called in the reactor thread; must not block.
+        self.onNotices: Callable[[Sequence[Notice]], None] | None = None
+        #: juego-tcp's outbox, where a batch queues its record notifications.
+        self.outbox = OutboxStore(pool, s.score_outbox)
 
     def _tell(
         self, changed: Sequence[Best], removed: Sequence[int] = (), old: Sequence[Best] = ()
@@ -674,24 +821,34 @@ class ScoresStore:
 
     def saveBatch(
         self, requests: Sequence[SaveRequest], now: datetime | None = None
-    ) -> Deferred[list[SaveResult | UserNotFound]]:
+    ) -> Deferred[list[SaveResult | UserNotFound | PartidaClosed]]:
         """
         Store several saves in one transaction (group commit). Each answer is a
-        L{SaveResult}, or a L{UserNotFound} for a save naming no user (which does not
-        spoil the others). The whole batch is retried on a conflict.
+        L{SaveResult}, or a L{UserNotFound} for a save naming no user, or a
+        L{PartidaClosed} for one whose partida was closed otherwise (neither spoils the
+        others). The whole batch is retried on a conflict. The record notifications it
+        queued go to L{onNotices} after the commit.
         """
 
         changed: list[Best] = []
+        notices: list[Notice] = []
         # The batch's time is when it reaches the store (a retry keeps it).
         when = now or utcnow()
         prepared = _prepare(requests, when, self._pool.engine.dialect)
 
-        def work(conn: Connection) -> list[SaveResult | UserNotFound]:
-            del changed[:]  # a retried batch starts again
-            return _saveBatch(conn, requests, when, changed, prepared)
+        def work(conn: Connection) -> list[SaveResult | UserNotFound | PartidaClosed]:
+            del changed[:], notices[:]  # a retried batch starts again
+            return _saveBatch(conn, requests, when, changed, prepared, notices)
 
-        def committed(results: list[SaveResult | UserNotFound]) -> list[SaveResult | UserNotFound]:
+        def committed(
+            results: list[SaveResult | UserNotFound | PartidaClosed],
+        ) -> list[SaveResult | UserNotFound | PartidaClosed]:
             self._tell(changed)
+            if notices and self.onNotices is not None:
+                try:
+                    self.onNotices(list(notices))
+                except Exception:
+                    self.log.failure("handing over the queued record notifications failed")
             return results
 
         return self._retrying(work).addCallback(committed)

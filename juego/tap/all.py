@@ -111,7 +111,9 @@ def makeService(options: Options) -> IService:
     openCache(options["redis"], store, theReactor, top, dist=True)
     # One registry for the three: the web site's /metrics shows them all.
     metrics = Metrics()
-    tcpTap.addTo(top, store, tcp, secret, theReactor, metrics=metrics)
+    tcpTap.addTo(
+        top, store, tcp, secret, theReactor, metrics=metrics, distEndpoint=clientEndpointFor(dist)
+    )
     distTap.addTo(top, store, dist, secret, theReactor, metrics=metrics)
     webTap.addTo(
         top,

@@ -14,6 +14,7 @@ from twisted.web.iweb import IRequest
 
 from juego.logging import requestIDFields
 from juego.model import User
+from juego.outbox import ADD_NOTIFICATION, Outcome
 from juego.store import Store
 from juego.web.auth import Authenticator
 from juego.web.body import queryInt, readJSON
@@ -21,7 +22,6 @@ from juego.web.clock import utcnow
 from juego.web.errors import Forbidden, NotFoundError, installJSONErrors, ok
 from juego.web.game import Games
 from juego.web.live import NotificationHub
-from juego.web.outbox import ADD_NOTIFICATION, Outcome
 from juego.web.views import heldJSON, summaryJSON
 
 RESET_MESSAGE = "Un administrador ha reiniciado tu puntuación."

@@ -31,6 +31,7 @@ from twisted.web.resource import IResource, Resource
 from juego.clients.protocols import DistService, ScoreService
 from juego.metrics import Metrics
 from juego.model import isoformat
+from juego.outbox import Deliveries, OutboxDrainer
 from juego.race.owner import LocalOwner
 from juego.store import Store
 from juego.web import openapi
@@ -56,7 +57,6 @@ from juego.web.hosts import AllowedHosts, HostCheck
 from juego.web.live import NotificationHub
 from juego.web.modes import Guests
 from juego.web.networks import NetworkList, metricsAllowList
-from juego.web.outbox import Deliveries, OutboxDrainer
 from juego.web.pages import Pages
 from juego.web.passwords import Passwords
 from juego.web.paths import PathCheck

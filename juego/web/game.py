@@ -33,6 +33,7 @@ from juego.game.rules import WPM_CERTIFICACION
 from juego.game.verifier import Resultado
 from juego.logging import requestIDFields
 from juego.model import Partida, User
+from juego.outbox import ADD_NOTIFICATION, CLAIM, SAVE_SCORE, Deliveries, Outcome, followUp
 from juego.store import Store
 from juego.store.modes import AlreadyPlayed
 from juego.store.partidas import DeliveryInFlight, NotVoidable, Verified
@@ -50,7 +51,6 @@ from juego.web.errors import (
     databaseUnavailable,
     oneLine,
 )
-from juego.web.outbox import ADD_NOTIFICATION, CLAIM, SAVE_SCORE, Deliveries, Outcome, followUp
 
 log = Logger()
 

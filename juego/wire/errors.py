@@ -12,6 +12,8 @@ UNKNOWN_ACTION = "unknown_action"
 UNAUTHORIZED = "unauthorized"
 NOT_FOUND = "not_found"
 LINE_TOO_LONG = "line_too_long"
+#: The request cannot be carried out in the state it finds (a partida closed otherwise).
+CONFLICT = "conflict"
 INTERNAL = "internal"
 #: Client side only: the service could not be reached or did not answer in time.
 UNAVAILABLE = "unavailable"

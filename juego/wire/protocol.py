@@ -93,6 +93,7 @@ class LineProtocol(LineReceiver, TimeoutMixin):
     log = Logger()
 
     def connectionMade(self) -> None:
+        self.MAX_LENGTH = getattr(self.factory, "maxLine", MAX_LINE)
         self._slots: deque[_Slot] = deque()
         self._closing = False
         self._draining = False
@@ -154,7 +155,7 @@ class LineProtocol(LineReceiver, TimeoutMixin):
             return None
         slot = self._enqueue()
         slot.line = encodeLine(
-            errorReply(LINE_TOO_LONG, f"Línea demasiado larga (máximo {MAX_LINE} bytes)")
+            errorReply(LINE_TOO_LONG, f"Línea demasiado larga (máximo {self.MAX_LENGTH} bytes)")
         )
         slot.close = True
         self._closing = True
@@ -392,7 +393,10 @@ class WireFactory(Factory):
         clock: IReactorTime | None = None,
         idleTimeout: float | None = IDLE_TIMEOUT,
         observer: RequestLog | None = None,
+        maxLine: int = MAX_LINE,
     ) -> None:
+        #: The longest request line taken (longer: C{line_too_long}, and the line closes).
+        self.maxLine = maxLine
         if clock is None:
             from twisted.internet import reactor
 

@@ -5,6 +5,7 @@ Reading the fields of a request, with a clear C{invalid_request} for each mistak
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,6 +87,42 @@ class Request:
         if value not in choices:
             raise invalid(f"El campo '{name}' debe ser uno de: {', '.join(choices)}")
         return value
+
+    def number(
+        self,
+        name: builtins.str,
+        default: Any = _MISSING,
+        minimum: builtins.float | None = None,
+        maximum: builtins.float | None = None,
+    ) -> Any:
+        """
+        A finite number, integer or not.
+        """
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if (
+            not isinstance(value, int | builtins.float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            raise invalid(f"El campo '{name}' debe ser un número")
+        if minimum is not None and value < minimum:
+            raise invalid(f"El campo '{name}' debe ser mayor o igual que {minimum}")
+        if maximum is not None and value > maximum:
+            raise invalid(f"El campo '{name}' debe ser menor o igual que {maximum}")
+        return value
+
+    def object(self, name: builtins.str, default: Any = _MISSING) -> Any:
+        """
+        A nested object, read with the same checks (a L{Request} of its own).
+        """
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, dict):
+            raise invalid(f"El campo '{name}' debe ser un objeto")
+        return Request(value, self.connection)
 
     def intList(
         self, name: builtins.str, default: Any = _MISSING, maxItems: builtins.int = 1000

@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from juego.game.plausibility import CERTIFICACION, REVISION
-from juego.web.outbox import SAVE_SCORE
+from juego.outbox import SAVE_SCORE
 from tests.keystrokes import duration, humanEvents, playedEvents, regularEvents
 from tests.support import PostgresMixin
 from tests.test_web_game import beyondInt64

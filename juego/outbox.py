@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -20,40 +20,37 @@ from twisted.logger import Logger
 from juego.clients import ServiceUnavailable
 from juego.clients.protocols import DistService, ScoreService
 from juego.logging import REQUEST_ID_FIELD, callWithRequestID
-from juego.store.partidas import OutboxItem, PartidasStore
-from juego.web.clock import utcnow
-from juego.web.errors import databaseUnavailable, oneLine
+from juego.store.outbox import (
+    ADD_NOTIFICATION,
+    CLAIM,
+    SAVE_SCORE,
+    OutboxItem,
+    recordMessage,
+    recordNotification,
+)
+from juego.store.pool import databaseUnavailable, oneLine
+
+__all__ = [
+    "ADD_NOTIFICATION",
+    "CLAIM",
+    "SAVE_SCORE",
+    "Deliveries",
+    "OutboxDrainer",
+    "Outcome",
+    "backoff",
+    "followUp",
+    "recordMessage",
+    "recordNotification",
+]
 
 log = Logger()
 
-SAVE_SCORE = "save_score"
-ADD_NOTIFICATION = "add_notification"
-
 #: Failure codes that no retry will change: the row is dropped.
-PERMANENT = frozenset({"not_found", "invalid_request"})
+PERMANENT = frozenset({"not_found", "invalid_request", "conflict"})
 
-#: How long a request or a drain pass owns a row it is sending.
-CLAIM = timedelta(seconds=5)
 #: Backoff: the first retry after about BASE, doubling up to CAP (then jittered).
 BASE = 0.5
 CAP = 5.0
-
-
-def recordMessage(puntaje: int) -> str:
-    return f"¡Nuevo récord personal: {puntaje} puntos!"
-
-
-def recordNotification(userID: int, puntaje: int, partidaID: str) -> tuple[str, dict[str, Any]]:
-    """
-    The outbox work that tells a player about a new personal best, keyed by the partida
-    so that a retried delivery is stored (and pushed) once.
-    """
-    return ADD_NOTIFICATION, {
-        "user_id": userID,
-        "message": recordMessage(puntaje),
-        "type": "success",
-        "idempotency_key": f"record:{partidaID}",
-    }
 
 
 def backoff(intentos: int, rand: Callable[[], float] = random.random) -> float:
@@ -75,14 +72,17 @@ class Deliveries:
     Sends one piece of outbox work to its service.
     """
 
-    def __init__(self, scores: ScoreService, dist: DistService) -> None:
+    def __init__(self, scores: ScoreService | None, dist: DistService) -> None:
         self._scores = scores
         self._dist = dist
 
     def _call(self, kind: str, payload: dict[str, Any]) -> Any:
-        if kind == SAVE_SCORE:
+        if kind == SAVE_SCORE and self._scores is not None:
             return self._scores.save_score(
-                payload["user_id"], payload["puntaje"], idempotency_key=payload["partida_id"]
+                payload["user_id"],
+                payload["puntaje"],
+                idempotency_key=payload["partida_id"],
+                partida=payload.get("partida"),
             )
         if kind == ADD_NOTIFICATION:
             extra = {}
@@ -124,9 +124,15 @@ def followUp(
 ) -> tuple[str, dict[str, Any]] | None:
     """
     The work a confirmed row leads to: a saved score that is a new best gets its
-    notification.
+    notification, unless the save closed its partida, when juego-tcp queued the
+    notification in its own outbox, in the transaction that stored the score.
     """
-    if kind == SAVE_SCORE and reply is not None and reply.get("nuevo_record"):
+    if (
+        kind == SAVE_SCORE
+        and reply is not None
+        and reply.get("nuevo_record")
+        and payload.get("partida") is None
+    ):
         kind, notification = recordNotification(
             payload["user_id"], payload["puntaje"], payload["partida_id"]
         )
@@ -134,6 +140,30 @@ def followUp(
             notification[REQUEST_ID_FIELD] = payload[REQUEST_ID_FIELD]
         return kind, notification
     return None
+
+
+class Outbox(Protocol):
+    """
+    What a drain needs of an outbox table (L{juego.store.outbox.OutboxStore}).
+    """
+
+    def claimDue(
+        self, now: datetime, leaseUntil: datetime, limit: int = 50
+    ) -> Deferred[list[OutboxItem]]: ...
+
+    def complete(
+        self,
+        outboxID: int,
+        followUp: tuple[str, dict[str, Any]] | None = None,
+        now: datetime | None = None,
+        proximo: datetime | None = None,
+    ) -> Deferred[int | None]: ...
+
+    def retryLater(self, outboxID: int, intentos: int, proximo: datetime) -> Deferred[None]: ...
+
+
+def utcnow(clock: IReactorTime) -> datetime:
+    return datetime.fromtimestamp(clock.seconds(), UTC)
 
 
 #: Batches one drain may go through back to back (at 50 rows each).
@@ -148,7 +178,7 @@ class OutboxDrainer:
 
     def __init__(
         self,
-        partidas: PartidasStore,
+        partidas: Outbox,
         deliveries: Deliveries,
         clock: IReactorTime,
         rand: Callable[[], float] = random.random,
