@@ -7,7 +7,7 @@ reply leaves only after its own commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -55,14 +55,21 @@ class GroupCommitWriter:
 
     @ivar batchSizes: the sizes of the last batches committed (for tests and metrics).
     @param metrics: where to record each batch's size and each save's latency.
+    @param clock: where a batch's time comes from (the real time without one).
     """
 
     log = Logger()
 
     def __init__(
-        self, scores: ScoresStore, maxBatch: int = MAX_BATCH, metrics: Metrics | None = None
+        self,
+        scores: ScoresStore,
+        maxBatch: int = MAX_BATCH,
+        metrics: Metrics | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
         self._scores = scores
+        #: A batch's time comes from here (the real time without one).
+        self._clock = clock
         self._maxBatch = maxBatch
         self._metrics = metrics
         self._queue: list[tuple[SaveRequest, Deferred[SaveAnswer]]] = []
@@ -128,7 +135,8 @@ class GroupCommitWriter:
             for _, d in batch:
                 d.errback(failure)
 
-        commit = self._scores.saveBatch([request for request, _ in batch])
+        now = None if self._clock is None else datetime.fromtimestamp(self._clock.seconds(), UTC)
+        commit = self._scores.saveBatch([request for request, _ in batch], now)
         commit.addCallbacks(committed, failed)
         commit.addBoth(lambda _: self._commitNext())
 

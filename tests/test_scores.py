@@ -33,7 +33,7 @@ class ControlledScores:
         self.outbox = None
         self.onNotices = None
 
-    def saveBatch(self, requests):
+    def saveBatch(self, requests, now=None):
         d = Deferred()
         self.batches.append((list(requests), d))
         return d

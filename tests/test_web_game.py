@@ -5,17 +5,19 @@ every way a result is refused and the outbox when juego-tcp or juego-dist is dow
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import fail
 
+from juego.clients import ServiceUnavailable
 from juego.game import limite_ms, minimo_humano_ms, reglas
 from juego.outbox import ADD_NOTIFICATION, SAVE_SCORE
 from juego.store import schema as s
+from juego.web.tokens import PartidaTokens
 from tests.support import PostgresMixin
-from tests.websupport import WebTestCase, playedEvents, score
+from tests.websupport import T0, WebTestCase, playedEvents, score
 
 
 class PartidaTests(WebTestCase):
@@ -44,8 +46,26 @@ class PartidaTests(WebTestCase):
         for w in words:
             self.assertEqual(w, unicodedata.normalize("NFC", w.lower()))
         self.assertEqual(self.words(partida["id"]), words)
-        row = self.successResultOf(self.store.partidas.get(partida["id"]))
-        self.assertEqual((row.user_id, row.cerrada), (user["id"], None))
+        # A signed token: the player and the seed are in it, and nothing is written.
+        self.assertEqual(self.issued(partida["id"]).user_id, user["id"])
+        self.assertIsNone(self.successResultOf(self.store.partidas.get(partida["id"])))
+
+    def test_forgedToken(self):
+        """
+        A partida id that is not a token this server signed (one letter changed, one
+        signed with another key) is no partida: 404, and nothing is written.
+        """
+        client, _ = self.signUp()
+        partida = self.newPartida(client)
+        events = playedEvents(partida["palabras"], 3)
+        self.clock.advance(events[-1]["t"] / 1000 + 1)
+        token = partida["id"]
+        changed = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+        other = PartidaTokens(b"otra clave").issue(1, "es", "normal", T0).id
+        for forged in (changed, other):
+            reply = client.post("/api/guardar_puntaje", {"partida_id": forged, "eventos": events})
+            self.assertEqual((reply.status, reply.json["code"]), (404, "no_encontrado"), forged)
+        self.assertEqual(self.scores.calls, [])
 
     def test_english(self):
         client, _ = self.signUp()
@@ -83,6 +103,9 @@ class SaveTests(WebTestCase):
 
     def outbox(self):
         return self.successResultOf(self.store.partidas.pending())
+
+    def scoreOutbox(self):
+        return self.successResultOf(self.store.scores.outbox.pending())
 
     def test_saved(self):
         partida, reply = self.play(self.player, 12)
@@ -260,7 +283,8 @@ class SaveTests(WebTestCase):
             # A number beyond what JSON numbers hold here (int64) is refused with the body.
             code = "invalid_json" if beyondInt64(events) else "invalid_request"
             self.assertEqual((reply.status, reply.json["code"]), (400, code), events)
-        self.assertIsNone(self.partidaRow(partida["id"]).cerrada)
+        # Still open: nothing was written.
+        self.assertIsNone(self.successResultOf(self.store.partidas.get(partida["id"])))
         self.clock.advance(10)
         self.assertEqual(self.save(partida, playedEvents(partida["palabras"], 2)).status, 200)
 
@@ -275,7 +299,7 @@ class SaveTests(WebTestCase):
         other, _ = self.signUp("Eve")
         reply = self.save(partida, [], client=other)
         self.assertEqual((reply.status, reply.json["code"]), (403, "prohibido"))
-        self.assertIsNone(self.partidaRow(partida["id"]).cerrada)
+        self.assertIsNone(self.successResultOf(self.store.partidas.get(partida["id"])))
 
     def test_expired(self):
         partida = self.newPartida(self.player)
@@ -300,7 +324,9 @@ class SaveTests(WebTestCase):
         self.assertIn("precision", body)
         [row] = self.outbox()
         self.assertEqual(row.kind, SAVE_SCORE)
-        # The request's id goes with the work, for the later delivery's log lines.
+        # The request's id goes with the work, for the later delivery's log lines, and
+        # the partida with its verified result, for juego-tcp to close.
+        closing = row.payload.pop("partida")
         self.assertEqual(
             row.payload,
             {
@@ -310,6 +336,12 @@ class SaveTests(WebTestCase):
                 "rid": reply.header("X-Request-Id"),
             },
         )
+        self.assertEqual(
+            (closing["id"], closing["wpm"], closing["precision"]),
+            (partida["id"], body["wpm"], body["precision"]),
+        )
+        self.assertEqual(len(json.loads(closing["eventos"])), 5)
+        self.assertEqual(self.partidaRow(partida["id"]).estado, "publica")
         # The result is kept: the partida is closed, a second try is refused.
         self.assertEqual(self.save(partida, []).status, 409)
         # Claimed by the request for a few seconds: the loop leaves it alone until then.
@@ -323,14 +355,12 @@ class SaveTests(WebTestCase):
         self.assertEqual(len(self.scores.calls), 2)
         [row] = self.outbox()
         self.assertEqual(row.intentos, 1)
-        # Back: handed over, then the record notification.
+        # Back: handed over; juego-tcp queues the record notification and sends it.
         self.scores.down = False
         self.clock.advance(5)
         self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
-        self.assertEqual([r.kind for r in self.outbox()], [ADD_NOTIFICATION])
-        self.assertEqual(self.dist.notifications, [])
-        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
         self.assertEqual(self.outbox(), [])
+        self.assertEqual(self.scoreOutbox(), [])
         self.assertEqual(
             self.dist.messages(self.user["id"]),
             [f"¡Nuevo récord personal: {body['puntaje']} puntos!"],
@@ -340,11 +370,17 @@ class SaveTests(WebTestCase):
         self.assertEqual({c[2] for c in self.scores.calls}, {partida["id"]})
 
     def test_distDownAtSave(self):
+        """
+        juego-tcp queued the record notification with the score; while juego-dist is down
+        it stays in juego-tcp's outbox, and its drain delivers it once juego-dist is back.
+        juego-web wrote nothing.
+        """
         self.dist.down = True
         partida, reply = self.play(self.player, 5)
         self.assertEqual(reply.status, 200)
         self.assertIs(reply.json["nuevo_record"], True)
-        [row] = self.outbox()
+        self.assertEqual(self.outbox(), [])
+        [row] = self.scoreOutbox()
         self.assertEqual(row.kind, ADD_NOTIFICATION)
         self.assertEqual(
             row.payload,
@@ -353,14 +389,13 @@ class SaveTests(WebTestCase):
                 "message": reply.json["message"],
                 "type": "success",
                 "idempotency_key": f"record:{partida['id']}",
-                "rid": reply.header("X-Request-Id"),
             },
         )
         self.dist.down = False
         self.clock.advance(6)
-        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
+        self.assertEqual(self.successResultOf(self.scores.notices.drain()), 1)
         self.assertEqual(self.dist.messages(self.user["id"]), [reply.json["message"]])
-        self.assertEqual(self.outbox(), [])
+        self.assertEqual(self.scoreOutbox(), [])
 
     def test_scoreServiceRefusesForGood(self):
         self.scores.reply = {"success": False, "code": "not_found", "error": "no existe"}
@@ -374,35 +409,58 @@ class SaveTests(WebTestCase):
         self.assertEqual(reply.status, 202)
         self.assertEqual([r.kind for r in self.outbox()], [SAVE_SCORE])
 
-    def test_databaseGoneAfterScoreServiceConfirmed(self):
+    def test_scoreServiceAnswerLost(self):
         """
-        juego-tcp stored the save, then the database went away before the web cleared
-        its outbox row: the player still gets 200, and the drain loop finishes the job
-        later (the same answer by key, the record notification once).
+        juego-tcp stored the save, but its answer never came (a connection cut): the
+        player gets 202, the partida is queued in juego-web's outbox, and the drain's
+        second hand-over is answered by the key: one score, one notification.
         """
-        complete = self.store.partidas.complete
-        calls = []
+        save = self.scores.save_score
 
-        def failOnce(*a, **kw):
-            calls.append(a)
-            if len(calls) == 1:
-                return fail(OperationalError("DELETE", {}, Exception("server closed")))
-            return complete(*a, **kw)
+        def storedThenLost(*a, **kw):
+            save(*a, **kw)
+            return fail(ServiceUnavailable("conexión cortada"))
 
-        self.patch(self.store.partidas, "complete", failOnce)
+        self.patch(self.scores, "save_score", storedThenLost)
         partida, reply = self.play(self.player, 5)
-        self.assertEqual(reply.status, 200, reply.json)
-        self.assertIs(reply.json["nuevo_record"], True)
+        self.assertEqual(reply.status, 202, reply.json)
         self.assertEqual([r.kind for r in self.outbox()], [SAVE_SCORE])
+        self.patch(self.scores, "save_score", save)
         self.clock.advance(6)
         self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
-        self.assertEqual([r.kind for r in self.outbox()], [ADD_NOTIFICATION])
-        self.assertEqual(self.successResultOf(self.app.drainer.drain()), 1)
         self.assertEqual(self.outbox(), [])
-        self.assertEqual(self.dist.messages(self.user["id"]), [reply.json["message"]])
+        self.assertEqual(
+            self.dist.messages(self.user["id"]),
+            [f"¡Nuevo récord personal: {reply.json['puntaje']} puntos!"],
+        )
         stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
         self.assertEqual(stats.partidas_jugadas, 1)
+        self.assertEqual(self.partidaRow(partida["id"]).estado, "publica")
+        self.assertEqual(self.save(partida, []).status, 409)
         self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_closedMeanwhile(self):
+        """
+        Two tabs send results for one partida: the one juego-tcp gets second, after the
+        first closed it otherwise (held, say), is refused: 409, and no score.
+        """
+        partida = self.newPartida(self.player)
+        events = playedEvents(partida["palabras"], 5)
+        self.clock.advance(events[-1]["t"] / 1000 + 1)
+        get = self.store.partidas.get
+
+        def closedAfterTheRead(partidaID):
+            d = get(partidaID)
+            issued = self.issued(partidaID)
+            self.successResultOf(self.store.partidas.closeInvalid(issued, T0, "otra pestaña"))
+            return d
+
+        self.patch(self.store.partidas, "get", closedAfterTheRead)
+        reply = self.save(partida, events)
+        self.assertEqual((reply.status, reply.json["code"]), (409, "partida_cerrada"))
+        stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
+        self.assertEqual(stats.partidas_jugadas, 0)
+        self.assertEqual(self.partidaRow(partida["id"]).estado, "invalida")
 
 
 class PostgresSaveTests(PostgresMixin, SaveTests):

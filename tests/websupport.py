@@ -16,20 +16,23 @@ import attrs
 from argon2 import PasswordHasher
 from treq.testing import StubTreq
 from twisted.internet import _producer_helpers
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.task import Clock, Cooperator
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.clients import ServiceUnavailable
 from juego.clients.protocols import DistService, ScoreService, Stoppable
 from juego.game import draw_words, puntos
-from juego.model import Notification, to_json
+from juego.model import Notification, Partida, to_json
+from juego.scores import GroupCommitWriter, RecordNotices
+from juego.scores import ScoreService as ScoreServiceImpl
 from juego.store import Store
-from juego.store.scores import SaveRequest, UserNotFound
 from juego.web import openapi
 from juego.web.app import Application
 from juego.web.hosts import AllowedHosts
 from juego.web.passwords import Passwords
+from juego.wire import Request, WireError
 from tests.keystrokes import playedEvents
 from tests.support import sqliteURL, synchronousStore
 
@@ -47,14 +50,19 @@ def cheapPasswords() -> Passwords:
 
 class FakeScores:
     """
-    A ScoreServiceClient that saves through the real store, or is down.
+    A ScoreServiceClient in front of juego-tcp's real service (L{juego.scores}) over the
+    test's store, or down. The record notifications it queues go to C{dist}, as juego-tcp
+    sends them.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, dist: DistService, clock: Clock) -> None:
         self.store = store
         self.down = False
         self.calls: list[tuple[int, int, str | None]] = []
         self.reply: dict[str, Any] | None = None
+        self.service = ScoreServiceImpl(GroupCommitWriter(store.scores, clock=clock))
+        self.notices = RecordNotices(store.scores.outbox, dist, clock)
+        store.scores.onNotices = self.notices.queued
 
     def ping(self) -> Deferred[dict[str, Any]]:
         if self.down:
@@ -62,22 +70,31 @@ class FakeScores:
         return succeed({"success": True, "message": "pong"})
 
     def save_score(
-        self, user_id: int, puntaje: int, idempotency_key: str | None = None
+        self,
+        user_id: int,
+        puntaje: int,
+        idempotency_key: str | None = None,
+        partida: dict[str, Any] | None = None,
     ) -> Deferred[dict[str, Any]]:
         self.calls.append((user_id, puntaje, idempotency_key))
         if self.down:
             return fail(ServiceUnavailable("juego-tcp caído"))
         if self.reply is not None:
             return succeed(self.reply)
-        d = self.store.scores.saveBatch([SaveRequest(user_id, puntaje, idempotency_key)])
+        fields: dict[str, Any] = {"action": "save_score", "user_id": user_id, "puntaje": puntaje}
+        if idempotency_key is not None:
+            fields["idempotency_key"] = idempotency_key
+        if partida is not None:
+            fields["partida"] = partida
+        # Through JSON, as on the wire.
+        request = Request(json.loads(json.dumps(fields)))
+        d = maybeDeferred(self.service.saveScore, request)
 
-        def answer(results: list[Any]) -> dict[str, Any]:
-            [result] = results
-            if isinstance(result, UserNotFound):
-                return {"success": False, "code": "not_found", "error": "no existe"}
-            return {"success": True, **to_json(result)}
+        def refused(failure: Failure) -> dict[str, Any]:
+            failure.trap(WireError)
+            return failure.value.reply()
 
-        return d.addCallback(answer)
+        return d.addErrback(refused)
 
 
 class FakeDist:
@@ -305,8 +322,8 @@ class WebTestCase(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(T0.timestamp())
         self.store = synchronousStore(self, self.databaseURL())
-        self.scores = FakeScores(self.store)
         self.dist = FakeDist(self.store, self.clock)
+        self.scores = FakeScores(self.store, self.dist, self.clock)
         self.app = self.buildApplication()
         self.addCleanup(self.app.close)
         self.resource = self.app.resource()
@@ -357,9 +374,18 @@ class WebTestCase(SynchronousTestCase):
         self.assertEqual(reply.status, 201, reply.body)
         return reply.json["partida"]
 
-    def words(self, partidaID: str) -> list[str]:
-        partida = self.successResultOf(self.store.partidas.get(partidaID))
+    def issued(self, partidaID: str) -> Partida:
+        """
+        A partida as issued: read from its token, or (a race's) from its row.
+        """
+        partida = self.app.games.tokens.read(partidaID) or self.successResultOf(
+            self.store.partidas.get(partidaID)
+        )
         assert partida is not None, partidaID
+        return partida
+
+    def words(self, partidaID: str) -> list[str]:
+        partida = self.issued(partidaID)
         return draw_words(partida.seed, partida.idioma)
 
     def play(self, client: Client, n: int = 5) -> tuple[dict[str, Any], Reply]:
@@ -381,4 +407,5 @@ def _fakesConform(store: Store, clock: Clock) -> tuple[ScoreService, DistService
     process uses (L{juego.clients.protocols}); a fake that drifts from the real client
     fails the type check.
     """
-    return FakeScores(store), FakeDist(store, clock)
+    dist = FakeDist(store, clock)
+    return FakeScores(store, dist, clock), dist

@@ -69,7 +69,9 @@ class Verified:
             "wpm": self.wpm,
             "precision": self.precision,
             "duracion_ms": self.duracion_ms,
-            "eventos": None if self.eventos is None else json.dumps(self.eventos),
+            "eventos": None
+            if self.eventos is None
+            else json.dumps(self.eventos, separators=(",", ":")),
         }
 
 
@@ -153,10 +155,9 @@ def _close(conn: Connection, partida: Partida, values: dict[str, Any]) -> bool:
     """
     if closeOpen(conn, partida.id, values):
         return True
-    return (
-        conn.execute(_insertClosed(conn.dialect.name), {**_identity(partida), **values}).rowcount
-        == 1
-    )
+    params = {**_identity(partida), **values}
+    # all(), not first(): on SQLite a RETURNING statement must run to its end.
+    return bool(conn.execute(_insertClosed(conn.dialect.name), params).all())
 
 
 def closeOpen(conn: Connection, partidaID: str, values: dict[str, Any]) -> bool:
@@ -195,7 +196,13 @@ def _insertClosed(dialect: str) -> Insert:
     """
     insertion = (sqlite if dialect == "sqlite" else postgresql).insert(s.partidas)
     values = {name: bindparam(name, required=False) for name in CLOSED_COLUMNS}
-    return insertion.values(values).on_conflict_do_nothing(index_elements=["id"])
+    # RETURNING tells whether a row was written (the rowcount of an upsert is not
+    # reliable on every driver).
+    return (
+        insertion.values(values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(s.partidas.c.id)
+    )
 
 
 @functools.cache

@@ -11,15 +11,14 @@ from typing import Any
 from twisted.application.internet import TimerService
 from twisted.application.service import IService, MultiService
 
-from juego.metrics import Metrics
 from juego import config
+from juego.metrics import Metrics
 from juego.scores import MAX_LINE, GroupCommitWriter, RecordNotices, ScoreService
 from juego.store import Store
 from juego.tap import CallbackService, ServiceOptions, listeningService, singleService
 from juego.tap.metrics import METRICS_OPTION, serveMetrics
 from juego.wire import WireFactory
 from juego.wire.observe import RequestLog
-
 
 #: Seconds between two drains of the record notifications juego-dist did not take.
 DRAIN_INTERVAL = 1.0
@@ -53,7 +52,7 @@ def addTo(
     dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
     notices = RecordNotices(store.scores.outbox, dist, reactor)
     store.scores.onNotices = notices.queued
-    writer = GroupCommitWriter(store.scores, metrics=metrics)
+    writer = GroupCommitWriter(store.scores, metrics=metrics, clock=reactor)
     factory = WireFactory(
         ScoreService(writer).handlers(),
         secret,

@@ -1,19 +1,22 @@
 """
 The game's server side: issuing partidas and accepting their verified results.
 
-A result goes: load the partida (403 another player's, 409 closed, 410 older than an
-hour) -> verify the events against the words regenerated from the kept seed (the rules)
--> judge the keystroke evidence (L{juego.game.plausibility}): refused (422), held, or
-public -> a held result closes the partida C{en_revision} and goes nowhere -> a public
-one: in one transaction close the partida and queue the score in the outbox (claimed by
-this request) -> C{save_score} to juego-tcp, idempotent by partida id -> on its
-confirmation the outbox row goes, and a new record queues (and at once tries) its
-notification. If juego-tcp is down the reply is 202 C{pendiente} and the outbox drain loop
-hands the score over later.
+A partida is issued as a signed token (L{juego.web.tokens}): nothing is written, except a
+daily challenge's (its one attempt is recorded at issue) and a race's (its seed is the
+room's). A result goes: read the partida (404 no such partida, 403 another player's, 409
+closed, 410 older than an hour) -> verify the events against the words regenerated from
+its seed (the rules) -> judge the keystroke evidence (L{juego.game.plausibility}):
+refused (422), held, or public -> a held result closes the partida C{en_revision} and goes
+nowhere -> a public one goes to juego-tcp with its partida: juego-tcp closes the partida,
+stores the score and, for a new record, queues the notification, in one commit (so on the
+happy path juego-web writes nothing), and delivers the notification itself. If juego-tcp
+cannot be reached, juego-web closes the partida and queues the hand-over in its own
+outbox, in one transaction, and answers 202 C{pendiente}; the outbox drain loop hands it
+over later (juego-tcp answers a repeated hand-over by its key: never stored twice).
 
 A held result is released (an admin's approval, or the player's passed certification
-test) by queueing it in the outbox exactly as a public one, and handed over the same way.
-An admin's void removes a ranked result's score and corrects every aggregate.
+test) by queueing it in the outbox, and handed over the same way. An admin's void removes
+a ranked result's score and corrects every aggregate.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ from juego.web.errors import (
     databaseUnavailable,
     oneLine,
 )
+from juego.web.tokens import LENGTH as TOKEN_LENGTH
+from juego.web.tokens import PartidaTokens
+from juego.wire.errors import CONFLICT
 
 log = Logger()
 
@@ -71,15 +77,39 @@ def _details(verified: Verified) -> dict[str, Any]:
     return {"puntaje": verified.puntaje, "wpm": verified.wpm, "precision": verified.precision}
 
 
-def scorePayload(userID: int, puntaje: int, partidaID: str) -> dict[str, Any]:
+def scorePayload(
+    userID: int, puntaje: int, partidaID: str, partida: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """
-    The outbox work that hands a verified result to juego-tcp.
+    The work that hands a verified result to juego-tcp: with C{partida}
+    (L{closingFields}), juego-tcp closes the partida in the commit that stores the score.
     """
-    return {
+    payload = {
         "user_id": userID,
         "puntaje": puntaje,
         "partida_id": partidaID,
         **requestIDFields(),  # so that a later delivery still carries this request's id
+    }
+    if partida is not None:
+        payload["partida"] = partida
+    return payload
+
+
+def closingFields(partida: Partida, verified: Verified) -> dict[str, Any]:
+    """
+    The partida and its verified result, as juego-tcp writes them (C{save_score}'s
+    C{partida}, L{juego.scores.closedPartida}).
+    """
+    return {
+        "id": partida.id,
+        "idioma": partida.idioma,
+        "seed": partida.seed,
+        "emitida": partida.emitida.isoformat(),
+        "modo": partida.modo,
+        "wpm": verified.wpm,
+        "precision": verified.precision,
+        "duracion_ms": verified.duracion_ms,
+        "eventos": verified.values()["eventos"],
     }
 
 
@@ -98,6 +128,8 @@ class Games:
         self._store = store
         #: The daily challenge's key (L{modes.dailySeed}): the service secret.
         self._dailyKey = dailyKey
+        #: Partidas are tokens signed with the service secret.
+        self.tokens = PartidaTokens(dailyKey, dailyKey)
         self._deliveries = deliveries
         self._clock = clock
         #: Notifications being sent in the background (for tests and clean shutdown).
@@ -106,52 +138,53 @@ class Games:
     async def issue(self, user: User, idioma: object, modo: object = None) -> dict[str, Any]:
         idioma, modo = modes.checkIdioma(idioma), modes.checkModo(modo)
         now = utcnow(self._clock)  # one moment: the daily challenge's day and its words
-        seed = modes.seedFor(modo, idioma, now, self._dailyKey)
-        return await self._issue(user, idioma, seed, modo, now)
+        partida = self.tokens.issue(user.id, idioma, modo, now)
+        if modo == modes.DIARIO:
+            await self._issueDaily(partida)
+        return partidaJSON(partida)
 
     async def issueForRace(self, user: User, idioma: str, seed: int) -> dict[str, Any]:
         """
         A partida with a given seed: a race's racers share one (L{juego.web.race}), each
-        with a partida of their own, verified and saved like any other.
+        with a partida of their own, verified and saved like any other. It is written at
+        issue (a token does not carry a seed).
         """
-        return await self._issue(user, idioma, seed, modes.NORMAL, utcnow(self._clock))
-
-    async def _issue(
-        self, user: User, idioma: str, seed: int, modo: str, now: datetime
-    ) -> dict[str, Any]:
         partida = Partida(
             id=str(uuid.uuid4()),
             user_id=user.id,
             idioma=idioma,
             seed=seed,
-            emitida=now,
-            modo=modo,
+            emitida=utcnow(self._clock),
+            modo=modes.NORMAL,
         )
-        if modo == modes.DIARIO:
-            await self._issueDaily(partida, now)
-        else:
-            await self._store.partidas.create(partida)
+        await self._store.partidas.create(partida)
         return partidaJSON(partida)
 
-    async def _issueDaily(self, partida: Partida, now: datetime) -> None:
+    async def _issueDaily(self, partida: Partida) -> None:
         """
         The daily challenge: the player's one attempt of the day in that language is
         recorded with the partida (409 C{ya_jugado} for a second).
         """
         try:
-            await self._store.modes.issueDaily(partida, modes.dayOf(now))
+            await self._store.modes.issueDaily(partida, modes.dayOf(partida.emitida))
         except AlreadyPlayed:
             raise modes.AlreadyPlayedError() from None
 
     async def _openPartida(self, user: User, partidaID: object) -> Partida:
         if not isinstance(partidaID, str) or not 0 < len(partidaID) <= 64:
             raise InvalidRequest("Falta el campo «partida_id».")
-        partida = await self._store.partidas.get(partidaID)
+        token = self.tokens.read(partidaID)
+        if token is None and len(partidaID) == TOKEN_LENGTH:
+            raise NotFoundError("No existe esa partida.")  # forged: no need to look
+        # A token's partida has a row once closed (or, a daily challenge's, from issue);
+        # a race's (or one issued before tokens) from issue.
+        row = await self._store.partidas.get(partidaID)
+        partida = token or row
         if partida is None:
             raise NotFoundError("No existe esa partida.")
         if partida.user_id != user.id:
             raise Forbidden("Esa partida no es tuya.")
-        if partida.cerrada is not None:
+        if row is not None and row.cerrada is not None:
             raise PartidaClosed()
         if utcnow(self._clock) - partida.emitida > LIFETIME:
             raise PartidaExpired()
@@ -199,13 +232,13 @@ class Games:
         except MalformedEvents as e:
             raise InvalidRequest(str(e)) from None
         except InvalidResult as e:
-            await self._refuse(partida.id, now, e.rule)
+            await self._refuse(partida, now, e.rule)
 
     async def _discard(self, partida: Partida, now: datetime) -> tuple[int, dict[str, Any]]:
         """
         Stopped before any word ended: nothing was played, and it counts nowhere.
         """
-        if not await self._store.partidas.closeDiscarded(partida.id, now):
+        if not await self._store.partidas.closeDiscarded(partida, now):
             raise PartidaClosed()
         return 200, {
             "descartada": True,
@@ -220,7 +253,7 @@ class Games:
         A practice game: verified and shown to its player, sent nowhere.
         """
         verified = modes.verified(result)
-        if not await self._store.modes.closePractice(partida.id, now, verified):
+        if not await self._store.modes.closePractice(partida, now, verified):
             raise PartidaClosed()
         return 200, modes.practiceReply(verified)
 
@@ -239,7 +272,7 @@ class Games:
         decision = judge(words, result, certified)
         if decision.accion == RECHAZAR:
             assert decision.regla is not None
-            await self._refuse(partida.id, now, decision.regla)
+            await self._refuse(partida, now, decision.regla)
         return decision
 
     async def _hold(
@@ -251,7 +284,7 @@ class Games:
         """
         assert decision.motivo is not None
         if not await self._store.partidas.closeHeld(
-            partida.id, now, verified, decision.motivo, decision.regla
+            partida, now, verified, decision.motivo, decision.regla
         ):
             raise PartidaClosed()
         log.info(
@@ -274,17 +307,21 @@ class Games:
         self, user: User, partida: Partida, verified: Verified, now: datetime
     ) -> tuple[int, dict[str, Any]]:
         """
-        Close the partida and queue its score in one transaction, then hand it to
-        juego-tcp: 200 on its confirmation, 202 C{pendiente} while it cannot be reached.
+        Hand the result to juego-tcp, which closes the partida with it, stores the score
+        and queues a record's notification in one commit: 200 on its confirmation. While
+        juego-tcp cannot be reached, close the partida and queue the hand-over in the
+        outbox, in one transaction: 202 C{pendiente}.
         """
-        payload = scorePayload(user.id, verified.puntaje, partida.id)
-        outboxID = await self._store.partidas.closeSaved(
-            partida.id, now, verified, SAVE_SCORE, payload, now + CLAIM
+        payload = scorePayload(
+            user.id, verified.puntaje, partida.id, closingFields(partida, verified)
         )
-        if outboxID is None:
-            raise PartidaClosed()
-        outcome, reply = await self._handOver(outboxID, payload)
+        outcome, reply = await self._deliveries.send(SAVE_SCORE, payload)
         if outcome is Outcome.RETRY:
+            queued = await self._store.partidas.closeSaved(
+                partida, now, verified, SAVE_SCORE, payload, now + CLAIM
+            )
+            if queued is None:
+                raise PartidaClosed()
             return 202, {
                 **_details(verified),
                 "pendiente": True,
@@ -294,6 +331,8 @@ class Games:
                 "se guardará en cuanto vuelva.",
             }
         if outcome is Outcome.DROP:
+            if reply is not None and reply.get("code") == CONFLICT:
+                raise PartidaClosed()  # closed otherwise meanwhile (a second tab, say)
             raise InternalError("El servicio de puntuaciones rechazó el resultado.")
         assert reply is not None
         nuevoRecord = bool(reply.get("nuevo_record"))
@@ -308,11 +347,11 @@ class Games:
             ),
         }
 
-    async def _refuse(self, partidaID: str, now: datetime, rule: str) -> NoReturn:
+    async def _refuse(self, partida: Partida, now: datetime, rule: str) -> NoReturn:
         """
         Close the partida as invalid and answer 422 with the broken rule.
         """
-        if not await self._store.partidas.closeInvalid(partidaID, now, rule):
+        if not await self._store.partidas.closeInvalid(partida, now, rule):
             raise PartidaClosed()
         raise InvalidResultError(f"Resultado no válido: {rule}", extra={"motivo": rule})
 
