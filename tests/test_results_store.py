@@ -207,6 +207,11 @@ class ResultsStoreMixin:
         self.result(self.store.partidas.create(Partida(partidaID, userID, "es", n, T0)))
         return partidaID
 
+    def opened(self: Any, partidaID: str) -> Partida:
+        partida = self.result(self.store.partidas.get(partidaID))
+        assert partida is not None
+        return partida
+
     def verified(self: Any, puntaje: int, wpm: float) -> Verified:
         eventos = [{"t": 900, "ok": True, "errores": 0, "teclas": [300, 600, 900]}]
         return Verified(puntaje, wpm, 1.0, 900, eventos)
@@ -220,7 +225,10 @@ class ResultsStoreMixin:
     def test_heldAndReleased(self: Any) -> None:
         a, b = self.users[:2]
         p1, p2, p3, p4 = (self.partida(u, n) for n, u in enumerate((a, a, a, b), start=1))
-        held = self.store.partidas.closeHeld
+
+        def held(partidaID: str, *rest: Any) -> Any:
+            return self.store.partidas.closeHeld(self.opened(partidaID), *rest)
+
         self.assertTrue(self.result(held(p1, T0, self.verified(50, 140.0), "certificacion", "r1")))
         self.assertTrue(self.result(held(p2, T0, self.verified(60, 170.0), "certificacion", "r2")))
         self.assertTrue(self.result(held(p3, T0, self.verified(70, 210.0), "revision", "r3")))
@@ -258,12 +266,14 @@ class ResultsStoreMixin:
         a = self.users[0]
         held, public, pending, claimed, invalid = (self.partida(a, n) for n in range(1, 6))
         self.result(
-            self.store.partidas.closeHeld(held, T0, self.verified(5, 150.0), "revision", "r")
+            self.store.partidas.closeHeld(
+                self.opened(held), T0, self.verified(5, 150.0), "revision", "r"
+            )
         )
         for partidaID, puntaje in ((public, 30), (pending, 40), (claimed, 50)):
             self.result(
                 self.store.partidas.closeSaved(
-                    partidaID,
+                    self.opened(partidaID),
                     T0,
                     self.verified(puntaje, 80.0),
                     "save_score",

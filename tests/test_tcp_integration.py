@@ -11,6 +11,7 @@ import socket
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from juego.scores import MAX_LINE
 from juego.secret import serviceSecret
 from juego.wire import auth
 from tests.processes import ServiceProcess, freePort
@@ -96,7 +97,7 @@ class TCPServiceProcessTests(SynchronousTestCase):
         self.assertEqual(client.ask(b'{"action": "ping"}')["message"], "pong")
         # An oversized line: an error, then that connection closes; the service stays up.
         other = Lines(self.port, self.secret())
-        other.file.write(b"x" * (70 * 1024) + b"\n")
+        other.file.write(b"x" * (MAX_LINE + 1) + b"\n")
         other.file.flush()
         self.assertEqual(json.loads(other.file.readline())["code"], "line_too_long")
         self.assertEqual(other.file.readline(), b"")

@@ -187,7 +187,7 @@ class DeliveriesTests(SynchronousTestCase):
             def __init__(self, reply):
                 self.reply = reply
 
-            def save_score(self, user_id, puntaje, idempotency_key=None):
+            def save_score(self, user_id, puntaje, idempotency_key=None, partida=None):
                 return succeed(self.reply)
 
         payload = {"user_id": 1, "puntaje": 3, "partida_id": "p"}
@@ -195,6 +195,7 @@ class DeliveriesTests(SynchronousTestCase):
             ({"success": True, "nuevo_record": False}, Outcome.DONE),
             ({"success": False, "code": "not_found"}, Outcome.DROP),
             ({"success": False, "code": "invalid_request"}, Outcome.DROP),
+            ({"success": False, "code": "conflict"}, Outcome.DROP),
             ({"success": False, "code": "internal"}, Outcome.RETRY),
             ({"success": False, "code": "unauthorized"}, Outcome.RETRY),
         ]:

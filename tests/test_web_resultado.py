@@ -106,8 +106,10 @@ class SharedResultTests(WebTestCase):
         opened = self.newPartida(client)
         discarded = self.newPartida(client)
         invalid = self.newPartida(client)
-        self.successResultOf(self.store.partidas.closeDiscarded(discarded["id"], T0))
-        self.successResultOf(self.store.partidas.closeInvalid(invalid["id"], T0, "regla"))
+        self.successResultOf(self.store.partidas.closeDiscarded(self.issued(discarded["id"]), T0))
+        self.successResultOf(
+            self.store.partidas.closeInvalid(self.issued(invalid["id"]), T0, "regla")
+        )
         for partida in [opened, discarded, invalid]:
             self.assertNotFound(client, f"/resultado/{partida['id']}")
             self.assertNotFound(self.client(), f"/resultado/{partida['id']}")
@@ -121,7 +123,9 @@ class SharedResultTests(WebTestCase):
         partida = self.newPartida(client)
         verified = Verified(puntaje=120, wpm=150.0, precision=0.99, duracion_ms=9000)
         self.successResultOf(
-            self.store.partidas.closeHeld(partida["id"], T0, verified, "revision", "regla")
+            self.store.partidas.closeHeld(
+                self.issued(partida["id"]), T0, verified, "revision", "regla"
+            )
         )
         path = f"/resultado/{partida['id']}"
         self.assertNotFound(self.client(), path)
@@ -153,7 +157,9 @@ class SharedResultTests(WebTestCase):
         partida = self.newPartida(client)
         verified = Verified(puntaje=1, wpm=0.4, precision=1.0, duracion_ms=9000)
         self.successResultOf(
-            self.store.partidas.closeHeld(partida["id"], T0, verified, "revision", None)
+            self.store.partidas.closeHeld(
+                self.issued(partida["id"]), T0, verified, "revision", None
+            )
         )
         with self.store.engine.begin() as conn:
             conn.execute(

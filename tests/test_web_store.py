@@ -167,14 +167,11 @@ class WebStoreTestsMixin:
         self.assertIsNone(self.r(self.store.partidas.get("nope")))
         payload = {"user_id": self.user.id, "puntaje": 7, "partida_id": "p1"}
         result = Verified(7, 42.5, 0.9, 3000)
-        outboxID = self.r(
-            self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0)
-        )
+        outboxID = self.r(self.store.partidas.closeSaved(p, T0, result, "save_score", payload, T0))
         self.assertIsNotNone(outboxID)
-        self.assertIsNone(
-            self.r(self.store.partidas.closeSaved("p1", T0, result, "save_score", payload, T0))
-        )
-        self.assertFalse(self.r(self.store.partidas.closeInvalid("p1", T0, "x")))
+        # Closed otherwise: nothing more is written.
+        self.assertFalse(self.r(self.store.partidas.closeInvalid(p, T0, "x")))
+        self.assertFalse(self.r(self.store.partidas.closeDiscarded(p, T0)))
         self.assertEqual(self.r(self.store.partidas.get("p1")).cerrada, T0)
         [game] = self.r(self.store.partidas.games(self.user.id))
         self.assertEqual(
@@ -186,16 +183,16 @@ class WebStoreTestsMixin:
         )
 
     def test_invalidNotListed(self):
-        self.partida()
-        self.assertTrue(self.r(self.store.partidas.closeInvalid("p1", T0, "regla")))
+        p = self.partida()
+        self.assertTrue(self.r(self.store.partidas.closeInvalid(p, T0, "regla")))
         self.assertEqual(self.r(self.store.partidas.games(self.user.id)), [])
 
     def test_gamesNewestFirstAndForget(self):
         for i in range(3):
-            self.partida(f"p{i}")
+            p = self.partida(f"p{i}")
             self.r(
                 self.store.partidas.closeSaved(
-                    f"p{i}",
+                    p,
                     T0 + timedelta(minutes=i),
                     Verified(i, 1.0, 1.0, 1),
                     "save_score",

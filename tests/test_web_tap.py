@@ -91,13 +91,16 @@ class OptionsTests(SynchronousTestCase):
         self.assertIsNotNone(generated)
         factories = self.lineFactories(top)
         self.assertEqual([f.secret for f in factories], [generated, generated])
-        self.assertEqual([s.secret for s in self.webClients(top)], [generated, generated])
+        # juego-tcp's client of juego-dist, then juego-web's two.
+        self.assertEqual(
+            [s.secret for s in self.webClients(top)], [generated, generated, generated]
+        )
         # --insecure: open services (loopback only) and clients that skip the handshake.
         options = allTap.Options()
         options.parseOptions(["--insecure", "-d", url])
         top = allTap.makeService(options)
         self.assertEqual([f.secret for f in self.lineFactories(top)], [None, None])
-        self.assertEqual([s.secret for s in self.webClients(top)], [None, None])
+        self.assertEqual([s.secret for s in self.webClients(top)], [None, None, None])
 
     def webClients(self, top):
         return [
