@@ -10,6 +10,7 @@ C{--metrics} (L{Metrics.site}).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -20,7 +21,9 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import make_wsgi_app
+from prometheus_client.registry import Collector
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
@@ -31,6 +34,18 @@ SAVE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 #: Seconds: an HTTP request of juego-web, from its first byte read to its last written.
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _WriteTransactions(Collector):
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(
+            "juego_db_write_transactions",
+            "Write transactions this process began on its database.",
+            value=self._pool.writeTransactions,
+        )
 
 
 class Metrics:
@@ -131,6 +146,14 @@ class Metrics:
             "juego-web: work waiting in the outbox for juego-tcp or juego-dist.",
             registry=registry,
         )
+
+    def watchWrites(self, pool: Any) -> None:
+        """
+        Export the write transactions of C{pool} (a L{juego.store.pool.DBThreadPool}):
+        C{juego_db_write_transactions_total}, the process's (what shows that a verified
+        save costs juego-web none).
+        """
+        self.registry.register(_WriteTransactions(pool))
 
     def resource(self) -> IResource:
         """

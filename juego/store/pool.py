@@ -204,6 +204,8 @@ class DBThreadPool:
         self.dialect = engine.dialect.name
         self._writes: list[_Write] = []
         self._writing = False
+        #: Write transactions begun so far (the C{juego_db_write_transactions} metric).
+        self.writeTransactions = 0
 
     def start(self) -> None:
         if not self.threadpool.started:
@@ -280,6 +282,7 @@ class DBThreadPool:
 
     def _together(self, batch: list[_Write]) -> list[tuple[bool, Any]]:
         results: list[tuple[bool, Any]] = []
+        self.writeTransactions += 1
         with self._writeEngine.begin() as connection:
             for write in batch:
                 try:
@@ -290,6 +293,7 @@ class DBThreadPool:
         return results
 
     def _alone(self, write: _Write) -> tuple[bool, Any]:
+        self.writeTransactions += 1
         try:
             with self._writeEngine.begin() as connection:
                 return True, write.fn(connection, *write.a, **write.kw)

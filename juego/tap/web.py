@@ -77,6 +77,7 @@ def addTo(
     scores = ScoreServiceClient(reactor, tcpEndpoint or config.clientEndpoint("tcp"), secret)
     dist = DistServiceClient(reactor, distEndpoint or config.clientEndpoint("dist"), secret)
     metrics = Metrics() if metrics is None else metrics
+    metrics.watchWrites(store.pool)
     try:
         threads, queue = config.hashing()
         rateLimits = config.rateLimits()
