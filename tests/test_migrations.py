@@ -10,6 +10,7 @@ rewrites a column that existed then fails here.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from juego.store.pool import (
     SynchronousThreadPool,
     makeEngine,
 )
+from juego.store.scores import ClosedPartida, SaveRequest
 
 from .support import PostgresMixin, SQLiteMixin
 
@@ -304,4 +306,145 @@ class SQLiteMigrationTests(SQLiteMixin, MigrationUpgradeMixin, SynchronousTestCa
 
 
 class PostgresMigrationTests(PostgresMixin, MigrationUpgradeMixin, SynchronousTestCase):
+    pass
+
+
+#: The schema revision of the last release that landed (before one writer on the save
+#: path): what an install runs while this release rolls out.
+LAST_RELEASE = "0009"
+
+OPEN = "00000000-0000-4000-8000-0000000000a1"
+DAILY = "00000000-0000-4000-8000-0000000000a2"
+QUEUED = "00000000-0000-4000-8000-0000000000a3"
+
+
+def lastReleaseRows() -> dict[str, list[dict[str, Any]]]:
+    """
+    What an install of the last release holds mid-play: a player with a partida issued
+    (open, a UUID), a daily challenge's partida issued with its attempt, and a result
+    juego-web closed and queued for juego-tcp while juego-tcp was down.
+    """
+    partida = {"user_id": 1, "idioma": "es", "seed": 99, "emitida": T0, "modo": "normal"}
+    return {
+        "users": [
+            {
+                "id": 1,
+                "nombre": "Ana",
+                "email": "ana@example.com",
+                "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+                "es_admin": False,
+                "bio": "",
+                "fecha_registro": T0,
+            }
+        ],
+        "partidas": [
+            {**partida, "id": OPEN, "estado": "abierta", "cerrada": None},
+            {**partida, "id": DAILY, "estado": "abierta", "cerrada": None, "modo": "diario"},
+            {
+                **partida,
+                "id": QUEUED,
+                "estado": "publica",
+                "cerrada": T0 + timedelta(minutes=1),
+                "puntaje": 40,
+                "wpm": 50.0,
+                "precision": 1.0,
+                "duracion_ms": 5000,
+            },
+        ],
+        "desafios_diarios": [
+            {"user_id": 1, "dia": "2026-11-20", "idioma": "es", "partida_id": DAILY, "emitida": T0}
+        ],
+        "outbox": [
+            {
+                "id": 1,
+                "kind": "save_score",
+                "payload": json.dumps({"user_id": 1, "puntaje": 40, "partida_id": QUEUED}),
+                "creado": T0,
+                "intentos": 2,
+                "proximo": T0,
+            }
+        ],
+    }
+
+
+class LastReleaseUpgradeMixin:
+    """
+    A database of the last release, mid-play, upgraded: the partidas it issued (rows, not
+    tokens) are closed by this release's juego-tcp, and what its juego-web queued is
+    handed over as before.
+    """
+
+    def databaseURL(self) -> str:
+        raise NotImplementedError
+
+    def upgraded(self: Any) -> Store:
+        engine = makeEngine(self.databaseURL())
+        self.addCleanup(engine.dispose)
+        upgrade(engine, LAST_RELEASE)
+        tables = _reflect(engine).tables
+        with engine.begin() as conn:
+            for name, rows in lastReleaseRows().items():
+                for row in rows:  # one by one: the rows do not all have the same columns
+                    conn.execute(tables[name].insert(), row)
+        upgrade(engine)
+        self.assertEqual(currentRevision(engine), headRevision())
+        return Store(DBThreadPool(engine, SynchronousReactorThreads(), SynchronousThreadPool()))
+
+    def test_rowsKept(self: Any) -> None:
+        store = self.upgraded()
+        with store.engine.connect() as conn:
+            tables = _reflect(store.engine).tables
+            for name, rows in lastReleaseRows().items():
+                table = tables[name]
+                columns = sorted({c for row in rows for c in row})
+                key = list(table.primary_key.columns)
+                expected = sorted(
+                    ({c: row.get(c) for c in columns} for row in rows),
+                    key=lambda row: tuple(row[c.name] for c in key),
+                )
+                found = [
+                    {c: _comparable(v) for c, v in row._mapping.items()}
+                    for row in conn.execute(select(*(table.c[c] for c in columns)).order_by(*key))
+                ]
+                self.assertEqual(found, expected, f"rows of {name!r} changed")
+        self.assertEqual(self.successResultOf(store.scores.outbox.pending()), [])
+
+    def test_openPartidasClosedByThisRelease(self: Any) -> None:
+        """
+        The open and the daily partida issued by the last release are closed by this
+        release's juego-tcp with their scores (a record queues its notification); the
+        queued result is stored when its hand-over comes, like any.
+        """
+        store = self.upgraded()
+        closing = [
+            SaveRequest(
+                1,
+                puntaje,
+                partidaID,
+                ClosedPartida(partidaID, "es", 99, T0, modo, 60.0, 0.98, 4000, "[]"),
+            )
+            for partidaID, puntaje, modo in ((OPEN, 70, "normal"), (DAILY, 90, "diario"))
+        ]
+        results = self.successResultOf(
+            store.scores.saveBatch([*closing, SaveRequest(1, 40, QUEUED)], T0)
+        )
+        self.assertEqual([r.puntaje_maximo for r in results], [70, 90, 90])
+        for partidaID in (OPEN, DAILY):
+            partida = self.successResultOf(store.partidas.get(partidaID))
+            self.assertEqual(partida.cerrada, T0)
+            self.assertEqual(partida.modo, "normal" if partidaID == OPEN else "diario")
+        # The daily one is on the day's daily board.
+        daily = self.successResultOf(store.boards.board(Board(DIA, modo="diario"), 10, T0))
+        self.assertEqual([(r.partida_id, r.puntaje_maximo) for r in daily], [(DAILY, 90)])
+        notices = self.successResultOf(store.scores.outbox.pending())
+        self.assertEqual(
+            [n.payload["idempotency_key"] for n in notices], [f"record:{OPEN}", f"record:{DAILY}"]
+        )
+
+
+class SQLiteLastReleaseTests(SQLiteMixin, LastReleaseUpgradeMixin, SynchronousTestCase):
+    pass
+
+
+class PostgresLastReleaseTests(PostgresMixin, LastReleaseUpgradeMixin, SynchronousTestCase):
     pass
