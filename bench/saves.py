@@ -41,6 +41,7 @@ from bench.web import _measured
 from bench.webstack import (
     BACKLOG,
     OUT,
+    SECRET,
     Stack,
     counts,
     loadDatabase,
@@ -114,7 +115,7 @@ class OneProcess:
             str(work),
             self.webPort,
             # A benchmark plays far faster than a person: no per-node rate limits.
-            env={"JUEGO_RATE_LIMITS": "off"},
+            env={"JUEGO_RATE_LIMITS": "off", "JUEGO_SERVICE_SECRET": SECRET},
         )
 
     def start(self) -> OneProcess:

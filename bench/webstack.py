@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -36,18 +35,22 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from bench import games
-from juego.game import draw_words, new_seed
+from juego.game import draw_words
 from juego.model import utcnow
 from juego.store import schema as s
 from juego.store.migrate import upgrade
 from juego.store.pool import makeEngine
 from juego.web.sessions import COOKIE, tokenHash
+from juego.web.tokens import PartidaTokens
 from tests.processes import CHECKOUT, ServiceProcess, freePort, serviceEnvironment, waitForPort
 
 OUT = CHECKOUT / "bench" / "out"
 #: Listen backlog for the web servers under test (the default, 50, drops SYNs when
 #: thousands of WebSockets connect at once); the same for juego-web and the reference.
 BACKLOG = 1024
+#: The service secret of the deployments benchmarked: the key of the partidas the
+#: benchmark issues itself (L{makePlayers}).
+SECRET = secrets.token_hex(16)
 #: py-spy samples per second.
 PROFILE_RATE = 200
 
@@ -92,14 +95,16 @@ def makePlayers(
     players: int, partidasEach: int = 0, seed: int = 1
 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """
-    C{players} players, each with a session and C{partidasEach} open partidas issued
-    L{games.ISSUED_AGO} ago: the rows to load (L{loadDatabase}) and the players,
+    C{players} players, each with a session and C{partidasEach} partidas issued
+    L{games.ISSUED_AGO} ago (signed tokens, as juego-web issues them, under
+    L{SECRET}): the rows to load (L{loadDatabase}) and the players,
     C{{"id", "cookie", "bodies": [legal saves]}}.
     """
+    tokens = PartidaTokens(SECRET.encode())
     rng = random.Random(seed)
     now = utcnow()
     made: list[dict[str, Any]] = []
-    users, sessions, partidas = [], [], []
+    users, sessions = [], []
     for i in range(1, players + 1):
         token = secrets.token_urlsafe(32)
         users.append(
@@ -123,20 +128,11 @@ def makePlayers(
         )
         bodies = []
         for _ in range(partidasEach):
-            partidaID, seedValue = str(uuid.uuid4()), new_seed()
-            partidas.append(
-                {
-                    "id": partidaID,
-                    "user_id": i,
-                    "idioma": "es",
-                    "seed": seedValue,
-                    "emitida": now - games.ISSUED_AGO,
-                    "estado": "abierta",
-                }
-            )
-            bodies.append(legalBody(partidaID, draw_words(seedValue, "es"), rng))
+            # As juego-web issues them: a token signed with the service secret, no row.
+            partida = tokens.issue(i, "es", "normal", now - games.ISSUED_AGO)
+            bodies.append(legalBody(partida.id, draw_words(partida.seed, "es"), rng))
         made.append({"id": i, "cookie": f"{COOKIE.decode('ascii')}={token}", "bodies": bodies})
-    return {"users": users, "sessions": sessions, "partidas": partidas}, made
+    return {"users": users, "sessions": sessions, "partidas": []}, made
 
 
 def loadDatabase(url: str, rows: dict[str, list[dict[str, Any]]]) -> str:
@@ -251,6 +247,8 @@ class Stack:
             "DISTRIBUTED_PORT": str(self.distPort),
             # A benchmark plays far faster than a person: no per-node rate limits.
             "JUEGO_RATE_LIMITS": "off",
+            # The key of the partidas the benchmark issued (L{makePlayers}).
+            "JUEGO_SERVICE_SECRET": SECRET,
         }
         listen = "tcp:{}:interface=127.0.0.1"
         self.tcp = kind(

@@ -458,7 +458,12 @@ class System:
             return list(conn.execute(statement))
 
     def outboxRows(self) -> int:
-        return self.query(select(func.count()).select_from(s.outbox))[0][0]
+        """
+        Work waiting in juego-web's outbox and in juego-tcp's.
+        """
+        return sum(
+            self.query(select(func.count()).select_from(table))[0][0] for table in s.OUTBOXES
+        )
 
     def logTails(self, lines: int = 25) -> str:
         parts = []

@@ -149,14 +149,21 @@ class System:
             return list(conn.execute(statement))
 
     def outboxRows(self, kind: str | None = None) -> int:
-        query = select(func.count()).select_from(s.outbox)
-        if kind is not None:
-            query = query.where(s.outbox.c.kind == kind)
-        return self.query(query)[0][0]
+        """
+        Work waiting in juego-web's outbox and in juego-tcp's (the record notifications
+        its commits queue for juego-dist).
+        """
+        total = 0
+        for table in s.OUTBOXES:
+            query = select(func.count()).select_from(table)
+            if kind is not None:
+                query = query.where(table.c.kind == kind)
+            total += self.query(query)[0][0]
+        return total
 
     def waitForEmptyOutbox(self, timeout: float = DRAIN_TIMEOUT) -> float:
         """
-        Poll the web's outbox until it is empty; the seconds it took.
+        Poll the outboxes until they are empty; the seconds it took.
         """
         started = time.monotonic()
         while self.outboxRows():
