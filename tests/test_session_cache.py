@@ -17,17 +17,20 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
 from juego.clients import MAX_BACKOFF, DistServiceClient
 from juego.model import User
+from juego.stats import DistFactory, StatsService
 from juego.store import Store
 from juego.store.accounts import SessionInfo
 from juego.web.app import Application
 from juego.web.hosts import AllowedHosts
 from juego.web.sessioncache import MAX_STALENESS, SessionCache
 from juego.web.sessions import REFRESH, TTL, tokenHash
-from tests.support import synchronousStore
+from juego.wire.client import LineClientProtocol
+from tests.support import sqliteURL, synchronousStore
 from tests.test_clients import ENDPOINT, SECRET, World
 from tests.websupport import (
     HOST,
@@ -392,3 +395,61 @@ class TwoNodesTests(SynchronousTestCase):
         self.assertEqual(len(self.world.service.subscribers), 2)
         self.assertEqual(len(cache), 0)
         self.cachedOnB(other)
+
+
+class DropSessionsActionTests(SynchronousTestCase):
+    """
+    juego-dist's C{drop_sessions}, on the wire.
+    """
+
+    def setUp(self) -> None:
+        self.service = StatsService(synchronousStore(self, sqliteURL(self)))
+        self.factory = DistFactory(self.service, None, Clock())
+
+    def connect(self) -> tuple[LineClientProtocol, Any, list[dict[str, Any]]]:
+        client, _, pump = connectedServerAndClient(
+            lambda: self.factory.buildProtocol(None), LineClientProtocol
+        )
+        events: list[dict[str, Any]] = []
+        client.onEvent = events.append
+        return client, pump, events
+
+    def ask(self, peer: Any, action: str, **fields: Any) -> dict[str, Any]:
+        client, pump, _ = peer
+        d = client.request(action, **fields)
+        pump.flush()
+        reply: dict[str, Any] = self.successResultOf(d)
+        return reply
+
+    def test_pushedToWholeFeedSubscribersOnly(self):
+        web, player, writer = self.connect(), self.connect(), self.connect()
+        self.ask(web, "subscribe")
+        self.ask(player, "subscribe", user_id=3)
+        reply = self.ask(writer, "drop_sessions", user_id=3, sesiones=[h(1)])
+        self.assertEqual(reply, {"success": True, "avisados": 1})
+        self.ask(writer, "drop_sessions", sesiones=[h(2)])
+        web[1].flush()
+        player[1].flush()
+        self.assertEqual(
+            web[2],
+            [
+                {"event": "sesiones", "user_id": 3, "sesiones": [h(1)]},
+                {"event": "sesiones", "user_id": None, "sesiones": [h(2)]},
+            ],
+        )
+        self.assertEqual(player[2], [])  # a player's feed carries notifications only
+
+    def test_badRequestsRefused(self):
+        writer = self.connect()
+        for fields in (
+            {},
+            {"sesiones": []},
+            {"sesiones": "abc"},
+            {"sesiones": ["no-es-un-hash"]},
+            {"sesiones": ["AB" * 32]},
+            {"sesiones": [h(n) for n in range(101)]},
+            {"user_id": -1},
+            {"user_id": "1"},
+        ):
+            reply = self.ask(writer, "drop_sessions", **fields)
+            self.assertEqual((reply["success"], reply["code"]), (False, "invalid_request"), fields)
