@@ -40,12 +40,11 @@ from juego.store.accounts import SessionInfo
 MAX_STALENESS = 5.0
 #: Entries kept per web process (the least recently used are dropped beyond it).
 MAX_ENTRIES = 10_000
-#: Most token hashes one C{drop_sessions} carries (juego-dist refuses more).
+#: Most token hashes one C{drop_sessions} carries (juego-dist refuses more:
+#: L{juego.stats.MAX_SESSION_HASHES}).
 MAX_TOKENS = 100
 #: Seconds a drop waits for juego-dist's answer before the request goes on without it.
 DROP_TIMEOUT = 1.0
-#: The event juego-dist pushes for a drop.
-SESSIONS_EVENT = "sesiones"
 
 log = Logger()
 
