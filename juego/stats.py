@@ -5,7 +5,14 @@ notification as it is stored.
 
 Stats are read from the aggregates on every request, so they reflect a confirmed save at
 once; with Redis (L{juego.cache}) a player's position comes from a shared sorted set kept
-up to date after each commit, and notifications reach the subscribers of every node. A subscriber that does not read its events is dropped once
+up to date after each commit, and notifications reach the subscribers of every node.
+
+C{drop_sessions} (C{user_id} and/or C{sesiones}, a list of session token hashes) pushes
+C{{"event": "sesiones", "user_id": ..., "sesiones": [...]}} to every connection subscribed
+to the whole feed (the web nodes, of every juego-dist node through Redis): each drops those
+sessions from its cache (L{juego.web.sessioncache}).
+
+A subscriber that does not read its events is dropped once
 L{MAX_QUEUED_EVENTS} events or L{MAX_QUEUED_BYTES} bytes wait for it, so memory stays
 bounded whatever a peer does.
 """
@@ -49,6 +56,10 @@ CLOSE_GRACE = 2.0
 SUBSCRIBE = "subscribe"
 UNSUBSCRIBE = "unsubscribe"
 NOTIFICATION_EVENT = "notification"
+DROP_SESSIONS = "drop_sessions"
+SESSIONS_EVENT = "sesiones"
+#: Most token hashes one C{drop_sessions} names.
+MAX_SESSION_HASHES = 100
 
 
 def _transport(protocol: LineProtocol) -> Any:
@@ -57,6 +68,10 @@ def _transport(protocol: LineProtocol) -> Any:
     and takes a producer).
     """
     return protocol.transport
+
+
+def _isTokenHash(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def notFound(userID: int) -> WireError:
@@ -185,6 +200,17 @@ class Subscribers:
                 sent += 1
         return sent
 
+    def publishToWholeFeed(self, event: Mapping[str, Any]) -> int:
+        """
+        Send C{event} to every subscriber of the whole feed (not those of one player's
+        notifications); how many.
+        """
+        line = encodeLine(to_json(dict(event)))
+        outlets = [outlet for outlet in list(self._outlets.values()) if outlet.userID is None]
+        for outlet in outlets:
+            outlet.send(line)
+        return len(outlets)
+
     def closeAll(self, clock: IReactorTime, grace: float = CLOSE_GRACE) -> Deferred[Any]:
         """
         Disconnect every subscriber (they reconnect elsewhere, or when we are back):
@@ -234,6 +260,7 @@ class StatsService:
         self.bus = bus
         if bus is not None:
             bus.deliver = self.pushRemote
+            bus.deliverSessions = self.pushSessions
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -242,6 +269,7 @@ class StatsService:
             "add_notification": self.addNotification,
             "get_notifications": self.getNotifications,
             "mark_notifications_read": self.markNotificationsRead,
+            DROP_SESSIONS: self.dropSessions,
             SUBSCRIBE: lambda request: self.subscribe(request.connection, request),
             UNSUBSCRIBE: lambda request: self.unsubscribe(request.connection, request),
         }
@@ -306,6 +334,41 @@ class StatsService:
             )
         except Exception:
             self.log.failure("could not push a notification to subscribers")
+
+    def dropSessions(self, request: Request) -> Reply:
+        """
+        Tell every subscribed web node (this node's, and the other nodes' through the
+        bus) to drop a user's sessions and/or these sessions from its cache.
+        """
+        userID = request.int("user_id", default=None, minimum=0, maximum=MAX_INT)
+        hashes = request.fields.get("sesiones") or []
+        if (
+            not isinstance(hashes, list)
+            or len(hashes) > MAX_SESSION_HASHES
+            or not all(isinstance(h, str) and _isTokenHash(h) for h in hashes)
+        ):
+            raise invalid(
+                f"El campo 'sesiones' debe ser una lista de hasta {MAX_SESSION_HASHES} "
+                "hashes SHA-256 en hexadecimal"
+            )
+        if userID is None and not hashes:
+            raise invalid("Faltan 'user_id' o 'sesiones'")
+        sent = self.pushSessions(userID, hashes)
+        if self.bus is not None:
+            self.bus.publishSessions(userID, hashes)
+        return {"success": True, "avisados": sent}
+
+    def pushSessions(self, userID: int | None, hashes: list[str]) -> int:
+        """
+        Push a session drop to this node's subscribers of the whole feed.
+        """
+        try:
+            return self.subscribers.publishToWholeFeed(
+                {"event": SESSIONS_EVENT, "user_id": userID, "sesiones": hashes}
+            )
+        except Exception:
+            self.log.failure("could not push a session drop to subscribers")
+            return 0
 
     def getNotifications(self, request: Request) -> Deferred[Reply]:
         userID = self._userID(request)

@@ -582,6 +582,31 @@ class BusTests(TestCase):
         self.assertEqual(mineThere[2], added)
         self.assertEqual(writer[2], [])  # not subscribed
 
+    async def test_sessionDropsReachEveryNodeOnce(self):
+        """
+        A C{drop_sessions} sent to one node reaches the web nodes subscribed to the
+        other (L{juego.web.sessioncache}), once; a player's own feed does not get it.
+        """
+        here, there, mineThere, writer = (self.connect(n) for n in (0, 1, 1, 0))
+        for peer, fields in ((here, {}), (there, {}), (mineThere, {"user_id": self.user.id})):
+            await self.ask(peer, "subscribe", **fields)
+        hashes = ["ab" * 32]
+        reply = await self.ask(writer, "drop_sessions", user_id=self.user.id, sesiones=hashes)
+        self.assertEqual(reply["avisados"], 1)  # node 0's own subscriber; node 1's via Redis
+        dropped = {"event": "sesiones", "user_id": self.user.id, "sesiones": hashes}
+        await waitFor(reactor, lambda: pumped(there[1]) and len(there[2]) >= 1)
+        # A notification sent after it arrives after it: once it is here, a duplicate
+        # drop would have been too.
+        await self.ask(writer, "add_notification", user_id=self.user.id, message="después")
+        await waitFor(reactor, lambda: pumped(there[1]) and len(there[2]) >= 2)
+        for _, pump, _ in (here, mineThere):
+            pump.flush()
+        self.assertEqual(here[2][0], dropped)
+        self.assertEqual(there[2][0], dropped)
+        self.assertEqual([e["event"] for e in there[2]], ["sesiones", "notification"])
+        self.assertEqual([e["event"] for e in here[2]], ["sesiones", "notification"])
+        self.assertEqual([e["event"] for e in mineThere[2]], ["notification"])
+
     async def test_otherUsersFiltered(self):
         other = self.successResultOf(self.store.users.create("otro", "otro@example.com", "h"))
         there, writer = self.connect(1), self.connect(0)
@@ -599,6 +624,8 @@ class BusTests(TestCase):
         channel = self.nodes[1][0].bus.channel
         self.redis.command("PUBLISH", channel, "not json")
         self.redis.command("PUBLISH", channel, '{"nodo": "x", "notification": {"user_id": "1"}}')
+        self.redis.command("PUBLISH", channel, '{"nodo": "x", "sesiones": {"sesiones": "ab"}}')
+        self.redis.command("PUBLISH", channel, '{"nodo": "x", "sesiones": {"user_id": true}}')
         writer = self.connect(0)
         await self.ask(writer, "add_notification", user_id=self.user.id, message="ok")
         await waitFor(reactor, lambda: pumped(there[1]) and len(there[2]) >= 1)

@@ -109,6 +109,8 @@ class FakeDist:
         self.notifications: list[Notification] = []
         self.notificationKeys: dict[str, Notification] = {}
         self.subscribers: list[Any] = []
+        self.sessionSubscribers: list[Callable[[dict[str, Any]], None]] = []
+        self.drops: list[dict[str, Any]] = []
 
     def _up(self) -> Deferred[Any] | None:
         return fail(ServiceUnavailable("juego-dist caído")) if self.down else None
@@ -181,18 +183,35 @@ class FakeDist:
         ]
         return succeed({"success": True})
 
+    def drop_sessions(
+        self, user_id: int | None = None, sesiones: Iterable[str] = (), **extra: Any
+    ) -> Deferred[dict[str, Any]]:
+        down = self._up()
+        if down is not None:
+            return down
+        event = {"event": "sesiones", "user_id": user_id, "sesiones": list(sesiones)}
+        self.drops.append(event)
+        for subscriber in list(self.sessionSubscribers):
+            subscriber(event)
+        return succeed({"success": True, "avisados": len(self.sessionSubscribers)})
+
     def subscribe(
         self,
         onNotification: Callable[[dict[str, Any]], None],
         user_id: int | None = None,
         onSubscribed: Callable[[], None] | None = None,
+        onSessions: Callable[[dict[str, Any]], None] | None = None,
     ) -> Stoppable:
         self.subscribers.append(onNotification)
+        if onSessions is not None:
+            self.sessionSubscribers.append(onSessions)
         fake = self
 
         class Subscription:
             def stop(self) -> None:
                 fake.subscribers.remove(onNotification)
+                if onSessions is not None:
+                    fake.sessionSubscribers.remove(onSessions)
 
         return Subscription()
 
@@ -367,7 +386,13 @@ class WebTestCase(SynchronousTestCase):
         return client, reply.json["user"]
 
     def makeAdmin(self, userID: int) -> None:
+        """
+        Make an admin, as C{juego-admin create-admin} does (straight in the database), and
+        forget the cached sessions so the next request sees it at once (the command
+        reaches every web node only within the cache's bound).
+        """
         self.successResultOf(self.store.users.setAdmin(userID))
+        self.app.api.auth.sessions.cache.dropLocal(userID)
 
     def newPartida(self, client: Client, idioma: str | None = None) -> dict[str, Any]:
         reply = client.post("/api/partidas", {} if idioma is None else {"idioma": idioma})

@@ -410,20 +410,37 @@ class DistServiceClient(ServiceClient):
             extra["ids"] = list(ids)
         return self.call("mark_notifications_read", user_id=user_id, **extra)
 
+    def drop_sessions(
+        self, user_id: int | None = None, sesiones: Iterable[str] = (), **extra: Any
+    ) -> Deferred[dict[str, Any]]:
+        """
+        Have juego-dist tell every subscribed web node to drop C{user_id}'s sessions and
+        those whose token hashes are C{sesiones} from its cache.
+        """
+        if user_id is not None:
+            extra["user_id"] = user_id
+        hashes = list(sesiones)
+        if hashes:
+            extra["sesiones"] = hashes
+        return self.call("drop_sessions", **extra)
+
     def subscribe(
         self,
         onNotification: Callable[[dict[str, Any]], None],
         user_id: int | None = None,
         onSubscribed: Callable[[], None] | None = None,
+        onSessions: Callable[[dict[str, Any]], None] | None = None,
     ) -> Subscription:
         """
         Receive every new notification (of one player with C{user_id}) as it is stored:
         C{onNotification(notification)} with the wire's JSON dict. The subscription
         keeps its own connection and subscribes again by itself after the service
         comes back (C{onSubscribed} is called each time it is subscribed, so the caller
-        may catch up on what it missed by polling). Stop it with C{.stop()}.
+        may catch up on what it missed by polling). Stop it with C{.stop()}. A
+        subscription to the whole feed also hears session drops (C{drop_sessions}):
+        C{onSessions(event)} with the event's dict.
         """
-        subscription = Subscription(self, onNotification, user_id, onSubscribed)
+        subscription = Subscription(self, onNotification, user_id, onSubscribed, onSessions)
         self._subscriptions.add(subscription)
         subscription.start()
         return subscription
@@ -442,6 +459,7 @@ class Subscription:
         onNotification: Callable[[dict[str, Any]], None],
         userID: int | None = None,
         onSubscribed: Callable[[], None] | None = None,
+        onSessions: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.client = client
         self.reactor = client.reactor
@@ -450,6 +468,7 @@ class Subscription:
         self.timeout = client.timeout
         self.onNotification = onNotification
         self.onSubscribed = onSubscribed
+        self.onSessions = onSessions
         self.userID = userID
         self._link = _Link(self)
 
@@ -490,6 +509,13 @@ class Subscription:
         self.log.info("notification feed lost; subscribing again")
 
     def _event(self, message: dict[str, Any]) -> None:
+        if message.get("event") == "sesiones":
+            if self.onSessions is not None:
+                try:
+                    self.onSessions(message)
+                except Exception:
+                    self.log.failure("onSessions failed")
+            return
         notification = message.get("notification")
         if message.get("event") != "notification" or not isinstance(notification, dict):
             return

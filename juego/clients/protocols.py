@@ -37,7 +37,8 @@ class ScoreService(Protocol):
 
 class DistService(Protocol):
     """
-    juego-dist: stats, notifications and the live feed of new ones.
+    juego-dist: stats, notifications and the live feed of new ones (and of session drops,
+    L{juego.web.sessioncache}).
     """
 
     def ping(self) -> Reply: ...
@@ -58,9 +59,14 @@ class DistService(Protocol):
         self, user_id: int, ids: Iterable[int] | None = None, **extra: Any
     ) -> Reply: ...
 
+    def drop_sessions(
+        self, user_id: int | None = None, sesiones: Iterable[str] = (), **extra: Any
+    ) -> Reply: ...
+
     def subscribe(
         self,
         onNotification: Callable[[dict[str, Any]], None],
         user_id: int | None = None,
         onSubscribed: Callable[[], None] | None = None,
+        onSessions: Callable[[dict[str, Any]], None] | None = None,
     ) -> Stoppable: ...

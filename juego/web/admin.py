@@ -78,6 +78,7 @@ class AdminAPI:
         await self.auth.checkOwnPassword(request, admin, body.get("password"))
         if not await self.store.scores.deleteUser(target.id):
             raise NotFoundError("No existe ese usuario.")
+        await self.auth.userChanged(target.id)
         self.hub.disconnect(target.id)
         return ok(request, message=f"Usuario {target.nombre} eliminado.")
 

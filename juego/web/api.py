@@ -155,6 +155,7 @@ class API:
         tema = checkTema(body["tema"]) if body.get("tema") is not None else None
         idioma = checkIdioma(body["idioma"]) if body.get("idioma") is not None else None
         updated = await self.store.users.updateProfile(user.id, nombre, bio, tema, idioma)
+        await self.auth.userChanged(user.id)
         if updated is None:
             raise NotFoundError()
         return ok(

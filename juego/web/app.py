@@ -66,6 +66,7 @@ from juego.web.ratelimit import RateLimits
 from juego.web.recent import GLOBAL_STATS_TTL, Recent
 from juego.web.rendering import Renderer
 from juego.web.security import SecurityHeaders
+from juego.web.sessioncache import SessionCache
 from juego.web.static import StaticFiles, loadAssets, staticDirectory
 from juego.web.tracing import RequestTracing
 from juego.web.upstream import callDist
@@ -119,10 +120,11 @@ class Application:
         C{raceOwner} owns the race rooms (L{juego.race.owner}; by default this process).
         """
         metrics = Metrics() if metrics is None else metrics
-        auth = Authenticator(store, passwords, clock)
+        sessionCache = SessionCache(clock, dist)
+        auth = Authenticator(store, passwords, clock, sessionCache)
         deliveries = Deliveries(scores, dist)
         games = Games(store, deliveries, clock, dailyKey)
-        hub = NotificationHub(dist)
+        hub = NotificationHub(dist, sessions=sessionCache)
         admin = AdminAPI(store, auth, clock, hub, games)
         resources = ExitStack()
         assets = loadAssets(staticDirectory(resources))

@@ -1,7 +1,8 @@
 """
 Accounts as the API sees them: signing up, in and out, who is asking, and checks of an
 admin's own password. Passwords are argon2id on their own bounded threads
-(L{juego.web.passwords}), sessions live in the database (L{juego.web.sessions}), password
+(L{juego.web.passwords}), sessions live in the database (L{juego.web.sessions}) with a
+short cache in front (L{juego.web.sessioncache}), password
 checks are reserved against the throttle before they run (L{juego.web.throttle}), and
 browsers that have logged in before carry a device cookie (L{juego.web.devices}).
 """
@@ -27,6 +28,7 @@ from juego.web.errors import (
     TooManyRequests,
 )
 from juego.web.passwords import Passwords, Ticket
+from juego.web.sessioncache import SessionCache
 from juego.web.sessions import Sessions
 from juego.web.throttle import LoginThrottle, clientAddress
 
@@ -36,11 +38,17 @@ _USER_KEY = "_juego_user"
 
 
 class Authenticator:
-    def __init__(self, store: Store, passwords: Passwords, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        store: Store,
+        passwords: Passwords,
+        clock: IReactorTime,
+        sessionCache: SessionCache | None = None,
+    ) -> None:
         self._store = store
         self.passwords = passwords
         self._clock = clock
-        self.sessions = Sessions(store.accounts, clock)
+        self.sessions = Sessions(store.accounts, clock, sessionCache)
         self.devices = Devices(store.accounts, clock)
         self.throttle = LoginThrottle(store.accounts)
 
@@ -170,6 +178,13 @@ class Authenticator:
     async def logout(self, request: IRequest) -> None:
         await self.requireUser(request)
         await self.sessions.end(request)
+
+    async def userChanged(self, userID: int) -> None:
+        """
+        The account was deleted, or what a L{User} carries changed: every web node reads
+        its sessions from the database again.
+        """
+        await self.sessions.cache.drop(userID)
 
     async def checkOwnPassword(self, request: IRequest, user: User, password: object) -> None:
         """

@@ -16,6 +16,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 
 from juego.clients.protocols import DistService
+from juego.web.sessioncache import SessionCache
 
 log = Logger()
 
@@ -74,17 +75,32 @@ class _Factory:
 class NotificationHub:
     """
     @param dist: a juego-dist client with C{subscribe(onNotification)}.
+    @param sessions: the process's session cache, if any: the same subscription carries
+        its drops (L{juego.web.sessioncache}), and it is emptied each time the feed is
+        (re)subscribed, since drops may have been missed meanwhile.
     """
 
-    def __init__(self, dist: DistService, maxPerUser: int = MAX_PER_USER) -> None:
+    def __init__(
+        self,
+        dist: DistService,
+        maxPerUser: int = MAX_PER_USER,
+        sessions: SessionCache | None = None,
+    ) -> None:
         self._dist = dist
         self._max = maxPerUser
+        self._sessions = sessions
         self._sockets: dict[int, list[_Socket]] = {}
         self._subscription: Any = None
 
     def start(self) -> None:
         if self._subscription is None:
-            self._subscription = self._dist.subscribe(self.deliver)
+            sessions = self._sessions
+            if sessions is None:
+                self._subscription = self._dist.subscribe(self.deliver)
+            else:
+                self._subscription = self._dist.subscribe(
+                    self.deliver, onSubscribed=sessions.clear, onSessions=sessions.received
+                )
 
     def stop(self) -> Any:
         subscription, self._subscription = self._subscription, None
