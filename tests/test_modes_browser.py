@@ -153,10 +153,20 @@ class ModesBrowserTests(SynchronousTestCase):
                     posts.append(request.url)
 
             page.on("request", onRequest)
-            # Enter leads to the start panel and asks for no partida.
+            # Enter leads to the start panel, asks for no partida, and the scoreboard
+            # no longer shows the game just played.
             page.keyboard.press("Enter")
             expect(page.locator("#controles-inicio")).to_be_visible()
             expect(page.locator("#resultado")).to_be_hidden()
+            for hook, text in [
+                ("#puntaje", "0"),
+                ("#nivel", "1"),
+                ("#vidas", "3"),
+                ("#numero-palabra", "0"),
+                ("#ppm-vivo", "—"),
+                ("#precision-viva", "—"),
+            ]:
+                expect(page.locator(hook)).to_have_text(text)
             expect(page.locator("#juego-error")).to_be_empty()
             self.assertEqual(posts, [])
             # The start panel says it was played; the browser's second daily POST is 409.

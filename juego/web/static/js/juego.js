@@ -874,9 +874,31 @@ function volverAlInicio() {
   if (estado !== 'resultado') return;
   dom.resultado.hidden = true;
   ponerEstado('inicio');
+  reiniciarMarcador();
   const modo = document.querySelector('input[name="modo"]:checked');
   (modo || dom.idioma).focus();
 }
+
+/** The scoreboard as the page first showed it: the last game's figures are gone. */
+function reiniciarMarcador() {
+  for (const [clave, texto] of Object.entries(marcadorInicial)) dom[clave].textContent = texto;
+  dom.relleno.style.removeProperty('--restante');
+  dom.barra.classList.remove('urgente');
+  dom.tiempoRestante.textContent = '';
+}
+
+// The scoreboard's first figures (read from the page at start-up).
+const marcadorInicial = {};
+const CLAVES_MARCADOR = [
+  'vidas',
+  'corazones',
+  'nivel',
+  'puntaje',
+  'numeroPalabra',
+  'totalPalabras',
+  'ppmVivo',
+  'precisionViva',
+];
 
 function iniciar() {
   const ids = {
@@ -931,6 +953,7 @@ function iniciar() {
     dom[clave] = $(id);
     if (!dom[clave]) return; // not the game page
   }
+  for (const clave of CLAVES_MARCADOR) marcadorInicial[clave] = dom[clave].textContent;
 
   dom.comenzar.addEventListener('click', comenzar);
   dom.jugarOtraVez.addEventListener('click', comenzar);
