@@ -360,3 +360,33 @@ class RememberedTests(BrowserCase):
             elsewhere.click("button[type=submit]")
             elsewhere.wait_for_url(re.compile(r".*/juego$"))
             self.assertEqual(elsewhere.get_attribute("html", "data-tema"), "oscuro")
+
+
+class PhoneLayoutTests(BrowserCase):
+    """
+    Found by a new-player playtest on a phone (390x844): what a page shows fits the
+    screen, without content hidden off its edge.
+    """
+
+    def phone(self, browser: Any) -> Any:
+        width, height = SIZES["movil"]
+        return browser.new_page(viewport={"width": width, "height": height})
+
+    def test_rulesFitAPhone(self) -> None:
+        """
+        /como-funciona's formula and tables fit the width (they were cut off, the rest
+        only reachable by scrolling sideways inside them, with nothing to say so).
+        """
+        with self.browser() as browser:
+            page = self.phone(browser)
+            page.goto(self.system.base + "/como-funciona")
+            widths = page.evaluate(
+                """() => [...document.querySelectorAll('.formula, .tabla-contenedor')].map(
+                    (e) => [e.id || e.className, e.scrollWidth, e.clientWidth])"""
+            )
+            self.assertEqual(len(widths), 3, widths)
+            for name, scroll, client in widths:
+                self.assertLessEqual(scroll, client, name)
+            self.assertLessEqual(
+                page.evaluate("() => document.documentElement.scrollWidth"), SIZES["movil"][0]
+            )
