@@ -390,3 +390,28 @@ class PhoneLayoutTests(BrowserCase):
             self.assertLessEqual(
                 page.evaluate("() => document.documentElement.scrollWidth"), SIZES["movil"][0]
             )
+
+    def test_ownBadgeInOnePiece(self) -> None:
+        """
+        The "tú" pill beside the player's own name (here the admin's users table, whose
+        names may break anywhere) is one piece: it was split over two lines.
+        """
+        createAdmin(self.system)
+        with self.browser() as browser:
+            page = self.phone(browser)
+            logIn(page, self.system.base)
+            page.goto(self.system.base + "/admin")
+            page.locator("tr.yo .celda-nombre").wait_for()
+            badge = page.evaluate(
+                """() => {
+                    const style = getComputedStyle(
+                        document.querySelector('tr.yo .celda-nombre'), '::after');
+                    return [style.content, style.display, style.whiteSpace,
+                            parseFloat(style.height), parseFloat(style.fontSize)];
+                }"""
+            )
+            content, display, whiteSpace, height, fontSize = badge
+            self.assertEqual(content, '"tú"')
+            self.assertEqual((display, whiteSpace), ("inline-block", "nowrap"))
+            # One line of its text: not two.
+            self.assertLess(height, 2 * fontSize)
