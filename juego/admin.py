@@ -5,8 +5,8 @@ C{juego-admin}: operators' commands.
                                  [--create]
       Make the account with EMAIL an admin; if there is none, create it (asking for the
       name, and for the password at a prompt that does not echo, or reading it from
-      standard input with --password-stdin: never from the command line, where C{ps}
-      and the shell's history would keep it).
+      standard input with --password-stdin, which needs --name for a new account:
+      never from the command line, where C{ps} and the shell's history would keep it).
   juego-admin db upgrade [--database URL] [--create]
       Bring the database schema to this code's version (PostgreSQL is never migrated
       on start-up).
@@ -95,6 +95,13 @@ def createAdmin(
         _result(store.users.setAdmin(user.id))
         out.write(f"{user.email} (id {user.id}) es ahora administrador.\n")
         return
+    if nombre is None and password is not None:
+        # The password came from standard input (a script): nobody is there to answer
+        # a prompt, and standard input is spent.
+        raise CommandError(
+            f"no existe la cuenta {email}: para crearla con --password-stdin, "
+            "pon su nombre con --name."
+        )
     try:
         nombre = checkNombre(nombre if nombre is not None else ask("Nombre: "))
         if password is None:
@@ -104,6 +111,13 @@ def createAdmin(
         password = checkPassword(password, [nombre, email])
     except InvalidField as e:
         raise CommandError(str(e)) from None
+    except EOFError:
+        # Standard input ended before an answer (run with no terminal, say).
+        raise CommandError(
+            f"no existe la cuenta {email} y la entrada estándar se terminó antes de dar "
+            "su nombre y contraseña: pon el nombre con --name y la contraseña con "
+            "--password-stdin."
+        ) from None
     passwordHash = (hasher or PasswordHasher()).hash(password)
     user = _result(store.users.create(nombre, email, passwordHash, esAdmin=True))
     out.write(f"Creado el administrador {user.email} (id {user.id}).\n")

@@ -175,7 +175,10 @@ class RaceBrowserTests(SynchronousTestCase):
         names = [(line or "").split(" — ")[0] for line in orders[0]]
         self.assertEqual(sorted(names), sorted(r.name for r in racers))
         for line in orders[0]:
-            self.assertRegex(line, r"\d+ puntos")
+            self.assertRegex(line, r"\d+ puntos?")
+            # Figures in Spanish, as in the rest of the game: a decimal comma (a
+            # playtest found "12.3 s").
+            self.assertNotRegex(line, r"\d\.\d")
         # Each result is stored as the race's: in the racers' races, and the winner on
         # this week's board of race wins.
         for racer in racers:
@@ -206,10 +209,20 @@ class RaceBrowserTests(SynchronousTestCase):
                     await host.click("#crear-sala")
                     link = host.locator("#sala-enlace")
                     await expect(link).to_have_text(re.compile(r"/carrera/"))
+                    # Alone in the room: one player, in the singular (a playtest
+                    # found "1 jugadores").
+                    await expect(host.locator("#sala-estado")).to_have_text(
+                        re.compile(r"· 1 jugador$")
+                    )
                     url = await link.text_content()
                     for racer in racers[1:]:
                         await racer.page.goto(url)
                     await expect(host.locator(".corredor")).to_have_count(n)
+                    await expect(host.locator("#sala-estado")).to_have_text(
+                        re.compile(rf"· {n} jugadores$")
+                    )
+                    # Before the start the racers wait: none is shown racing yet.
+                    await expect(host.locator(".corredor-estado")).to_have_text(["Esperando"] * n)
                     await host.click("#empezar-carrera")
                 else:
                     for racer in racers:

@@ -132,12 +132,44 @@ class ModesBrowserTests(SynchronousTestCase):
             self.assertEqual(partida["modo"], "diario")
             words.append(partida["palabras"])
             expect(page.locator("#palabra-actual")).to_have_text(partida["palabras"][0])
+            points = self.typeWords(page, 2)
+            expect(page.locator("#puntaje")).to_have_text(str(points))
             page.keyboard.press("Escape")
             page.wait_for_selector("#resultado", state="visible")
-            # Played: no playing it again from the result; the start panel says so; and
-            # the browser's second daily POST is 409.
-            expect(page.locator("#jugar-otra-vez")).to_be_disabled()
-            page.click("#otro-idioma")
+            # Played: the result says it was the daily challenge, and offers no playing
+            # it again (a playtest found "Pulsa Intro para jugar otra vez", which the
+            # server then refused) but the other modes; the record beside it is not
+            # the daily's own, so it is not shown as if it were.
+            expect(page.locator("#resultado-diario")).to_be_visible()
+            expect(page.locator("#resultado-diario")).to_contain_text("desafío diario")
+            expect(page.locator("#jugar-otra-vez")).to_be_hidden()
+            expect(page.locator("#elegir-modo")).to_be_visible()
+            expect(page.locator("#pista-intro")).to_have_text("Pulsa Intro para elegir otro modo.")
+            expect(page.locator("#resultado-detalles")).not_to_contain_text("récord")
+            posts: list[str] = []
+
+            def onRequest(request: Any, posts: list[str] = posts) -> None:
+                if request.method == "POST" and request.url.endswith("/api/partidas"):
+                    posts.append(request.url)
+
+            page.on("request", onRequest)
+            # Enter leads to the start panel, asks for no partida, and the scoreboard
+            # no longer shows the game just played.
+            page.keyboard.press("Enter")
+            expect(page.locator("#controles-inicio")).to_be_visible()
+            expect(page.locator("#resultado")).to_be_hidden()
+            for hook, text in [
+                ("#puntaje", "0"),
+                ("#nivel", "1"),
+                ("#vidas", "3"),
+                ("#numero-palabra", "0"),
+                ("#ppm-vivo", "—"),
+                ("#precision-viva", "—"),
+            ]:
+                expect(page.locator(hook)).to_have_text(text)
+            expect(page.locator("#juego-error")).to_be_empty()
+            self.assertEqual(posts, [])
+            # The start panel says it was played; the browser's second daily POST is 409.
             expect(page.locator("#desafio-jugado")).to_be_visible()
             expect(page.locator("#comenzar")).to_be_disabled()
             again = page.request.post("/api/partidas", data={"modo": "diario"})
@@ -154,6 +186,10 @@ class ModesBrowserTests(SynchronousTestCase):
             expect(page.locator("#vidas")).to_have_text("∞")
             page.keyboard.press("Escape")
             page.wait_for_selector("#resultado", state="visible")
+            # Any other game is played again from its result.
+            expect(page.locator("#resultado-diario")).to_be_hidden()
+            expect(page.locator("#jugar-otra-vez")).to_be_visible()
+            expect(page.locator("#pista-intro")).to_have_text("Pulsa Intro para jugar otra vez.")
             self.assertEqual(problems, [])
         self.assertEqual(len(words[0]), 200)
         self.assertEqual(words[0], words[1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import subprocess
 import sys
 
 from argon2 import PasswordHasher
@@ -82,6 +83,83 @@ class CreateAdminTests(SynchronousTestCase):
     def test_emptyStdinRefused(self):
         self.assertEqual(self.run_("a@example.com", "--name", "A", "--password-stdin"), 1)
         self.assertIn("entrada estándar", self.err.getvalue())
+
+    def test_passwordFromStdinWithoutName(self):
+        """
+        Found by a playtest: with --password-stdin and no --name, the name prompt met
+        the spent standard input and ended in an EOFError traceback. Now one line that
+        names --name, and a failing exit.
+        """
+
+        def ask(prompt):
+            raise EOFError
+
+        code = admin.main(
+            ["create-admin", "a@example.com", "--password-stdin"]
+            + ["--database", self.url, "--create"],
+            out=self.out,
+            ask=ask,
+            err=self.err,
+            stdin=io.StringIO("tortuga azul lluvia\n"),
+        )
+        self.assertEqual(code, 1)
+        [line] = self.err.getvalue().splitlines()
+        self.assertTrue(line.startswith("juego-admin: "), line)
+        self.assertIn("--name", line)
+        self.assertIsNone(self.user("a@example.com"))
+
+    def test_passwordFromStdinWithoutNamePromotesExisting(self):
+        """
+        An existing account needs no name: --password-stdin alone makes it an admin.
+        """
+        engine = makeEngine(self.url)
+        self.addCleanup(engine.dispose)
+        upgrade(engine)
+        admin._result(admin.synchronousStore(engine).users.create("Ana", "ana@example.com", "h"))
+        code = self.run_("ana@example.com", "--password-stdin", stdin="tortuga azul lluvia\n")
+        self.assertEqual(code, 0, self.err.getvalue())
+        self.assertTrue(self.user("ana@example.com")[0].es_admin)
+
+    def test_promptsMeetTheEndOfInput(self):
+        """
+        Standard input ends before the prompts are answered (no terminal): one line
+        saying what to pass instead, not a traceback.
+        """
+
+        def ask(prompt):
+            raise EOFError
+
+        code = admin.main(
+            ["create-admin", "a@example.com", "--database", self.url, "--create"],
+            out=self.out,
+            ask=ask,
+            askSecret=ask,
+            err=self.err,
+        )
+        self.assertEqual(code, 1)
+        [line] = self.err.getvalue().splitlines()
+        self.assertIn("--name", line)
+        self.assertIn("--password-stdin", line)
+        self.assertIsNone(self.user("a@example.com"))
+
+    def test_passwordFromStdinWithoutNameInAProcess(self):
+        """
+        The real command, its standard input a pipe: the error line and exit 1, with no
+        traceback.
+        """
+        result = subprocess.run(
+            [sys.executable, "-m", "juego.admin", "create-admin", "a@example.com"]
+            + ["--password-stdin", "--database", self.url, "--create"],
+            input="tortuga azul lluvia\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "JUEGO_CONFIG"},
+        )
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertIn("--name", result.stderr)
+        self.assertIsNone(self.user("a@example.com"))
 
     def test_saysWhichDatabase(self):
         self.run_("a@example.com", "--name", "A", "--password-stdin", stdin="tortuga azul lluvia")

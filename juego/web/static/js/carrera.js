@@ -9,7 +9,7 @@
 // most every 100 ms (10 a second). A dropped socket reconnects and rejoins the room; the
 // game goes on meanwhile.
 
-import { $, api, el, irALogin, vaciar } from './common.js';
+import { $, api, decimal, el, irALogin, plural, vaciar } from './common.js';
 
 const INTERVALO_PROGRESO = 100;
 const REINTENTO_MS = 500;
@@ -101,6 +101,13 @@ const ESTADOS = {
   fuera: 'Fuera',
 };
 
+/** A racer's state as shown: before the start, a racer is waiting, not racing yet. */
+function estadoDe(corredor, datos) {
+  if (corredor.estado === 'corriendo' && datos.estado === 'espera') return 'Esperando';
+  if (corredor.estado === 'corriendo' && datos.estado === 'cuenta') return 'En la salida';
+  return ESTADOS[corredor.estado] || corredor.estado;
+}
+
 function mostrarSala(datos) {
   sala = datos;
   codigo = datos.codigo;
@@ -125,7 +132,7 @@ function mostrarSala(datos) {
     carrera: '¡Ya!',
     terminada: 'Carrera terminada',
   };
-  dom.estado.textContent = `${textos[datos.estado] || ''} · ${datos.corredores.length} jugadores`;
+  dom.estado.textContent = `${textos[datos.estado] || ''} · ${plural(datos.corredores.length, 'jugador', 'jugadores')}`;
   cuentaAtras(datos);
   pintarCorredores(datos);
   if (datos.estado === 'terminada') mostrarResultado(datos);
@@ -168,7 +175,7 @@ function pintarCorredores(datos) {
     fila.dataset.estado = corredor.estado;
     fila.querySelector('.corredor-nombre').textContent = corredor.nombre;
     fila.querySelector('.corredor-relleno').style.width = `${corredor.progreso}%`;
-    fila.querySelector('.corredor-estado').textContent = ESTADOS[corredor.estado] || corredor.estado;
+    fila.querySelector('.corredor-estado').textContent = estadoDe(corredor, datos);
     fila.setAttribute('aria-label', `${corredor.nombre}: ${Math.round(corredor.progreso)} %`);
   }
   for (const fila of filas.values()) fila.remove();
@@ -187,10 +194,12 @@ function mostrarResultado(datos) {
   (datos.orden || []).forEach((id) => {
     const corredor = datos.corredores.find((c) => c.id === id);
     if (!corredor) return;
-    const detalle =
-      corredor.estado === 'terminado'
-        ? ` — ${(corredor.tiempo_ms / 1000).toFixed(1)} s, ${corredor.puntaje} puntos, ${corredor.wpm} ppm`
-        : ' — no terminó';
+    const cifras = [
+      `${decimal(corredor.tiempo_ms / 1000)} s`,
+      plural(corredor.puntaje, 'punto', 'puntos'),
+      `${decimal(corredor.wpm)} ppm`,
+    ];
+    const detalle = corredor.estado === 'terminado' ? ` — ${cifras.join(', ')}` : ' — no terminó';
     const item = el('li', { clase: 'resultado-corredor', texto: `${corredor.nombre}${detalle}` });
     item.dataset.id = String(id);
     dom.orden.append(item);
@@ -371,8 +380,10 @@ async function cargarHistorial() {
     if (lectura !== lecturas.historial) return;
     vaciar(dom.misCarreras);
     for (const c of carreras) {
-      const lugar = c.posicion ? `${c.posicion}.º de ${c.corredores}` : `no terminó (${c.corredores} corredores)`;
-      const cifras = c.puntaje !== null ? ` · ${c.puntaje} puntos · ${c.wpm} ppm` : '';
+      const lugar = c.posicion
+        ? `${c.posicion}.º de ${c.corredores}`
+        : `no terminó (${plural(c.corredores, 'corredor', 'corredores')})`;
+      const cifras = c.puntaje !== null ? ` · ${plural(c.puntaje, 'punto', 'puntos')} · ${decimal(c.wpm)} ppm` : '';
       dom.misCarreras.append(el('li', { texto: `${lugar}${cifras}` }));
     }
     dom.misCarrerasVacio.hidden = carreras.length > 0;
@@ -388,7 +399,7 @@ async function cargarGanadores() {
     if (lectura !== lecturas.ganadores) return;
     vaciar(dom.ganadores);
     for (const g of ganadores) {
-      const item = el('li', { texto: `${g.nombre}: ${g.victorias} ${g.victorias === 1 ? 'victoria' : 'victorias'}` });
+      const item = el('li', { texto: `${g.nombre}: ${plural(g.victorias, 'victoria', 'victorias')}` });
       item.dataset.id = String(g.user_id);
       dom.ganadores.append(item);
     }

@@ -574,7 +574,10 @@ function detalle(nombre, valor) {
 function pintarDetalles(respuesta) {
   const j = juego;
   vaciar(dom.detalles);
-  if (respuesta && respuesta.puntaje_maximo !== undefined && respuesta.puntaje_maximo !== null) {
+  // The record is the player's best over every ranked game: beside a daily result it
+  // would read as the daily's own record, which it is not.
+  const esDiario = j && j.partida && j.partida.modo === 'diario';
+  if (!esDiario && respuesta && respuesta.puntaje_maximo !== undefined && respuesta.puntaje_maximo !== null) {
     dom.detalles.append(detalle('Tu récord', numero(respuesta.puntaje_maximo)));
   }
   if (respuesta && respuesta.wpm !== undefined && respuesta.wpm !== null) {
@@ -670,6 +673,7 @@ function mostrarResultado(respuesta) {
   pintarDetalles(respuesta);
   mostrarAvisoInvitado(respuesta);
   if (j.partida.modo === 'diario') marcarDiarioJugado(j.partida.idioma);
+  pintarSalidaDelResultado(j.partida.modo === 'diario', j.partida.idioma);
   prepararCompartir(respuesta);
   mostrarPanelResultado();
   pintarPalabrasJugadas();
@@ -693,9 +697,26 @@ function mostrarFallo(error) {
   dom.reintentar.hidden = !reintentable;
   pintarDetalles(null);
   prepararCompartir(null);
+  // A daily partida not saved yet may still be retried; once closed it cannot be replayed.
+  pintarSalidaDelResultado(juego.partida.modo === 'diario', juego.partida.idioma);
   mostrarPanelResultado();
   pintarPalabrasJugadas();
   if (reintentable) dom.reintentar.focus();
+}
+
+/**
+ * The result's way on: after the daily challenge (one attempt a day), choosing another
+ * mode, with the line that says it was the daily; after any other game, playing again.
+ */
+function pintarSalidaDelResultado(diario, idioma) {
+  dom.resultadoDiario.hidden = !diario;
+  if (diario) {
+    dom.resultadoDiarioRanking.href = `/ranking?tablero=diario&idioma=${encodeURIComponent(idioma || 'es')}`;
+  }
+  dom.jugarOtraVez.hidden = diario;
+  dom.elegirModo.hidden = !diario;
+  dom.otroIdioma.hidden = diario;
+  dom.pistaIntroAccion.textContent = diario ? 'elegir otro modo' : 'jugar otra vez';
 }
 
 // ---------------------------------------------------------------- modes and guests
@@ -848,13 +869,36 @@ function enControl(nodo) {
   return nodo.matches('a[href], button, input, select, textarea, summary, [contenteditable]');
 }
 
-/** From the result back to the start panel (to pick another language). */
+/** From the result back to the start panel (to pick another mode or language). */
 function volverAlInicio() {
   if (estado !== 'resultado') return;
   dom.resultado.hidden = true;
   ponerEstado('inicio');
-  dom.idioma.focus();
+  reiniciarMarcador();
+  const modo = document.querySelector('input[name="modo"]:checked');
+  (modo || dom.idioma).focus();
 }
+
+/** The scoreboard as the page first showed it: the last game's figures are gone. */
+function reiniciarMarcador() {
+  for (const [clave, texto] of Object.entries(marcadorInicial)) dom[clave].textContent = texto;
+  dom.relleno.style.removeProperty('--restante');
+  dom.barra.classList.remove('urgente');
+  dom.tiempoRestante.textContent = '';
+}
+
+// The scoreboard's first figures (read from the page at start-up).
+const marcadorInicial = {};
+const CLAVES_MARCADOR = [
+  'vidas',
+  'corazones',
+  'nivel',
+  'puntaje',
+  'numeroPalabra',
+  'totalPalabras',
+  'ppmVivo',
+  'precisionViva',
+];
 
 function iniciar() {
   const ids = {
@@ -900,16 +944,22 @@ function iniciar() {
     compartir: 'compartir',
     compartirEstado: 'compartir-estado',
     otroIdioma: 'otro-idioma',
+    elegirModo: 'elegir-modo',
+    pistaIntroAccion: 'pista-intro-accion',
+    resultadoDiario: 'resultado-diario',
+    resultadoDiarioRanking: 'resultado-diario-ranking',
   };
   for (const [clave, id] of Object.entries(ids)) {
     dom[clave] = $(id);
     if (!dom[clave]) return; // not the game page
   }
+  for (const clave of CLAVES_MARCADOR) marcadorInicial[clave] = dom[clave].textContent;
 
   dom.comenzar.addEventListener('click', comenzar);
   dom.jugarOtraVez.addEventListener('click', comenzar);
   dom.compartir.addEventListener('click', compartir);
   dom.otroIdioma.addEventListener('click', volverAlInicio);
+  dom.elegirModo.addEventListener('click', volverAlInicio);
   // The result's own record line says it: no toast of the same news over the figures.
   silenciarNotificaciones((n) => n.type === 'success' && String(n.message).startsWith('¡Nuevo récord personal'));
   window.addEventListener('resize', () => {
@@ -969,7 +1019,9 @@ function iniciar() {
     }
     if (evento.key === 'Enter' && estado === 'resultado' && !evento.repeat && !enControl(document.activeElement)) {
       evento.preventDefault();
-      comenzar();
+      // After the daily challenge (one attempt a day), Enter leads to the other modes.
+      if (dom.jugarOtraVez.hidden) volverAlInicio();
+      else comenzar();
     }
   });
 
