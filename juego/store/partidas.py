@@ -195,7 +195,7 @@ def _insertClosed(dialect: str) -> Insert:
     Write a closed partida that has no row yet; nothing if it has one (closed by then).
     """
     insertion = (sqlite if dialect == "sqlite" else postgresql).insert(s.partidas)
-    values = {name: bindparam(name, required=False) for name in CLOSED_COLUMNS}
+    values: dict[str, Any] = {name: bindparam(name, required=False) for name in CLOSED_COLUMNS}
     # RETURNING tells whether a row was written (the rowcount of an upsert is not
     # reliable on every driver).
     return (
