@@ -1171,7 +1171,7 @@ class FaultTests(SynchronousTestCase):
                 report(figures)
         print(
             f"\n[faults] test bed up in {self.startedIn:.1f} s; "
-            f"the five faults in {time.monotonic() - wall:.1f} s"
+            f"the {len(faults)} faults in {time.monotonic() - wall:.1f} s"
         )
 
 
