@@ -95,8 +95,16 @@ PASSWORD = "contraseña-segura"
 UNAVAILABLE = "servicio_no_disponible"
 
 HOSTS = ("web", "tcp", "dist", "db")
-#: Who talks to whom: each pair is one link (juego-tcp and juego-dist never talk).
-LINKS = (("web", "tcp"), ("web", "dist"), ("web", "db"), ("tcp", "db"), ("dist", "db"))
+#: Who talks to whom: each pair is one link (juego-tcp hands juego-dist the record
+#: notifications its commits queue).
+LINKS = (
+    ("web", "tcp"),
+    ("web", "dist"),
+    ("web", "db"),
+    ("tcp", "db"),
+    ("dist", "db"),
+    ("tcp", "dist"),
+)
 PORTS = {"web": 5000, "tcp": 6000, "dist": 7000, "db": 5432}
 
 
@@ -733,7 +741,8 @@ class Prober:
 @dataclass
 class Fault:
     name: str
-    #: What the fault cuts: "tcp" (saves go pending), "dist" or "db".
+    #: What the fault cuts: "tcp" (saves go pending), "dist", "notices" (juego-tcp's way
+    #: to juego-dist: saves go on, record notifications wait) or "db".
     kind: str
     inject: Callable[[], None]
     heal: Callable[[], None]
@@ -1064,6 +1073,14 @@ class FaultTests(SynchronousTestCase):
             recordsInside = sum(bool(save.answer.body.get("nuevo_record")) for save in inside)
             self.assertGreater(recordsInside, 0, "no new best while juego-dist was away")
             figures.extra["new bests while away"] = recordsInside
+        elif fault.kind == "notices":
+            # Nothing a player sees changes; the notifications wait in juego-tcp's outbox
+            # (checked above: each delivered once after the heal).
+            self.assertGreater(len(inside), 0, f"{fault.name}: no save inside the fault")
+            self.assertEqual([save for save in inside if save.answer.status != 200], [], fault.name)
+            recordsInside = sum(bool(save.answer.body.get("nuevo_record")) for save in inside)
+            self.assertGreater(recordsInside, 0, "no new best while the link was down")
+            figures.extra["new bests while cut"] = recordsInside
         else:
             self.assertGreater(len(inside), 0, f"{fault.name}: no save inside the fault")
             # 503 while the database is away; a save caught as the server was stopping
@@ -1127,6 +1144,12 @@ class FaultTests(SynchronousTestCase):
                 lambda: network.heal("web", "dist"),
             ),
             Fault(
+                "partition juego-tcp / juego-dist",
+                "notices",
+                lambda: network.partition("tcp", "dist"),
+                lambda: network.heal("tcp", "dist"),
+            ),
+            Fault(
                 "SIGSTOP juego-tcp",
                 "tcp",
                 lambda: os.kill(tcpPid, signal.SIGSTOP),
@@ -1148,7 +1171,7 @@ class FaultTests(SynchronousTestCase):
                 report(figures)
         print(
             f"\n[faults] test bed up in {self.startedIn:.1f} s; "
-            f"the five faults in {time.monotonic() - wall:.1f} s"
+            f"the {len(faults)} faults in {time.monotonic() - wall:.1f} s"
         )
 
 
