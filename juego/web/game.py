@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 
 from juego.game import InvalidResult, MalformedEvents, draw_words, verify
 from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, Decision, judge
-from juego.game.rules import WPM_CERTIFICACION
+from juego.game.rules import PALABRAS_POR_PARTIDA, WPM_CERTIFICACION
 from juego.game.verifier import Resultado
 from juego.logging import requestIDFields
 from juego.model import Partida, User
@@ -203,7 +203,9 @@ class Games:
         """
         partida = await self._openPartida(user, partidaID)
         now = utcnow(self._clock)
-        words = draw_words(partida.seed, partida.idioma)
+        # Only the words it played (a prefix of the partida's: tests.test_game.test_prefix).
+        played = len(eventos) if isinstance(eventos, list) else PALABRAS_POR_PARTIDA
+        words = draw_words(partida.seed, partida.idioma, min(played, PALABRAS_POR_PARTIDA))
         result = await self._verified(partida, words, eventos, now)
         if not result.eventos:
             return await self._discard(partida, now)
