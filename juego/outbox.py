@@ -83,6 +83,7 @@ class Deliveries:
                 payload["puntaje"],
                 idempotency_key=payload["partida_id"],
                 partida=payload.get("partida"),
+                primera=bool(payload.get("primera")),
             )
         if kind == ADD_NOTIFICATION:
             extra = {}

@@ -190,6 +190,7 @@ class ScoreService:
             puntaje=request.int("puntaje", minimum=0, maximum=MAX_INT),
             clave=partida.id if partida is not None else clave,
             partida=partida,
+            primera=request.bool("primera", default=False),
         )
 
         def answer(result: SaveAnswer) -> dict[str, Any]:

@@ -191,6 +191,19 @@ class DrawTests(SynchronousTestCase):
         self.assertEqual(len(draw_words(7, "es", 5)), 5)
 
     @settings(max_examples=50, deadline=None)
+    @given(
+        st.integers(min_value=0, max_value=2**63 - 1),
+        st.sampled_from(IDIOMAS),
+        st.integers(min_value=0, max_value=200),
+    )
+    def test_prefix(self, seed: int, idioma: str, n: int) -> None:
+        """
+        The first C{n} words of a partida are drawn alone exactly as with the rest (the
+        server checks a result drawing only the words it played).
+        """
+        self.assertEqual(draw_words(seed, idioma, n), draw_words(seed, idioma)[:n])
+
+    @settings(max_examples=50, deadline=None)
     @given(st.integers(min_value=0, max_value=2**63 - 1), st.sampled_from(IDIOMAS))
     def test_no_word_follows_itself(self, seed: int, idioma: str) -> None:
         words = draw_words(seed, idioma)

@@ -73,6 +73,7 @@ class OneWriterTests(SynchronousTestCase):
                 self.assertEqual(status, 200, reply)
                 self.assertEqual(reply["puntaje"], expected)
                 saved.append((player, partida["id"], reply))
+                replay = (player, partida, eventos)
         self.assertEqual(webWrites(port) - before, 0, system.logTails())
 
         # Stored once each, by juego-tcp: the partidas closed, their scores, their events.
@@ -105,11 +106,12 @@ class OneWriterTests(SynchronousTestCase):
             if time.monotonic() > deadline:
                 self.fail(f"{len(stored)} of {len(records)} notifications, {waiting} queued")
             time.sleep(0.1)
-        # A second save of a saved partida is refused, and still writes nothing.
-        player, partidaID, _ = saved[0]
+        # A second result for a saved partida is refused by juego-tcp, and juego-web
+        # still writes nothing.
+        player, partida, eventos = replay
         status, reply, _ = web.post(
             "/api/guardar_puntaje",
-            {"partida_id": partidaID, "eventos": []},
+            {"partida_id": partida["id"], "eventos": eventos},
             player.cookie,
         )
         self.assertEqual((status, reply.get("code")), (409, "partida_cerrada"))

@@ -5,6 +5,7 @@ juego-tcp: the group-commit writer and the save_score action.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from twisted.internet.defer import Deferred
@@ -253,6 +254,94 @@ class ScoreServiceMixin:
         self.assertEqual(
             self.successResultOf(self.store.stats.userStats(self.user.id)).partidas_jugadas, 1
         )
+
+    def closing(self, partidaID: str, puntaje: int, primera: bool = False, **partida):
+        fields = {
+            "id": partidaID,
+            "idioma": "es",
+            "seed": 7,
+            "emitida": "2026-11-30T12:00:00.250000+00:00",
+            "modo": "normal",
+            "wpm": 61.5,
+            "precision": 0.97,
+            "duracion_ms": 4200,
+            "eventos": '[{"t":900,"ok":true,"errores":0,"teclas":[300,600,900]}]',
+            **partida,
+        }
+        request = {"action": "save_score", "user_id": self.user.id, "puntaje": puntaje}
+        request["partida"] = fields
+        if primera:
+            request["primera"] = True
+        return self.ask(json.dumps(request).encode())
+
+    def test_closesThePartida(self):
+        """
+        A save with its partida writes the partida closed with the verified result, the
+        score keyed by the partida, and a record's notification in juego-tcp's outbox,
+        in one commit; the same hand-over again is answered by the key, but a first
+        hand-over of a partida stored already is a conflict.
+        """
+        notices = []
+        self.store.scores.onNotices = notices.extend
+        first = self.closing("tok-1", 50, primera=True)
+        self.assertEqual((first["success"], first["nuevo_record"]), (True, True))
+        partida = self.successResultOf(self.store.partidas.get("tok-1"))
+        self.assertEqual((partida.user_id, partida.seed, partida.modo), (self.user.id, 7, "normal"))
+        self.assertEqual(partida.emitida.microsecond, 250000)
+        [game] = self.successResultOf(self.store.partidas.games(self.user.id))
+        self.assertEqual(
+            (game.puntaje, game.wpm, game.precision, game.estado), (50, 61.5, 0.97, "publica")
+        )
+        self.assertEqual(len(self.successResultOf(self.store.partidas.eventos("tok-1"))), 1)
+        [notice] = notices
+        self.assertEqual(notice.payload["idempotency_key"], "record:tok-1")
+        self.assertEqual(
+            [n.id for n in self.successResultOf(self.store.scores.outbox.pending())], [notice.id]
+        )
+        self.assertEqual(self.closing("tok-1", 50), first)  # the outbox's retry: by key
+        refused = self.closing("tok-1", 60, primera=True)
+        self.assertEqual(refused["code"], "conflict")
+        # Not a record: nothing queued.
+        self.closing("tok-2", 10, primera=True)
+        self.assertEqual(len(notices), 1)
+        stats = self.successResultOf(self.store.stats.userStats(self.user.id))
+        self.assertEqual((stats.partidas_jugadas, stats.puntaje_maximo), (2, 50))
+
+    def test_closedOtherwise(self):
+        """
+        A partida closed otherwise (refused, held) is a conflict: no score.
+        """
+        from juego.model import Partida
+        from juego.store.partidas import Verified
+
+        issued = Partida("tok-3", self.user.id, "es", 7, datetime(2026, 11, 30, tzinfo=UTC))
+        held = Verified(80, 200.0, 1.0, 4000)
+        when = datetime(2026, 11, 30, 12, tzinfo=UTC)
+        self.assertTrue(
+            self.successResultOf(self.store.partidas.closeHeld(issued, when, held, "revision", "r"))
+        )
+        for primera in (True, False):
+            self.assertEqual(self.closing("tok-3", 80, primera)["code"], "conflict")
+        stats = self.successResultOf(self.store.stats.userStats(self.user.id))
+        self.assertEqual(stats.partidas_jugadas, 0)
+
+    def test_badPartida(self):
+        for bad in (
+            {"emitida": "ayer"},
+            {"emitida": "2026-11-30T12:00:00"},  # no zone
+            {"wpm": "rápido"},
+            {"precision": float("inf")},
+            {"eventos": ["no", "texto"]},
+            {"idioma": "fr"},
+            {"seed": 2**64},
+        ):
+            reply = self.closing("tok-9", 5, **bad)
+            self.assertEqual(reply["code"], "invalid_request", bad)
+        line = {"action": "save_score", "user_id": self.user.id, "puntaje": 5, "partida": "x"}
+        self.assertEqual(self.ask(json.dumps(line).encode())["code"], "invalid_request")
+        mismatched = dict(line, partida={"id": "a"}, idempotency_key="b")
+        self.assertEqual(self.ask(json.dumps(mismatched).encode())["code"], "invalid_request")
+        self.assertIsNone(self.successResultOf(self.store.partidas.get("tok-9")))
 
 
 class SQLiteScoreServiceTests(SQLiteMixin, ScoreServiceMixin, SynchronousTestCase):

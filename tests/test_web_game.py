@@ -252,7 +252,9 @@ class SaveTests(WebTestCase):
         events = playedEvents(partida["palabras"], 4)
         again = self.save(partida, events)
         self.assertEqual((again.status, again.json["code"]), (409, "partida_cerrada"))
-        self.assertEqual(len(self.scores.calls), 1)
+        # juego-tcp refused the second hand-over: one game stored.
+        stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
+        self.assertEqual(stats.partidas_jugadas, 1)
 
     def test_malformedKeepsPartidaOpen(self):
         partida = self.newPartida(self.player)
@@ -441,26 +443,28 @@ class SaveTests(WebTestCase):
 
     def test_closedMeanwhile(self):
         """
-        Two tabs send results for one partida: the one juego-tcp gets second, after the
-        first closed it otherwise (held, say), is refused: 409, and no score.
+        Two tabs send results for one partida: a public result that reaches juego-tcp after
+        the partida was closed otherwise (held, say) is refused, 409, with no score; so
+        is a second public result after the first was stored, and nothing changes.
         """
         partida = self.newPartida(self.player)
         events = playedEvents(partida["palabras"], 5)
         self.clock.advance(events[-1]["t"] / 1000 + 1)
-        get = self.store.partidas.get
-
-        def closedAfterTheRead(partidaID):
-            d = get(partidaID)
-            issued = self.issued(partidaID)
-            self.successResultOf(self.store.partidas.closeInvalid(issued, T0, "otra pestaña"))
-            return d
-
-        self.patch(self.store.partidas, "get", closedAfterTheRead)
+        closed = self.issued(partida["id"])
+        self.successResultOf(self.store.partidas.closeInvalid(closed, T0, "otra pestaña"))
         reply = self.save(partida, events)
         self.assertEqual((reply.status, reply.json["code"]), (409, "partida_cerrada"))
         stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
         self.assertEqual(stats.partidas_jugadas, 0)
         self.assertEqual(self.partidaRow(partida["id"]).estado, "invalida")
+
+        other, first = self.play(self.player, 5)
+        self.assertEqual(first.status, 200)
+        again = self.save(other, playedEvents(other["palabras"], 7))
+        self.assertEqual((again.status, again.json["code"]), (409, "partida_cerrada"))
+        stats = self.successResultOf(self.store.stats.userStats(self.user["id"]))
+        self.assertEqual((stats.partidas_jugadas, stats.puntaje_maximo), (1, first.json["puntaje"]))
+        self.assertEqual(self.partidaRow(other["id"]).puntaje, first.json["puntaje"])
 
 
 class PostgresSaveTests(PostgresMixin, SaveTests):

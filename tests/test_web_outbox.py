@@ -187,7 +187,9 @@ class DeliveriesTests(SynchronousTestCase):
             def __init__(self, reply):
                 self.reply = reply
 
-            def save_score(self, user_id, puntaje, idempotency_key=None, partida=None):
+            def save_score(
+                self, user_id, puntaje, idempotency_key=None, partida=None, primera=False
+            ):
                 return succeed(self.reply)
 
         payload = {"user_id": 1, "puntaje": 3, "partida_id": "p"}

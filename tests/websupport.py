@@ -75,6 +75,7 @@ class FakeScores:
         puntaje: int,
         idempotency_key: str | None = None,
         partida: dict[str, Any] | None = None,
+        primera: bool = False,
     ) -> Deferred[dict[str, Any]]:
         self.calls.append((user_id, puntaje, idempotency_key))
         if self.down:
@@ -86,6 +87,8 @@ class FakeScores:
             fields["idempotency_key"] = idempotency_key
         if partida is not None:
             fields["partida"] = partida
+        if primera:
+            fields["primera"] = True
         # Through JSON, as on the wire.
         request = Request(json.loads(json.dumps(fields)))
         d = maybeDeferred(self.service.saveScore, request)

@@ -357,16 +357,20 @@ class ScoreServiceClient(ServiceClient):
         puntaje: int,
         idempotency_key: str | None = None,
         partida: dict[str, Any] | None = None,
+        primera: bool = False,
     ) -> Deferred[dict[str, Any]]:
         """
         Store a score; with C{partida} (the verified game, L{juego.web.game}), juego-tcp
-        also closes that partida and queues the record notification, in one commit.
+        also closes that partida and queues the record notification, in one commit. With
+        C{primera}, a partida closed already (or a key stored already) is a C{conflict}.
         """
         fields: dict[str, Any] = {"user_id": user_id, "puntaje": puntaje}
         if idempotency_key is not None:
             fields["idempotency_key"] = idempotency_key
         if partida is not None:
             fields["partida"] = partida
+        if primera:
+            fields["primera"] = True
         return self.call("save_score", **fields)
 
     def ping(self) -> Deferred[dict[str, Any]]:

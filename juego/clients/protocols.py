@@ -30,6 +30,7 @@ class ScoreService(Protocol):
         puntaje: int,
         idempotency_key: str | None = None,
         partida: dict[str, Any] | None = None,
+        primera: bool = False,
     ) -> Reply: ...
 
     def ping(self) -> Reply: ...

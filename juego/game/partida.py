@@ -21,7 +21,9 @@ def draw_words(seed: int, idioma: str, n: int = PALABRAS_POR_PARTIDA) -> list[st
 
     Deterministic for a given ``(seed, idioma, n)`` (so the server need only keep the seed),
     and a word never follows itself: the words are all distinct when the list is long
-    enough, and otherwise only consecutive repeats are avoided.
+    enough, and otherwise only consecutive repeats are avoided. Drawing fewer gives the
+    same first words (C{random.sample} picks one at a time from a list this long), so a
+    result is checked drawing only the words it played.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")

@@ -57,7 +57,7 @@ one still need the certification test, and an admin can void any result.
 from __future__ import annotations
 
 import math
-import statistics
+import operator
 from collections.abc import Sequence
 
 import attrs
@@ -116,7 +116,7 @@ def intervalos(eventos: Sequence[Evento]) -> list[int]:
     result: list[int] = []
     for evento in eventos:
         teclas = evento.teclas
-        result.extend(b - a for a, b in zip(teclas, teclas[1:], strict=False))
+        result.extend(map(operator.sub, teclas[1:], teclas))
     return result
 
 
@@ -124,11 +124,11 @@ def coeficienteVariacion(valores: Sequence[int]) -> float:
     """std / mean of ``valores`` (population std); 0 when the mean is 0 or none."""
     if not valores:
         return 0.0
-    media = sum(valores) / len(valores)
-    if media <= 0:
+    n, total = len(valores), sum(valores)
+    if total <= 0:
         return 0.0
-    varianza = sum((v - media) ** 2 for v in valores) / len(valores)
-    return math.sqrt(varianza) / media
+    # In integers (exact): n² x variance = n x sum of squares - total², and mean = total / n.
+    return math.sqrt(n * sum(map(operator.mul, valores, valores)) - total * total) / total
 
 
 def coeficienteVariacionRobusto(valores: Sequence[int]) -> float:
@@ -136,11 +136,19 @@ def coeficienteVariacionRobusto(valores: Sequence[int]) -> float:
     so that a few outliers do not move it; 0 when the median is 0 or there are none."""
     if not valores:
         return 0.0
-    mediana = statistics.median(valores)
+    mediana = _median(sorted(valores))
     if mediana <= 0:
         return 0.0
-    mad = statistics.median(abs(v - mediana) for v in valores)
+    mad = _median(sorted(abs(v - mediana) for v in valores))
     return 1.4826 * mad / mediana
+
+
+def _median(ordered: Sequence[float]) -> float:
+    """The median of an ordered, non-empty sequence (as C{statistics.median})."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def pegadas(palabras: Sequence[str], eventos: Sequence[Evento]) -> tuple[int, int]:

@@ -110,6 +110,12 @@ def _check_teclas(n: int, teclas: object, total: int) -> tuple[int, ...]:
         raise MalformedEvents(f"evento {n}: «teclas» tiene más de {MAX_TECLAS_POR_PALABRA} tiempos")
     if total + len(teclas) > MAX_TECLAS:
         raise MalformedEvents(f"«eventos» tiene más de {MAX_TECLAS} teclas en total")
+    # The usual case at C speed: plain integers, in order, within the bounds (bool is not
+    # int by type); anything else goes through the loop below for the exact message.
+    if all(type(tecla) is int for tecla in teclas) and (
+        not teclas or (0 <= teclas[0] and teclas[-1] <= MAX_MS and teclas == sorted(teclas))
+    ):
+        return tuple(teclas)
     previa = 0
     for tecla in teclas:
         if not _bounded(tecla, MAX_MS):

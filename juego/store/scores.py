@@ -71,6 +71,9 @@ class SaveRequest:
     #: The partida this save closes (its id is the key); a new record then queues its
     #: notification in juego-tcp's outbox, in the same transaction.
     partida: ClosedPartida | None = None
+    #: The first hand-over of this result: a partida closed already, or a key stored
+    #: already, is L{PartidaClosed} (a second submission), not answered by the key.
+    primera: bool = False
 
 
 @attrs.frozen
@@ -559,10 +562,16 @@ def _saveBatch(
 
     for request in requests:
         if request.clave is not None and request.clave in earlier:
-            answers.append(earlier[request.clave])
+            answers.append(
+                PartidaClosed(request.clave) if request.primera else earlier[request.clave]
+            )
             continue
         if request.clave is not None and request.clave in pendingKeys:
-            answers.append(answers[pendingKeys[request.clave]])
+            answers.append(
+                PartidaClosed(request.clave)
+                if request.primera
+                else answers[pendingKeys[request.clave]]
+            )
             continue
         player = players.get(request.user_id)
         if player is None:
@@ -574,7 +583,7 @@ def _saveBatch(
                 newPartidas.append(prepared.partidas[request.partida.id])
             elif found[0] is None:
                 openPartidas.append(request)
-            elif found[1] not in RANKED:
+            elif request.primera or found[1] not in RANKED:
                 answers.append(PartidaClosed(request.partida.id))
                 continue
             # else closed with this result by juego-web, which could not reach juego-tcp

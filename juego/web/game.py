@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 
 from juego.game import InvalidResult, MalformedEvents, draw_words, verify
 from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, Decision, judge
-from juego.game.rules import WPM_CERTIFICACION
+from juego.game.rules import PALABRAS_POR_PARTIDA, WPM_CERTIFICACION
 from juego.game.verifier import Resultado
 from juego.logging import requestIDFields
 from juego.model import Partida, User
@@ -173,19 +173,21 @@ class Games:
     async def _openPartida(self, user: User, partidaID: object) -> Partida:
         if not isinstance(partidaID, str) or not 0 < len(partidaID) <= 64:
             raise InvalidRequest("Falta el campo «partida_id».")
-        token = self.tokens.read(partidaID)
-        if token is None and len(partidaID) == TOKEN_LENGTH:
+        partida = self.tokens.read(partidaID)
+        if partida is None and len(partidaID) == TOKEN_LENGTH:
             raise NotFoundError("No existe esa partida.")  # forged: no need to look
-        # A token's partida has a row once closed (or, a daily challenge's, from issue);
-        # a race's (or one issued before tokens) from issue.
-        row = await self._store.partidas.get(partidaID)
-        partida = token or row
         if partida is None:
-            raise NotFoundError("No existe esa partida.")
+            # Not a token: a race's partida (or one issued before tokens), written at issue.
+            partida = await self._store.partidas.get(partidaID)
+            if partida is None:
+                raise NotFoundError("No existe esa partida.")
+            if partida.user_id == user.id and partida.cerrada is not None:
+                raise PartidaClosed()
+        # A token's partida is not looked up: whether it was closed already is answered
+        # where it would be closed (juego-tcp for a public result, the close itself
+        # otherwise), so a verified save reads nothing here either.
         if partida.user_id != user.id:
             raise Forbidden("Esa partida no es tuya.")
-        if row is not None and row.cerrada is not None:
-            raise PartidaClosed()
         if utcnow(self._clock) - partida.emitida > LIFETIME:
             raise PartidaExpired()
         return partida
@@ -201,7 +203,9 @@ class Games:
         """
         partida = await self._openPartida(user, partidaID)
         now = utcnow(self._clock)
-        words = draw_words(partida.seed, partida.idioma)
+        # Only the words it played (a prefix of the partida's: tests.test_game.test_prefix).
+        played = len(eventos) if isinstance(eventos, list) else PALABRAS_POR_PARTIDA
+        words = draw_words(partida.seed, partida.idioma, min(played, PALABRAS_POR_PARTIDA))
         result = await self._verified(partida, words, eventos, now)
         if not result.eventos:
             return await self._discard(partida, now)
@@ -315,7 +319,10 @@ class Games:
         payload = scorePayload(
             user.id, verified.puntaje, partida.id, closingFields(partida, verified)
         )
-        outcome, reply = await self._deliveries.send(SAVE_SCORE, payload)
+        # The first hand-over: juego-tcp refuses it (conflict) if the partida was closed
+        # already, by this result or another; a later one (from the outbox) is answered by
+        # its key.
+        outcome, reply = await self._deliveries.send(SAVE_SCORE, {**payload, "primera": True})
         if outcome is Outcome.RETRY:
             queued = await self._store.partidas.closeSaved(
                 partida, now, verified, SAVE_SCORE, payload, now + CLAIM
