@@ -572,3 +572,24 @@ class PropertyTests(SynchronousTestCase):
         elapsed = eventos[-1]["t"] - 2000 - short
         exc = self.assertRaises(InvalidResult, verify, palabras, eventos, elapsed)
         self.assertIn(f"{eventos[-1]['t']} ms", exc.rule)
+
+
+class EventosJSONTests(SynchronousTestCase):
+    def test_keptOrRebuilt(self) -> None:
+        """
+        The events a result keeps: the client's own object when it holds exactly the
+        verified fields, rebuilt without the extra ones otherwise.
+        """
+        from juego.game.verifier import eventosJSON
+
+        palabras = draw_words(3, "es", 2)
+        exact = {"t": 5000, "ok": False, "errores": 0, "teclas": []}
+        extra = {"t": 10000, "ok": False, "errores": 1, "teclas": [10], "nota": "<b>x</b>"}
+        raw = [exact, extra]
+        resultado = verify(palabras, raw, 10**7, 3)
+        kept = eventosJSON(raw, resultado.eventos)
+        self.assertIs(kept[0], exact)
+        self.assertEqual(kept[1], {"t": 10000, "ok": False, "errores": 1, "teclas": [10]})
+        self.assertEqual(
+            eventosJSON("not a list", resultado.eventos), [e.toJSON() for e in resultado.eventos]
+        )

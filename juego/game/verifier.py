@@ -93,12 +93,32 @@ class Resultado:
     eventos: tuple[Evento, ...] = ()
 
 
+def eventosJSON(raw: object, eventos: Sequence[Evento]) -> list[dict[str, object]]:
+    """The verified C{eventos}, JSON-ready, given the C{raw} events they were read from:
+    a raw event that holds exactly the verified fields (what the game sends) is kept as
+    it is, without a copy; one with more fields is rebuilt from what was verified."""
+    if not isinstance(raw, list) or len(raw) != len(eventos):
+        return [evento.toJSON() for evento in eventos]
+    return [
+        fuente if type(fuente) is dict and len(fuente) == len(_FIELDS) else evento.toJSON()
+        for fuente, evento in zip(raw, eventos, strict=True)
+    ]
+
+
+#: The fields of a verified event (L{Evento.toJSON}); a raw event with this many holds
+#: exactly these, all checked.
+_FIELDS = ("t", "ok", "errores", "teclas")
+
+
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bounded(value: object, maximum: int) -> TypeGuard[int]:
     return _is_int(value) and 0 <= value <= maximum
+
+
+_ONLY_INT = frozenset({int})
 
 
 def _check_teclas(n: int, teclas: object, total: int) -> tuple[int, ...]:
@@ -112,7 +132,7 @@ def _check_teclas(n: int, teclas: object, total: int) -> tuple[int, ...]:
         raise MalformedEvents(f"«eventos» tiene más de {MAX_TECLAS} teclas en total")
     # The usual case at C speed: plain integers, in order, within the bounds (bool is not
     # int by type); anything else goes through the loop below for the exact message.
-    if all(type(tecla) is int for tecla in teclas) and (
+    if {*map(type, teclas)} <= _ONLY_INT and (
         not teclas or (0 <= teclas[0] and teclas[-1] <= MAX_MS and teclas == sorted(teclas))
     ):
         return tuple(teclas)

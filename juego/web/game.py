@@ -33,7 +33,7 @@ from twisted.python.failure import Failure
 from juego.game import InvalidResult, MalformedEvents, draw_words, verify
 from juego.game.plausibility import CERTIFICACION, RECHAZAR, RETENER, Decision, judge
 from juego.game.rules import PALABRAS_POR_PARTIDA, WPM_CERTIFICACION
-from juego.game.verifier import Resultado
+from juego.game.verifier import Resultado, eventosJSON
 from juego.logging import requestIDFields
 from juego.model import Partida, User
 from juego.outbox import ADD_NOTIFICATION, CLAIM, SAVE_SCORE, Deliveries, Outcome, followUp
@@ -217,7 +217,7 @@ class Games:
             result.wpm,
             result.precision,
             result.duracion_ms,
-            [evento.toJSON() for evento in result.eventos],
+            eventosJSON(eventos, result.eventos),
         )
         if decision.accion == RETENER:
             return await self._hold(partida, verified, decision, now)
