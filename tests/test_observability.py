@@ -403,7 +403,7 @@ class GroupCommitMetricsTests(SynchronousTestCase):
         commits: list[Deferred[list[Any]]] = []
 
         class Scores:
-            def saveBatch(self, batch: list[SaveRequest]) -> Deferred[list[Any]]:
+            def saveBatch(self, batch: list[SaveRequest], now: Any = None) -> Deferred[list[Any]]:
                 d: Deferred[list[Any]] = Deferred()
                 commits.append(d)
                 return d.addCallback(lambda _: [None] * len(batch))

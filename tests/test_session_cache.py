@@ -281,7 +281,7 @@ class TwoNodesTests(SynchronousTestCase):
             dist = DistServiceClient(self.world.reactor, ENDPOINT, secret=SECRET)
             app = Application.build(
                 store,
-                FakeScores(store),
+                FakeScores(store, dist, self.world.reactor),
                 dist,
                 self.world.reactor,
                 cheapPasswords(),
