@@ -272,31 +272,30 @@ notifications = Table(
     Index("ix_notifications_user_id_id", "user_id", "id"),
 )
 
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    # save_score or add_notification
-    Column("kind", String(32), nullable=False),
-    Column("payload", Text, nullable=False),
-    Column("creado", UTCDateTime, nullable=False),
-    Column("intentos", Integer, nullable=False, default=0),
-    Column("proximo", UTCDateTime, nullable=False, index=True),
-)
 
+def _outboxTable(name: str) -> Table:
+    """
+    An outbox: work for another service (C{kind}, a JSON C{payload}), tried again at
+    C{proximo} until that service confirms it (L{juego.store.outbox}).
+    """
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", String(32), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("creado", UTCDateTime, nullable=False),
+        Column("intentos", Integer, nullable=False, default=0),
+        Column("proximo", UTCDateTime, nullable=False, index=True),
+    )
+
+
+# juego-web's outbox: save_score (a result juego-tcp could not take at once, or one
+# released later) and add_notification (records queued before juego-tcp delivered them).
+outbox = _outboxTable("outbox")
 # juego-tcp's outbox: the record notifications its group commit queues, in the transaction
 # that stores the score, for it to hand to juego-dist (L{juego.scores.RecordNotices}).
-score_outbox = Table(
-    "score_outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    # add_notification
-    Column("kind", String(32), nullable=False),
-    Column("payload", Text, nullable=False),
-    Column("creado", UTCDateTime, nullable=False),
-    Column("intentos", Integer, nullable=False, default=0),
-    Column("proximo", UTCDateTime, nullable=False, index=True),
-)
+score_outbox = _outboxTable("score_outbox")
 
 #: The tables with an outbox's shape (L{juego.store.outbox}).
 OUTBOXES = (outbox, score_outbox)
