@@ -454,7 +454,7 @@ class Games:
                 partidaID, within=lambda conn: work(conn, partidaID)
             )
         except NotVoidable as e:
-            if e.args[0] is None:
+            if e.args[0] is None and self.tokens.read(partidaID) is None:
                 raise NotFoundError("No existe esa partida.") from None
             raise Conflict("Esa partida no tiene un resultado que anular.") from None
         except DeliveryInFlight:
