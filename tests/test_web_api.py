@@ -329,8 +329,9 @@ class DatabaseUnavailableTests(WebTestCase):
 
     def test_apiWrite(self):
         client, _ = self.signUp()
-        self.patch(self.store.partidas, "create", lambda partida: fail(lostConnection()))
-        reply = client.post("/api/partidas", {})
+        # A daily challenge's partida is written when issued (its one attempt).
+        self.patch(self.store.modes, "issueDaily", lambda partida, dia: fail(lostConnection()))
+        reply = client.post("/api/partidas", {"modo": "diario"})
         self.assertEqual((reply.status, reply.json["code"]), (503, "servicio_no_disponible"))
         self.assertEqual(reply.header("Retry-After"), "5")
 

@@ -173,10 +173,11 @@ class CertificationAttackTests(CertificationTestCase):
     def secondNode(self) -> Any:
         url = self.store.engine.url.render_as_string(hide_password=False)
         store = synchronousStore(self, url)
+        dist = FakeDist(store, self.clock)
         app = Application.build(
             store,
-            FakeScores(store),
-            FakeDist(store, self.clock),
+            FakeScores(store, dist, self.clock),
+            dist,
             self.clock,
             cheapPasswords(),
             hosts=AllowedHosts([HOST]),
