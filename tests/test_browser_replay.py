@@ -147,7 +147,7 @@ class ReplayBrowserTests(SynchronousTestCase):
                 link = page.locator("#tabla-partidas tbody tr a.enlace-repeticion").first
                 expect(link).to_have_text("Ver repetición")
                 link.click()
-                page.wait_for_url(re.compile(r"/repeticion/[0-9a-f-]{36}$"))
+                page.wait_for_url(re.compile(r"/repeticion/[A-Za-z0-9_-]{35,36}$"))
                 partidaID = page.url.rsplit("/", 1)[1]
                 words, events = self.stored(partidaID)
                 self.assertEqual(len(events), WORDS)
