@@ -31,6 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from juego.logging import REQUEST_ID_FIELD
 from juego.model import SaveResult, Score, utcnow
 from juego.store import schema as s
 from juego.store.outbox import CLAIM, OutboxStore, enqueue, recordNotification
@@ -74,6 +75,8 @@ class SaveRequest:
     #: The first hand-over of this result: a partida closed already, or a key stored
     #: already, is L{PartidaClosed} (a second submission), not answered by the key.
     primera: bool = False
+    #: The id of the request that made this save, carried by its record notification.
+    rid: str | None = None
 
 
 @attrs.frozen
@@ -635,6 +638,8 @@ def _saveBatch(
     for request in records:
         assert request.partida is not None
         kind, payload = recordNotification(request.user_id, request.puntaje, request.partida.id)
+        if request.rid is not None:
+            payload[REQUEST_ID_FIELD] = request.rid
         noticeID = enqueue(conn, s.score_outbox, kind, payload, now, now + CLAIM)
         if notices is not None:
             notices.append(Notice(noticeID, payload))
