@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from juego.clients.protocols import DistService
 from juego.game import IDIOMAS
-from juego.logging import currentRequestID
+from juego.logging import REQUEST_ID_FIELD, validRequestID
 from juego.outbox import ADD_NOTIFICATION, Deliveries, OutboxDrainer, Outcome
 from juego.store.outbox import OutboxStore
 from juego.store.pool import databaseUnavailable, oneLine
@@ -192,7 +192,7 @@ class ScoreService:
             clave=partida.id if partida is not None else clave,
             partida=partida,
             primera=request.bool("primera", default=False),
-            rid=currentRequestID(),
+            rid=validRequestID(request.fields.get(REQUEST_ID_FIELD)),
         )
 
         def answer(result: SaveAnswer) -> dict[str, Any]:

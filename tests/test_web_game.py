@@ -391,6 +391,7 @@ class SaveTests(WebTestCase):
                 "message": reply.json["message"],
                 "type": "success",
                 "idempotency_key": f"record:{partida['id']}",
+                "rid": reply.header("X-Request-Id"),
             },
         )
         self.dist.down = False
