@@ -24,6 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from juego.clients import ServiceUnavailable
 from juego.clients.protocols import DistService, ScoreService, Stoppable
 from juego.game import draw_words, puntos
+from juego.logging import REQUEST_ID_FIELD, currentRequestID
 from juego.model import Notification, Partida, to_json
 from juego.scores import GroupCommitWriter, RecordNotices
 from juego.scores import ScoreService as ScoreServiceImpl
@@ -89,6 +90,9 @@ class FakeScores:
             fields["partida"] = partida
         if primera:
             fields["primera"] = True
+        rid = currentRequestID()
+        if rid is not None:  # as the real client sends it
+            fields[REQUEST_ID_FIELD] = rid
         # Through JSON, as on the wire.
         request = Request(json.loads(json.dumps(fields)))
         d = maybeDeferred(self.service.saveScore, request)
