@@ -210,9 +210,11 @@ class Cluster:
         self.webPorts, self.tcpPorts, self.distPort = [webA, webB], [tcp1, tcp2], dist
         env = {"JUEGO_SERVICE_SECRET": secrets.token_hex(16)}
         database = ["--database", url]
+        # juego-tcp hands the record notifications it queues to juego-dist.
+        tcpEnv = {**env, "DISTRIBUTED_HOST": "127.0.0.1", "DISTRIBUTED_PORT": str(dist)}
         self.tcp = [
             ServiceProcess(
-                "juego-tcp", ["--listen", loopback(p), *database], str(self.directory), p, env
+                "juego-tcp", ["--listen", loopback(p), *database], str(self.directory), p, tcpEnv
             )
             for p in self.tcpPorts
         ]
