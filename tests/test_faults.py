@@ -108,12 +108,19 @@ LINKS = (
 PORTS = {"web": 5000, "tcp": 6000, "dist": 7000, "db": 5432}
 
 
+#: The log-normal shape of the intervals between keys (their coefficient of variation is
+#: about 0.66; the plausibility check holds a game whose intervals vary under 0.2).
+KEY_SPREAD = 0.6
+
+
 def teclear(
     palabras: Sequence[str], words: int, rng: random.Random
 ) -> tuple[list[dict[str, Any]], int]:
     """
     Events for typing the first C{words} words as a person does, and the score they make:
-    60–90 wpm, each keystroke's interval irregular (log-normal around the pace), a pause
+    60–90 wpm, each keystroke's interval irregular (log-normal around the pace, as spread
+    as a person's: a spread much under L{KEY_SPREAD} now and then looks machine-regular to
+    the plausibility check over a short game, which holds the result), a pause
     to read each word before its first key, and now and then a slip (a wrong key, then
     backspace) that counts as an error. C{teclas} holds every input event's time since the
     word was shown; the word ends with its last keystroke.
@@ -121,23 +128,23 @@ def teclear(
     (The one place that makes keystrokes here: swap it for the shared generator.)
     """
     # A word of n letters takes n × msPerLetter on average (a "word" is 5 letters), of
-    # which the reading pause takes 10–20 %; log-normal factors average exp(0.35²/2).
+    # which the reading pause takes 10–20 %; log-normal factors average exp(KEY_SPREAD²/2).
     msPerLetter = 60_000 / (rng.uniform(60, 90) * 5)
     eventos: list[dict[str, Any]] = []
     t = puntaje = 0
     for i, palabra in enumerate(palabras[:words]):
         letters = longitud(palabra)
         at = rng.uniform(0.1, 0.2) * letters * msPerLetter
-        msPerKey = (letters * msPerLetter - at) / letters / math.exp(0.35**2 / 2)
+        msPerKey = (letters * msPerLetter - at) / letters / math.exp(KEY_SPREAD**2 / 2)
         teclas: list[int] = []
         errores = 0
         for _ in range(letters):
             if rng.random() < 0.04:
                 errores += 1
                 for _slip in range(2):
-                    at += msPerKey * rng.lognormvariate(0, 0.35)
+                    at += msPerKey * rng.lognormvariate(0, KEY_SPREAD)
                     teclas.append(int(at))
-            at += msPerKey * rng.lognormvariate(0, 0.35)
+            at += msPerKey * rng.lognormvariate(0, KEY_SPREAD)
             teclas.append(int(at))
         t += teclas[-1]
         eventos.append({"t": t, "ok": True, "errores": errores, "teclas": teclas})
